@@ -1,0 +1,41 @@
+"""Channels: one module per transport, and an explicit registry.
+
+``build_channels`` picks, for each step channel, the real provider when its
+credentials are set and the embedded outbox otherwise.
+"""
+
+from __future__ import annotations
+
+from failover.channels.base import Channel
+from failover.channels.outbox import OutboxChannel
+from failover.channels.sendgrid_email import SendGridEmail
+from failover.channels.status_page import StatusPageChannel
+from failover.channels.twilio_sms import TwilioSMS
+from failover.db import Database
+from failover.settings import Settings
+
+
+def build_channels(settings: Settings, database: Database) -> dict[str, Channel]:
+    channels: dict[str, Channel] = {"status": StatusPageChannel(database)}
+    if settings.twilio_enabled:
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        channels["sms"] = TwilioSMS(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            sender=settings.twilio_from,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base=settings.twilio_api_base,
+            public_url=settings.public_url,
+        )
+    else:
+        channels["sms"] = OutboxChannel("sms", database)
+    if settings.sendgrid_enabled:
+        assert settings.sendgrid_api_key and settings.sendgrid_from
+        channels["email"] = SendGridEmail(
+            api_key=settings.sendgrid_api_key.get_secret_value(),
+            sender=settings.sendgrid_from,
+            api_base=settings.sendgrid_api_base,
+        )
+    else:
+        channels["email"] = OutboxChannel("email", database)
+    return channels

@@ -1,0 +1,85 @@
+"""The one small interface every channel implements, and how provider errors are classified.
+
+A channel takes a batch of messages (at most ``max_batch``) and either hands
+all of them to its provider, returning one :class:`Receipt` per message, or
+raises :class:`~failover.errors.RetryableDeliveryError` /
+:class:`~failover.errors.PermanentDeliveryError` for the batch. It never
+returns a bool and never swallows an error. Channels know nothing about the
+ledger: the dispatcher decides what a receipt or an error means for a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from failover.errors import PermanentDeliveryError, RetryableDeliveryError
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    delivery_id: int
+    to: str  # phone number, email address, or "" for the status page
+    body: str
+    subject: str | None = None  # email subject, status notice title
+    severity: str | None = None  # status notices
+    incident_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Receipt:
+    delivery_id: int
+    provider_id: str
+
+
+class Channel(Protocol):
+    """Sends messages of one kind (``name``: sms, email, status) through one transport.
+
+    ``transport`` names the provider (twilio, sendgrid, outbox, status) for the
+    ledger and the console. ``send`` must be safe to call from several threads.
+    """
+
+    name: str
+    transport: str
+    max_batch: int
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]: ...
+
+
+# Twilio error codes that will fail the same way however often they are retried.
+TWILIO_PERMANENT = frozenset(
+    {21211, 21212, 21408, 21604, 21606, 21610, 21612, 21614, 21617, 30003, 30004, 30005, 30006, 30007, 30008}
+)
+# Codes that mean "not now": the request was not processed or the queue is full.
+TWILIO_RETRYABLE = frozenset({20429, 21611, 30001, 30002})
+
+
+def classify_http(
+    status: int | None, *, code: int | None = None, retry_after: float | None = None, detail: str = ""
+) -> RetryableDeliveryError | PermanentDeliveryError:
+    """Map a provider's HTTP status (and Twilio code) to one of our two error kinds."""
+    label = f"HTTP {status}" if status else "no response"
+    code_text = str(code) if code else (str(status) if status else None)
+    reason = f"{label}{f' code {code}' if code else ''}: {detail}".rstrip(": ")
+    if code in TWILIO_RETRYABLE:
+        return RetryableDeliveryError(reason, code=code_text, retry_after=retry_after)
+    if code in TWILIO_PERMANENT:
+        return PermanentDeliveryError(reason, code=code_text)
+    if status == 429:
+        return RetryableDeliveryError(reason, code=code_text, retry_after=retry_after)
+    if status is None or status == 408 or status >= 500:
+        # The request reached the provider: it may have been accepted.
+        return RetryableDeliveryError(reason, code=code_text, retry_after=retry_after, maybe_sent=True)
+    return PermanentDeliveryError(reason, code=code_text)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (the delta-seconds form providers use)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(0.0, min(seconds, 3600.0))

@@ -1,0 +1,409 @@
+"""The ``failover`` command. Each command parses, calls one use case, and prints the outcome."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from failover.errors import ConfigError, ConfigProblems, FailoverError
+from failover.settings import Settings, load_settings
+
+
+class Context:
+    """Settings are read once per command; the runtime is built only when needed."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._runtime: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+        return self._settings
+
+    def runtime(self, *, broker: bool = False) -> Any:
+        if self._runtime is None:
+            from failover.runtime import Runtime
+
+            self._runtime = Runtime(self.settings)
+            if broker:
+                from failover.celery_app import create_celery
+
+                create_celery(self._runtime)
+        return self._runtime
+
+
+pass_ctx = click.make_pass_decorator(Context, ensure=True)
+
+
+def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Known errors end the command with their message and exit 1, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigProblems as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            raise SystemExit(1) from None
+        except FailoverError as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(1) from None
+
+    return wrapper
+
+
+def cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@click.group()
+@click.version_option(package_name="failover")
+def main() -> None:
+    """Contingency communication failover for Microsoft 365 outages."""
+
+
+# -- set-up -----------------------------------------------------------------
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Also install the demo contacts and runbooks if none exist.")
+@pass_ctx
+@friendly
+def init(ctx: Context, demo: bool) -> None:
+    """Create the data directory and database schema (safe to run again)."""
+    from failover.db import migrate
+
+    settings = ctx.settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if demo:
+        for name, target in (("config", settings.config_dir), ("runbooks", settings.runbooks_dir)):
+            if _copy_demo(name, target):
+                click.echo(f"installed demo {name} in {target}")
+    runtime = ctx.runtime()
+    migrate(runtime.database)
+    click.echo(f"database ready: {_redact(settings.sqlalchemy_url)}")
+    runtime.catalog()  # fail now, with file:line, rather than at the first activation
+    click.echo(f"config ok: {len(runtime.catalog().runbooks)} runbook(s), "
+               f"{len(runtime.catalog().contacts.people)} contact(s)")
+
+
+def _copy_demo(name: str, target: Path) -> bool:
+    if target.exists() and any(target.iterdir()):
+        return False
+    source = _demo_source(name)
+    if source is None or source.resolve() == target.resolve():
+        return False
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    return True
+
+
+def _demo_source(name: str) -> Path | None:
+    packaged = Path(__file__).parent / "_demo" / name
+    checkout = Path(__file__).parent.parent / name
+    for candidate in (packaged, checkout):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- processes ---------------------------------------------------------------
+
+
+@main.command()
+@pass_ctx
+@friendly
+def web(ctx: Context) -> None:
+    """Serve the console, status page and webhooks (gunicorn)."""
+    from gunicorn.app.base import BaseApplication
+
+    from failover import logs
+    from failover.web import create_app
+
+    settings = ctx.settings
+    logs.configure(settings.log_level)
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", int(os.environ.get("FAILOVER_WEB_WORKERS", "1")))
+            self.cfg.set("threads", int(os.environ.get("FAILOVER_WEB_THREADS", "8")))
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("timeout", 60)
+            self.cfg.set("graceful_timeout", 10)
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Any:
+            return create_app(settings)
+
+    click.echo(f"failover web on http://{settings.host}:{settings.port}/")
+    Server().run()
+
+
+@main.command()
+@click.option("--concurrency", type=int, default=None, help="Tasks run at once (default FAILOVER_WORKER_CONCURRENCY).")
+@click.option("--hostname", default=None, help="Celery node name.")
+@pass_ctx
+@friendly
+def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
+    """Run a Celery worker that sends messages."""
+    from failover import logs
+
+    logs.configure(ctx.settings.log_level)
+    app = ctx.runtime(broker=True)
+    celery = _celery(app)
+    argv = [
+        "worker", "--loglevel", ctx.settings.log_level, "--pool", "threads",
+        "--concurrency", str(concurrency or ctx.settings.worker_concurrency), "--without-gossip",
+        "--without-mingle",
+    ]
+    if hostname:
+        argv += ["--hostname", hostname]
+    celery.worker_main(argv)
+
+
+@main.command()
+@pass_ctx
+@friendly
+def beat(ctx: Context) -> None:
+    """Run the scheduler (exactly one per installation)."""
+    from failover import logs
+
+    logs.configure(ctx.settings.log_level)
+    celery = _celery(ctx.runtime(broker=True))
+    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery.start(["beat", "--loglevel", ctx.settings.log_level])
+
+
+def _celery(runtime: Any) -> Any:
+    from failover.celery_app import create_celery
+
+    return create_celery(runtime)
+
+
+@main.command()
+@click.option("--no-init", is_flag=True, help="Do not run init first.")
+@pass_ctx
+@friendly
+def up(ctx: Context, no_init: bool) -> None:
+    """Run web, worker and beat together; Ctrl-C stops all three."""
+    settings = ctx.settings
+    if not no_init:
+        subprocess.run([sys.executable, "-m", "failover", "init", "--demo"], check=True)
+    children = {
+        name: subprocess.Popen([sys.executable, "-m", "failover", name], start_new_session=True)
+        for name in ("web", "worker", "beat")
+    }
+    click.echo(f"failover is up: console http://{settings.host}:{settings.port}/  "
+               f"status page http://{settings.host}:{settings.port}/status  (Ctrl-C stops)")
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping:
+        for name, child in children.items():
+            if child.poll() is not None:
+                click.echo(f"{name} exited with {child.returncode}; stopping the others", err=True)
+                exit_code, stopping = child.returncode or 1, True
+                break
+        time.sleep(0.3)
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    click.echo("failover stopped")
+    raise SystemExit(exit_code)
+
+
+# -- runbooks and activation --------------------------------------------------
+
+
+@main.group()
+def runbooks() -> None:
+    """Runbook commands."""
+
+
+@runbooks.command("check")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@pass_ctx
+def runbooks_check(ctx: Context, directory: Path | None) -> None:
+    """Validate contacts, runbooks and templates; print file:line: message for each problem."""
+    from failover.domain import runbooks as loader
+
+    try:
+        settings = ctx.settings
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(1) from None
+    catalog, problems = loader.check(settings.config_dir, directory or settings.runbooks_dir)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems or catalog is None:
+        click.echo(f"{len(problems)} problem(s)", err=True)
+        raise SystemExit(1)
+    click.echo(f"ok: {len(catalog.runbooks)} runbook(s), {len(catalog.contacts.people)} contact(s), "
+               f"{len(catalog.contacts.groups)} group(s)")
+
+
+@main.command()
+@click.argument("runbook")
+@click.option("--reason", default=None, help="Why (shown to recipients and in the audit log).")
+@click.option("--dry-run", is_flag=True, help="Render everything, send nothing.")
+@click.option("--drill", is_flag=True, help="Prefix [DRILL], drill group only, status page untouched.")
+@click.option("--service", "services", multiple=True, help="Affected service (repeatable).")
+@pass_ctx
+@friendly
+def activate(ctx: Context, runbook: str, reason: str | None, dry_run: bool, drill: bool, services: tuple[str, ...]) -> None:
+    """Activate RUNBOOK now (or show what it would send)."""
+    reason = reason or f"activated from the command line by {getpass.getuser()}"
+    if dry_run:
+        plan = ctx.runtime().preview(runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill)
+        _print_plan(plan)
+        return
+    runtime = ctx.runtime(broker=True)
+    accepted, broker_ok = runtime.activate(
+        runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill
+    )
+    counts = ", ".join(f"{k}: {v}" for k, v in accepted.counts.items()) or "nothing to send"
+    click.echo(f"activation {accepted.activation_id} ({accepted.state}) for incident {accepted.incident_id}: {counts}"
+               + (f"; {accepted.skipped} skipped" if accepted.skipped else ""))
+    if not broker_ok:
+        click.echo("queued, broker unreachable: the sweep sends it when the broker is back", err=True)
+
+
+def _print_plan(plan: Any) -> None:
+    from failover.privacy import mask_address
+
+    click.echo(f"dry run of {plan.runbook_id}: nothing sent")
+    for channel, count in plan.count_by_channel().items():
+        click.echo(f"  {channel}: {count} recipient(s)")
+    seen: set[str] = set()
+    for delivery in plan.deliveries:
+        if delivery.step in seen:
+            continue
+        seen.add(delivery.step)
+        header = f"--- {delivery.step} {delivery.channel}"
+        if delivery.subject:
+            header += f" | {delivery.subject}"
+        click.echo(header)
+        click.echo(delivery.body)
+    for skipped in plan.skipped:
+        click.echo(f"  skipped {skipped.person_id} ({skipped.channel}): {skipped.reason}")
+    for delivery in plan.deliveries:
+        click.echo(f"  {delivery.step} {delivery.channel} -> {delivery.person_id} {mask_address(delivery.address)}")
+
+
+@main.command()
+@click.argument("incident", type=int)
+@click.option("--note", default="", help="Why it is over.")
+@pass_ctx
+@friendly
+def resolve(ctx: Context, incident: int, note: str) -> None:
+    """Resolve INCIDENT and send each runbook's all-clear once."""
+    accepted, broker_ok = ctx.runtime(broker=True).resolve(incident_id=incident, actor=cli_actor(), note=note)
+    click.echo(f"incident {incident} resolved; {len(accepted)} all-clear activation(s) queued")
+    if not broker_ok:
+        click.echo("queued, broker unreachable: the sweep sends it when the broker is back", err=True)
+
+
+# -- audit, status, users ----------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """Audit log commands."""
+
+
+@audit.command("verify")
+@pass_ctx
+@friendly
+def audit_verify(ctx: Context) -> None:
+    """Check the hash chain; exit 1 naming the first bad event."""
+    from failover.engine import audit as audit_log
+
+    with ctx.runtime().database.reading() as session:
+        verdict = audit_log.verify(session)
+    click.echo(str(verdict), err=not verdict.ok)
+    if not verdict.ok:
+        raise SystemExit(1)
+
+
+@main.group()
+def status() -> None:
+    """Status page commands."""
+
+
+@status.command("export")
+@click.argument("outdir", type=click.Path(path_type=Path, file_okay=False))
+@pass_ctx
+@friendly
+def status_export(ctx: Context, outdir: Path) -> None:
+    """Write the status page as static files (index.html, status.json, feed.atom) for outside hosting."""
+    from failover.web import create_app
+
+    app = create_app(ctx.settings, runtime=ctx.runtime())
+    outdir.mkdir(parents=True, exist_ok=True)
+    client = app.test_client()
+    for route, name in (("/status", "index.html"), ("/status.json", "status.json"), ("/status/feed.atom", "feed.atom")):
+        response = client.get(route, base_url=ctx.settings.public_url)
+        if response.status_code != 200:
+            raise FailoverError(f"{route} answered {response.status_code}")
+        (outdir / name).write_bytes(response.get_data())
+    click.echo(f"status page written to {outdir}")
+
+
+@main.group()
+def user() -> None:
+    """Console accounts."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_ctx
+@friendly
+def user_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
+    """Create a local account (never depends on Microsoft sign-in)."""
+    from failover.engine import users
+
+    password = _read_password(password_stdin)
+    with ctx.runtime().database.transaction() as session:
+        users.add(session, username=name, password=password, role=role, actor=cli_actor())
+    click.echo(f"user {name} added with role {role}")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))

@@ -1,0 +1,98 @@
+"""Message templates: Jinja2 in a sandbox, strict about undefined names.
+
+Templates live under ``<runbooks dir>/templates`` and see exactly four names:
+``incident``, ``runbook``, ``person`` and ``activation``. A name outside these
+is a configuration error found by ``runbooks check``, not a surprise at send time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from failover.domain.yamlfile import display_path
+from failover.errors import InvalidRequest, Problem
+
+CONTEXT_NAMES = frozenset({"incident", "runbook", "person", "activation"})
+
+
+class TemplateError(InvalidRequest):
+    """A template that cannot be parsed or rendered, with where and why."""
+
+
+
+class Templates:
+    """Compiles each template (file or inline text) once and renders it in the sandbox."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.env = ImmutableSandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(str(directory)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+        self._inline = lru_cache(maxsize=512)(self.env.from_string)
+
+    def source_of(self, name: str) -> tuple[str, str]:
+        """The text of a template file and its path for messages."""
+        path = self.directory / name
+        if not _inside(path, self.directory) or not path.is_file():
+            raise TemplateError(f"no template '{name}' in {display_path(self.directory)}")
+        return path.read_text(encoding="utf-8"), display_path(path)
+
+    def check(self, *, name: str | None = None, text: str | None = None) -> list[Problem]:
+        """Syntax and unknown-name problems of one template, located in its own file."""
+        if name is not None:
+            try:
+                source, where = self.source_of(name)
+            except TemplateError as exc:
+                return [Problem("", 0, str(exc))]
+        else:
+            source, where = text or "", ""  # inline text: the caller knows the runbook line
+        try:
+            parsed = self.env.parse(source)
+        except jinja2.TemplateSyntaxError as exc:
+            line = exc.lineno if where else 0
+            return [Problem(where, line or 0, f"template syntax error: {exc.message}")]
+        allowed = ", ".join(sorted(CONTEXT_NAMES))
+        return [
+            Problem(where, _line_of(source, name) if where else 0,
+                    f"unknown name '{name}'; templates may use {allowed}")
+            for name in sorted(meta.find_undeclared_variables(parsed) - CONTEXT_NAMES)
+        ]
+
+    def uses_person(self, *, name: str | None = None, text: str | None = None) -> bool:
+        """Whether the rendered text can differ between recipients."""
+        source = self.source_of(name)[0] if name is not None else (text or "")
+        return "person" in meta.find_undeclared_variables(self.env.parse(source))
+
+    def render(self, context: Mapping[str, Any], *, name: str | None = None, text: str | None = None) -> str:
+        try:
+            template = self.env.get_template(name) if name is not None else self._inline(text or "")
+            return template.render(**context).strip()
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"cannot render {name or 'inline text'}: {exc}") from None
+
+
+def _line_of(source: str, name: str) -> int:
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    for number, line in enumerate(source.splitlines(), start=1):
+        if pattern.search(line):
+            return number
+    return 0
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    try:
+        path.resolve().relative_to(directory.resolve())
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,419 @@
+"""Activation: a runbook phase turned into ledger rows, all in one transaction.
+
+``activate`` writes the incident (if new), the activation, one ledger row per
+recipient and channel, the dispatch batches (the transactional outbox) and the
+audit event together, and returns the batch ids for the relay to publish
+after commit. Nothing is sent from here, so a broker that is down when the
+operator presses the button only delays delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from failover.clock import utcnow
+from failover.domain import planning
+from failover.domain.planning import ActivationInfo, IncidentInfo, Plan, PlannedDelivery
+from failover.domain.runbooks import Catalog, Runbook
+from failover.engine import audit
+from failover.errors import ApprovalError, InvalidRequest, NotFound
+from failover.models import (
+    Activation,
+    ActivationState,
+    Delivery,
+    DeliveryStatus,
+    DispatchBatch,
+    Incident,
+    IncidentState,
+)
+
+# Ledger rows per broker task. SMS rows are sent concurrently inside the task;
+# an email batch is one SendGrid request of up to 1000 personalizations.
+BATCH_SIZES = {"sms": 100, "email": 1000, "status": 10}
+AUTOMATIC_ACTORS = frozenset({"watcher"})
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What an accepted (or already existing) activation amounts to."""
+
+    activation_id: int
+    incident_id: int
+    state: str
+    batch_ids: list[int] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    created: bool = True
+
+
+def incident_info(incident: Incident) -> IncidentInfo:
+    return IncidentInfo(
+        id=incident.id,
+        title=incident.title,
+        services=tuple(incident.services or ()),
+        ms_issue_id=(incident.ms_issue_ids or [None])[0],
+        impact=incident.impact,
+        started_at=incident.opened_at,
+    )
+
+
+def open_incident(
+    session: Session,
+    *,
+    title: str,
+    services: Iterable[str],
+    source: str,
+    actor: str,
+    drill: bool = False,
+    ms_issue_ids: Iterable[str] = (),
+    impact: str | None = None,
+) -> Incident:
+    incident = Incident(
+        title=title,
+        services=list(services),
+        source=source,
+        drill=drill,
+        ms_issue_ids=list(ms_issue_ids),
+        impact=impact,
+        opened_by=actor,
+        opened_at=utcnow(),
+        state=IncidentState.CONFIRMED,
+    )
+    session.add(incident)
+    session.flush()
+    audit.record(
+        session,
+        action="incident.opened",
+        actor=actor,
+        target_type="incident",
+        target_id=incident.id,
+        incident_id=incident.id,
+        details={"title": title, "services": incident.services, "source": source, "drill": drill,
+                 "ms_issue_ids": incident.ms_issue_ids},
+    )
+    return incident
+
+
+def preview(
+    catalog: Catalog,
+    *,
+    runbook_id: str,
+    reason: str,
+    actor: str,
+    services: Iterable[str] = (),
+    drill: bool = False,
+    override: str | None = None,
+    opted_out: Collection[str] = (),
+) -> Plan:
+    """Everything an activation would send, rendered, without writing anything (dry run)."""
+    runbook = _runbook(catalog, runbook_id)
+    chosen = tuple(services) or runbook.trigger.services
+    incident = IncidentInfo(title=_manual_title(runbook, drill), services=chosen)
+    info = ActivationInfo(id=None, reason=_reason(reason), actor=actor, drill=drill)
+    return planning.plan(
+        catalog, runbook, phase="steps", incident=incident, activation=info,
+        override=_override(override), opted_out=opted_out,
+    )
+
+
+def activate(
+    session: Session,
+    catalog: Catalog,
+    *,
+    runbook_id: str,
+    reason: str,
+    actor: str,
+    incident_id: int | None = None,
+    services: Iterable[str] = (),
+    drill: bool = False,
+    override: str | None = None,
+    source: str = "manual",
+    opted_out: Collection[str] = (),
+) -> Accepted:
+    """Accept an activation of a runbook's ``steps``; see the module docstring.
+
+    Activating a runbook a second time for the same incident returns the
+    existing activation (``created=False``): the database's unique key makes
+    this hold even when two watchers race.
+    """
+    runbook = _runbook(catalog, runbook_id)
+    reason = _reason(reason)
+    override = _override(override)
+    if drill and not runbook.drill_group:
+        raise InvalidRequest(f"runbook '{runbook.id}' has no drill_group, so it cannot be drilled")
+    if incident_id is None:
+        incident = open_incident(
+            session,
+            title=_manual_title(runbook, drill),
+            services=tuple(services) or runbook.trigger.services,
+            source=source,
+            actor=actor,
+            drill=drill,
+        )
+    else:
+        incident = _incident(session, incident_id)
+        if incident.state != IncidentState.CONFIRMED:
+            raise InvalidRequest(f"incident {incident.id} is {incident.state}; open a new one")
+        drill = drill or incident.drill
+    needs_approval = runbook.trigger.activation == "approval" or (
+        actor in AUTOMATIC_ACTORS and runbook.trigger.activation == "manual"
+    )
+    activation = Activation(
+        incident_id=incident.id,
+        runbook_id=runbook.id,
+        phase="steps",
+        state=ActivationState.PENDING_APPROVAL if needs_approval else ActivationState.QUEUED,
+        reason=reason,
+        requested_by=actor,
+        drill=drill,
+        override=override,
+        created_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(activation)
+            session.flush()
+    except IntegrityError:
+        existing = session.scalars(
+            select(Activation).where(
+                Activation.incident_id == incident.id,
+                Activation.runbook_id == runbook.id,
+                Activation.phase == "steps",
+            )
+        ).one()
+        return Accepted(existing.id, incident.id, existing.state, created=False)
+    if needs_approval:
+        audit.record(
+            session,
+            action="activation.awaiting_approval",
+            actor=actor,
+            target_type="activation",
+            target_id=activation.id,
+            incident_id=incident.id,
+            details={"runbook": runbook.id, "reason": reason, "drill": drill},
+        )
+        return Accepted(activation.id, incident.id, activation.state)
+    return _materialise(session, catalog, runbook, incident, activation, actor, opted_out)
+
+
+def approve(
+    session: Session, catalog: Catalog, *, activation_id: int, actor: str, opted_out: Collection[str] = ()
+) -> Accepted:
+    """A second operator releases an activation that awaits approval."""
+    activation = _activation(session, activation_id, lock=True)
+    if activation.state != ActivationState.PENDING_APPROVAL:
+        raise ApprovalError(f"activation {activation.id} is {activation.state}, not awaiting approval")
+    if actor == activation.requested_by:
+        raise ApprovalError("you requested this activation; another operator must approve it")
+    runbook = _runbook(catalog, activation.runbook_id)
+    activation.approved_by = actor
+    return _materialise(session, catalog, runbook, activation.incident, activation, actor, opted_out)
+
+
+def cancel(session: Session, *, activation_id: int, actor: str, reason: str = "") -> None:
+    """Withdraw an activation that has not been released yet."""
+    activation = _activation(session, activation_id, lock=True)
+    if activation.state != ActivationState.PENDING_APPROVAL:
+        raise InvalidRequest(f"activation {activation.id} is {activation.state}; only pending ones can be cancelled")
+    activation.state = ActivationState.CANCELLED
+    activation.completed_at = utcnow()
+    audit.record(
+        session, action="activation.cancelled", actor=actor, target_type="activation",
+        target_id=activation.id, incident_id=activation.incident_id, details={"reason": reason},
+    )
+
+
+def all_clear(
+    session: Session, catalog: Catalog, *, incident: Incident, actor: str, opted_out: Collection[str] = ()
+) -> list[Accepted]:
+    """Queue the ``on_resolve`` phase of every runbook that was activated for the incident."""
+    accepted = []
+    for activation in list(incident.activations):
+        if activation.phase != "steps":
+            continue
+        if activation.state == ActivationState.PENDING_APPROVAL:
+            cancel(session, activation_id=activation.id, actor=actor, reason="incident resolved")
+            continue
+        if activation.state != ActivationState.QUEUED and activation.state != ActivationState.COMPLETED:
+            continue
+        runbook = catalog.runbook(activation.runbook_id)
+        if runbook is None or not runbook.on_resolve:
+            continue
+        resolve = Activation(
+            incident_id=incident.id,
+            runbook_id=runbook.id,
+            phase="on_resolve",
+            state=ActivationState.QUEUED,
+            reason=f"all clear: {activation.reason}",
+            requested_by=actor,
+            drill=activation.drill,
+            created_at=utcnow(),
+        )
+        try:
+            with session.begin_nested():
+                session.add(resolve)
+                session.flush()
+        except IntegrityError:
+            continue  # the all-clear for this runbook already went out
+        accepted.append(_materialise(session, catalog, runbook, incident, resolve, actor, opted_out))
+    return accepted
+
+
+def _materialise(
+    session: Session,
+    catalog: Catalog,
+    runbook: Runbook,
+    incident: Incident,
+    activation: Activation,
+    actor: str,
+    opted_out: Collection[str],
+) -> Accepted:
+    info = ActivationInfo(
+        id=activation.id, reason=activation.reason, actor=activation.requested_by, drill=activation.drill
+    )
+    plan = planning.plan(
+        catalog, runbook, phase=activation.phase, incident=incident_info(incident), activation=info,
+        override=activation.override, opted_out=opted_out,
+    )
+    now = utcnow()
+    batch_ids = _write_ledger(session, activation.id, plan, now)
+    counts = plan.count_by_channel()
+    activation.state = ActivationState.QUEUED
+    activation.accepted_at = now
+    activation.summary = {
+        "counts": counts,
+        "groups": plan.count_by_group(),
+        "skipped": [
+            {"person": s.person_id, "channel": s.channel, "reason": s.reason, "step": s.step}
+            for s in plan.skipped
+        ],
+    }
+    if not plan.deliveries:
+        activation.state = ActivationState.COMPLETED
+        activation.completed_at = now
+    audit.record(
+        session,
+        action="activation.queued",
+        actor=actor,
+        target_type="activation",
+        target_id=activation.id,
+        incident_id=incident.id,
+        details={
+            "runbook": runbook.id,
+            "phase": activation.phase,
+            "reason": activation.reason,
+            "drill": activation.drill,
+            "counts": counts,
+            "skipped": len(plan.skipped),
+            "batches": len(batch_ids),
+        },
+    )
+    return Accepted(activation.id, incident.id, activation.state, batch_ids, counts, len(plan.skipped))
+
+
+def _write_ledger(session: Session, activation_id: int, plan: Plan, now) -> list[int]:  # type: ignore[no-untyped-def]
+    groups: dict[tuple[str, str], list[PlannedDelivery]] = defaultdict(list)
+    for delivery in plan.deliveries:
+        groups[_batch_key(delivery)].append(delivery)
+    chunks: list[tuple[str, list[PlannedDelivery]]] = []
+    for (channel, _), members in groups.items():
+        size = BATCH_SIZES.get(channel, 50)
+        chunks.extend((channel, members[i : i + size]) for i in range(0, len(members), size))
+    batches = [DispatchBatch(activation_id=activation_id, channel=channel, created_at=now) for channel, _ in chunks]
+    session.add_all(batches)
+    session.flush()
+    rows = [
+        {
+            "activation_id": activation_id,
+            "batch_id": batch.id,
+            "step": d.step,
+            "person_id": d.person_id,
+            "channel": d.channel,
+            "address": d.address,
+            "subject": d.subject,
+            "body": d.body,
+            "severity": d.severity,
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+            "updated_at": now,
+        }
+        for batch, (_, members) in zip(batches, chunks, strict=True)
+        for d in members
+    ]
+    rows.extend(
+        {
+            "activation_id": activation_id,
+            "batch_id": None,
+            "step": s.step,
+            "person_id": s.person_id,
+            "channel": s.channel,
+            "address": "",
+            "subject": None,
+            "body": "",
+            "status": DeliveryStatus.SKIPPED,
+            "attempts": 0,
+            "last_error": s.reason,
+            "updated_at": now,
+        }
+        for s in plan.skipped
+    )
+    if rows:
+        session.execute(insert(Delivery), rows)
+    return [batch.id for batch in batches]
+
+
+def _batch_key(delivery: PlannedDelivery) -> tuple[str, str]:
+    """Email rows share a batch only with rows of the same subject and body (one request)."""
+    if delivery.channel != "email":
+        return delivery.channel, ""
+    digest = hashlib.sha256(f"{delivery.subject}\x00{delivery.body}".encode()).hexdigest()
+    return delivery.channel, digest
+
+
+def _runbook(catalog: Catalog, runbook_id: str) -> Runbook:
+    runbook = catalog.runbook(runbook_id)
+    if runbook is None:
+        known = ", ".join(sorted(catalog.runbooks)) or "none"
+        raise NotFound(f"no runbook '{runbook_id}' (known: {known})")
+    return runbook
+
+
+def _incident(session: Session, incident_id: int) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound(f"no incident {incident_id}")
+    return incident
+
+
+def _activation(session: Session, activation_id: int, *, lock: bool = False) -> Activation:
+    query = select(Activation).where(Activation.id == activation_id)
+    activation = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if activation is None:
+        raise NotFound(f"no activation {activation_id}")
+    return activation
+
+
+def _reason(reason: str) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidRequest("a reason is required: say why you are activating")
+    if len(text) > 500:
+        raise InvalidRequest("the reason is longer than 500 characters")
+    return text
+
+
+def _override(override: str | None) -> str | None:
+    if override is None or not override.strip():
+        return None
+    return override.strip()
+
+
+def _manual_title(runbook: Runbook, drill: bool) -> str:
+    return f"{'[DRILL] ' if drill else ''}{runbook.title}"

@@ -1,0 +1,411 @@
+"""Dispatch: send the due rows of one batch, exactly once, and record what happened.
+
+The ledger state machine::
+
+    pending --claim--> sending --receipt--> sent (--callbacks--> delivered / failed)
+       ^                  |  \\--permanent error / attempts used up--> failed
+       |                  |
+       +--retryable-------+   (not sent: back to pending with next_attempt_at)
+                          \\--may have been sent (timeout, 5xx, crash)--> in_doubt
+                                 --reconcile: found--> sent / not found--> pending
+
+A row enters ``sending`` only through a conditional UPDATE from ``pending``,
+so when two workers hold the same batch only one of them sends each row.
+Results are recorded in small groups as they arrive, so a worker killed
+mid-batch leaves at most a handful of rows ``sending``; the sweep finds them
+(``stale_sending``) and reconciles them with the provider before any resend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Row, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from failover.channels.base import Channel, OutgoingMessage, Receipt
+from failover.clock import utcnow
+from failover.db import Database
+from failover.domain.retry import backoff_seconds
+from failover.engine import audit
+from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from failover.models import Activation, ActivationState, Delivery, DeliveryStatus, DispatchBatch
+
+log = logging.getLogger(__name__)
+
+IN_DOUBT = DeliveryStatus.IN_DOUBT
+RECORD_EVERY = 25  # results per recording transaction
+RECORD_INTERVAL_S = 0.25
+_T = Delivery.__table__
+
+
+class Reconcilable(Protocol):
+    """A channel that can tell whether a message it may have sent was accepted."""
+
+    def find(self, message: OutgoingMessage, since: dt.datetime) -> Receipt | None: ...
+
+
+@dataclass
+class BatchResult:
+    batch_id: int
+    sent: int = 0
+    failed: int = 0
+    retrying: int = 0
+    in_doubt: int = 0
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    messages: Sequence[OutgoingMessage]
+    receipts: Sequence[Receipt] = ()
+    error: DeliveryError | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int = 5
+    backoff_base: float = 2.0
+    backoff_cap: float = 120.0
+
+
+def send_batch(
+    database: Database,
+    channels: Mapping[str, Channel],
+    batch_id: int,
+    *,
+    policy: Policy = Policy(),
+    executor: Executor | None = None,
+    actor: str = "dispatcher",
+) -> BatchResult:
+    """Claim the batch's due pending rows, send them, record receipts and errors."""
+    result = BatchResult(batch_id)
+    with database.transaction() as session:
+        batch = session.get(DispatchBatch, batch_id)
+        if batch is None:
+            return result
+        channel = channels[batch.channel]
+        claimed = _claim(session, batch_id, utcnow())
+        messages = _messages(session, claimed)
+    attempts = {row.id: row.attempts for row in claimed}
+    if messages:
+        for outcomes in _send_all(channel, messages, executor):
+            _record(database, channel, outcomes, attempts, policy, result, actor)
+    with database.transaction() as session:
+        _complete_finished(session, _activation_of(session, batch_id), actor)
+    return result
+
+
+def _claim(session: Session, batch_id: int, now: dt.datetime) -> Sequence[Row[Any]]:
+    statement = (
+        update(_T)
+        .where(
+            _T.c.batch_id == batch_id,
+            _T.c.status == DeliveryStatus.PENDING,
+            or_(_T.c.next_attempt_at.is_(None), _T.c.next_attempt_at <= now),
+        )
+        .values(status=DeliveryStatus.SENDING, claimed_at=now, attempts=_T.c.attempts + 1, updated_at=now)
+        .returning(_T.c.id, _T.c.attempts)
+    )
+    return session.execute(statement).all()
+
+
+def _messages(session: Session, claimed: Sequence[Row[Any]]) -> list[OutgoingMessage]:
+    if not claimed:
+        return []
+    ids = [row.id for row in claimed]
+    rows = session.execute(
+        select(
+            Delivery.id, Delivery.address, Delivery.body, Delivery.subject, Delivery.severity,
+            Activation.incident_id,
+        )
+        .join(Activation, Activation.id == Delivery.activation_id)
+        .where(Delivery.id.in_(ids))
+        .order_by(Delivery.id)
+    ).all()
+    return [
+        OutgoingMessage(r.id, r.address, r.body, r.subject, severity=r.severity, incident_id=r.incident_id)
+        for r in rows
+    ]
+
+
+def _send_all(
+    channel: Channel, messages: list[OutgoingMessage], executor: Executor | None
+) -> Iterable[list[_Outcome]]:
+    """Send in provider-sized pieces; yield outcomes in small groups as they complete."""
+    size = max(1, channel.max_batch)
+    pieces = [messages[i : i + size] for i in range(0, len(messages), size)]
+    if executor is None or len(pieces) == 1:
+        for piece in pieces:
+            yield [_send_piece(channel, piece)]
+        return
+    done: queue.Queue[_Outcome] = queue.Queue()
+    for piece in pieces:
+        executor.submit(lambda p=piece: done.put(_send_piece(channel, p)))
+    pending, buffer, last_flush = len(pieces), [], time.monotonic()
+    while pending:
+        buffer.append(done.get())
+        pending -= 1
+        if len(buffer) >= RECORD_EVERY or time.monotonic() - last_flush >= RECORD_INTERVAL_S or not pending:
+            yield buffer
+            buffer, last_flush = [], time.monotonic()
+
+
+def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage]) -> _Outcome:
+    try:
+        return _Outcome(piece, receipts=channel.send(piece))
+    except DeliveryError as exc:
+        return _Outcome(piece, error=exc)
+    except Exception as exc:  # a bug in a channel must not lose the rows it held
+        log.exception("channel %s raised unexpectedly", channel.transport)
+        return _Outcome(
+            piece,
+            error=RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True),
+        )
+
+
+def _record(
+    database: Database,
+    channel: Channel,
+    outcomes: Sequence[_Outcome],
+    attempts: Mapping[int, int],
+    policy: Policy,
+    result: BatchResult,
+    actor: str,
+) -> None:
+    now = utcnow()
+    sent: list[dict[str, Any]] = []
+    retry: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    doubt: list[dict[str, Any]] = []
+    events: list[audit.Entry] = []
+    for outcome in outcomes:
+        error = outcome.error
+        if error is None:
+            for receipt in outcome.receipts:
+                sent.append({"_id": receipt.delivery_id, "_pid": receipt.provider_id})
+                events.append(
+                    audit.Entry("delivery.sent", actor, "delivery", receipt.delivery_id,
+                                details={"channel": channel.name, "transport": channel.transport,
+                                         "provider_id": receipt.provider_id})
+                )
+            continue
+        for message in outcome.messages:
+            tries = attempts.get(message.delivery_id, 1)
+            params = {"_id": message.delivery_id, "_code": error.code, "_err": error.detail[:1000]}
+            if isinstance(error, RetryableDeliveryError) and tries < policy.max_attempts:
+                delay = backoff_seconds(
+                    tries, retry_after=error.retry_after, base=policy.backoff_base, cap=policy.backoff_cap
+                )
+                params["_due"] = now + dt.timedelta(seconds=delay)
+                (doubt if error.maybe_sent else retry).append(params)
+                kind = "delivery.in_doubt" if error.maybe_sent else "delivery.retry_scheduled"
+                details = {"channel": channel.name, "error": error.detail, "code": error.code,
+                           "attempt": tries, "retry_in_s": round(delay, 2)}
+            else:
+                failed.append(params)
+                kind = "delivery.failed"
+                details = {"channel": channel.name, "error": error.detail, "code": error.code, "attempt": tries,
+                           "permanent": isinstance(error, PermanentDeliveryError)}
+            events.append(audit.Entry(kind, actor, "delivery", message.delivery_id, details=details))
+    with database.transaction() as session:
+        connection = session.connection()
+        sending = _T.c.status == DeliveryStatus.SENDING
+        if sent:
+            connection.execute(
+                update(_T).where(_T.c.id == bindparam("_id"), sending).values(
+                    status=DeliveryStatus.SENT, provider_id=bindparam("_pid"), transport=channel.transport,
+                    sent_at=now, updated_at=now, error_code=None, last_error=None,
+                ),
+                sent,
+            )
+        if retry:
+            connection.execute(
+                update(_T).where(_T.c.id == bindparam("_id"), sending).values(
+                    status=DeliveryStatus.PENDING, next_attempt_at=bindparam("_due"),
+                    error_code=bindparam("_code"), last_error=bindparam("_err"), updated_at=now,
+                ),
+                retry,
+            )
+        if doubt:
+            connection.execute(
+                update(_T).where(_T.c.id == bindparam("_id"), sending).values(
+                    status=IN_DOUBT, next_attempt_at=bindparam("_due"), transport=channel.transport,
+                    error_code=bindparam("_code"), last_error=bindparam("_err"), updated_at=now,
+                ),
+                doubt,
+            )
+        if failed:
+            connection.execute(
+                update(_T).where(_T.c.id == bindparam("_id"), sending).values(
+                    status=DeliveryStatus.FAILED, transport=channel.transport,
+                    error_code=bindparam("_code"), last_error=bindparam("_err"), updated_at=now,
+                ),
+                failed,
+            )
+        audit.record_many(session, events)
+    result.sent += len(sent)
+    result.failed += len(failed)
+    result.retrying += len(retry)
+    result.in_doubt += len(doubt)
+
+
+def _activation_of(session: Session, batch_id: int) -> set[int]:
+    activation_id = session.scalar(select(DispatchBatch.activation_id).where(DispatchBatch.id == batch_id))
+    return {activation_id} if activation_id is not None else set()
+
+
+OPEN_STATES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, IN_DOUBT)
+
+
+def _complete_finished(session: Session, activation_ids: Iterable[int], actor: str) -> None:
+    """Mark activations whose rows are all final as completed (once)."""
+    for activation_id in sorted(set(activation_ids)):
+        still_open = session.scalar(
+            select(Delivery.id).where(Delivery.activation_id == activation_id, Delivery.status.in_(OPEN_STATES)).limit(1)
+        )
+        if still_open is not None:
+            continue
+        done = session.execute(
+            update(Activation)
+            .where(Activation.id == activation_id, Activation.state == ActivationState.QUEUED)
+            .values(state=ActivationState.COMPLETED, completed_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount:  # type: ignore[attr-defined]
+            counts = dict(
+                session.execute(
+                    select(Delivery.status, func.count()).where(Delivery.activation_id == activation_id)
+                    .group_by(Delivery.status)
+                ).all()
+            )
+            incident_id = session.scalar(select(Activation.incident_id).where(Activation.id == activation_id))
+            audit.record(
+                session, action="activation.completed", actor=actor, target_type="activation",
+                target_id=activation_id, incident_id=incident_id, details={"statuses": counts},
+            )
+
+
+def stale_sending(session: Session, now: dt.datetime, timeout: float) -> None:
+    """Rows left ``sending`` past the timeout (a worker died mid-send) become in doubt now."""
+    cutoff = now - dt.timedelta(seconds=timeout)
+    session.execute(
+        update(_T)
+        .where(_T.c.status == DeliveryStatus.SENDING, _T.c.claimed_at < cutoff)
+        .values(status=IN_DOUBT, next_attempt_at=now, last_error="worker stopped while sending", updated_at=now)
+    )
+
+
+def reconcile(
+    database: Database,
+    channels: Mapping[str, Channel],
+    *,
+    now: dt.datetime,
+    limit: int = 200,
+    actor: str = "reconciler",
+    lookup: Callable[[Session, int], str | None] | None = None,
+) -> tuple[int, int]:
+    """Settle due in-doubt rows: found at the provider -> sent; not found -> pending again.
+
+    ``lookup`` may answer from our own records first (a status callback that
+    already named the message). Channels without ``find`` cannot be asked;
+    their in-doubt rows are sent again, which is the documented residual risk.
+    """
+    with database.transaction() as session:
+        rows = session.execute(
+            select(Delivery.id, Delivery.channel, Delivery.address, Delivery.body, Delivery.subject,
+                   Delivery.severity, Delivery.claimed_at, Delivery.activation_id)
+            .where(Delivery.status == IN_DOUBT, or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+            .order_by(Delivery.id)
+            .limit(limit)
+        ).all()
+    found: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    for row in rows:
+        channel = channels.get(row.channel)
+        message = OutgoingMessage(row.id, row.address, row.body, row.subject, severity=row.severity)
+        since = (row.claimed_at or now) - dt.timedelta(minutes=2)
+        provider_id = None
+        if lookup is not None:
+            with database.reading() as session:
+                provider_id = lookup(session, row.id)
+        if provider_id is None and channel is not None and hasattr(channel, "find"):
+            try:
+                receipt = channel.find(message, since)
+            except DeliveryError as exc:
+                log.warning("cannot reconcile delivery %s yet: %s", row.id, exc.detail)
+                continue
+            provider_id = receipt.provider_id if receipt else None
+        (found if provider_id else missing).append({"_id": row.id, "_pid": provider_id})
+    if not rows:
+        return 0, 0
+    with database.transaction() as session:
+        connection = session.connection()
+        doubtful = _T.c.status == IN_DOUBT
+        if found:
+            connection.execute(
+                update(_T).where(_T.c.id == bindparam("_id"), doubtful).values(
+                    status=DeliveryStatus.SENT, provider_id=bindparam("_pid"), sent_at=now, updated_at=now,
+                    error_code=None, last_error=None,
+                ),
+                found,
+            )
+        if missing:
+            connection.execute(
+                update(_T).where(_T.c.id == bindparam("_id"), doubtful).values(
+                    status=DeliveryStatus.PENDING, next_attempt_at=now, updated_at=now,
+                ),
+                missing,
+            )
+        audit.record_many(
+            session,
+            [audit.Entry("delivery.reconciled", actor, "delivery", p["_id"],
+                         details={"found": True, "provider_id": p["_pid"]}) for p in found]
+            + [audit.Entry("delivery.reconciled", actor, "delivery", p["_id"], details={"found": False})
+               for p in missing],
+        )
+        _complete_finished(session, {row.activation_id for row in rows}, actor)
+    return len(found), len(missing)
+
+
+def batches_to_publish(session: Session, now: dt.datetime, republish_after: float, limit: int = 500) -> list[int]:
+    """Batches holding due pending rows that no published task will pick up.
+
+    That is: never published; published before a retry was scheduled for one
+    of its rows; or published so long ago that the task must have been lost.
+    """
+    stale = now - dt.timedelta(seconds=republish_after)
+    query = (
+        select(DispatchBatch.id)
+        .join(Delivery, Delivery.batch_id == DispatchBatch.id)
+        .where(
+            Delivery.status == DeliveryStatus.PENDING,
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
+            or_(
+                DispatchBatch.published_at.is_(None),
+                DispatchBatch.published_at < stale,
+                DispatchBatch.published_at < Delivery.next_attempt_at,
+            ),
+        )
+        .distinct()
+        .order_by(DispatchBatch.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def mark_published(session: Session, batch_ids: Sequence[int], now: dt.datetime) -> None:
+    if batch_ids:
+        session.execute(
+            update(DispatchBatch)
+            .where(DispatchBatch.id.in_(batch_ids))
+            .values(published_at=now, publish_count=DispatchBatch.publish_count + 1)
+            .execution_options(synchronize_session=False)
+        )
+

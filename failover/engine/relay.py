@@ -1,0 +1,67 @@
+"""The relay of the transactional outbox: from committed batches to broker tasks.
+
+``relay`` publishes right after an activation commits; ``sweep`` (run by beat)
+republishes whatever is still due, turns rows a dead worker left ``sending``
+into in-doubt rows and reconciles those with the provider. Publishing twice
+is harmless: a row is only sent from ``pending``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from failover.channels.base import Channel
+from failover.clock import utcnow
+from failover.db import Database
+from failover.engine import dispatch
+from failover.errors import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+# publish(batch_id, countdown_seconds); raises BrokerUnavailable when the broker is down.
+Publish = Callable[[int, float], None]
+
+
+def relay(database: Database, publish: Publish, batch_ids: Sequence[int]) -> bool:
+    """Publish each batch; record which ones the broker took. False if it refused any."""
+    published: list[int] = []
+    try:
+        for batch_id in batch_ids:
+            publish(batch_id, 0.0)
+            published.append(batch_id)
+    except BrokerUnavailable as exc:
+        log.warning("broker unreachable, %d batch(es) stay queued for the sweep: %s",
+                    len(batch_ids) - len(published), exc)
+    finally:
+        if published:
+            with database.transaction() as session:
+                dispatch.mark_published(session, published, utcnow())
+    return len(published) == len(batch_ids)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    republished: int
+    reconciled_found: int
+    reconciled_missing: int
+    broker_ok: bool
+
+
+def sweep(
+    database: Database,
+    channels: Mapping[str, Channel],
+    publish: Publish,
+    *,
+    sending_timeout: float,
+    republish_after: float = 30.0,
+) -> SweepReport:
+    now = utcnow()
+    with database.transaction() as session:
+        dispatch.stale_sending(session, now, sending_timeout)
+    found, missing = dispatch.reconcile(database, channels, now=now)
+    with database.reading() as session:
+        due = dispatch.batches_to_publish(session, now, republish_after)
+    ok = relay(database, publish, due) if due else True
+    return SweepReport(len(due), found, missing, ok)

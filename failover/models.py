@@ -1,0 +1,244 @@
+"""SQLAlchemy 2.0 models: the durable state of failover.
+
+The delivery ledger (``Delivery``) is the heart of it: one row per activation
+x step x recipient x channel, made unique in the database, so a message can
+only ever be sent from a row that is ``pending``. The broker only carries
+``DispatchBatch`` ids; losing a broker message delays a send, never loses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from failover.clock import utcnow
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend (SQLite keeps no time zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use clock.utcnow()")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return value.replace(tzinfo=dt.UTC) if value is not None else None
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class DeliveryStatus:
+    """Ledger states. pending -> sending -> sent | failed; then callback states."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    IN_DOUBT = "in_doubt"  # may have reached the provider: reconcile before any resend
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    FINAL = frozenset({SENT, DELIVERED, FAILED, SKIPPED, CANCELLED})
+
+
+class ActivationState:
+    PENDING_APPROVAL = "pending_approval"
+    QUEUED = "queued"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class IncidentState:
+    CONFIRMED = "confirmed"
+    RESOLVED = "resolved"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[dt.datetime | None]
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    services: Mapped[list[Any]] = mapped_column(default=list)
+    state: Mapped[str] = mapped_column(String(16), default=IncidentState.CONFIRMED)
+    source: Mapped[str] = mapped_column(String(32))  # manual | watcher | api
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    ms_issue_ids: Mapped[list[Any]] = mapped_column(default=list)
+    impact: Mapped[str | None] = mapped_column(Text)
+    opened_by: Mapped[str] = mapped_column(String(64))
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+
+    activations: Mapped[list[Activation]] = relationship(back_populates="incident", order_by="Activation.id")
+
+
+class Activation(Base):
+    """One runbook phase (``steps`` or ``on_resolve``) fired for one incident."""
+
+    __tablename__ = "activations"
+    __table_args__ = (
+        # A confirmed incident activates each runbook exactly once (and all-clears once).
+        UniqueConstraint("incident_id", "runbook_id", "phase", name="uq_activation_once"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    runbook_id: Mapped[str] = mapped_column(String(64))
+    phase: Mapped[str] = mapped_column(String(16), default="steps")
+    state: Mapped[str] = mapped_column(String(24))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    drill: Mapped[bool] = mapped_column(Boolean, default=False)
+    override: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    accepted_at: Mapped[dt.datetime | None]
+    completed_at: Mapped[dt.datetime | None]
+
+    incident: Mapped[Incident] = relationship(back_populates="activations")
+
+
+class DispatchBatch(Base):
+    """The transactional outbox: a group of ledger rows one broker task sends.
+
+    Written in the same transaction as its rows; ``published_at`` is set once
+    the broker accepted the task. A sweep republishes batches that still hold
+    due ``pending`` rows, so a broker outage or a lost task only delays sending.
+    """
+
+    __tablename__ = "dispatch_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    publish_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Delivery(Base):
+    """The ledger: one message to one recipient over one channel."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("activation_id", "step", "person_id", "channel", name="uq_delivery_once"),
+        Index("ix_deliveries_batch_status", "batch_id", "status"),
+        Index("ix_deliveries_status_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("dispatch_batches.id"))
+    step: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str | None] = mapped_column(String(16))  # status notices only
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    transport: Mapped[str | None] = mapped_column(String(16))  # twilio | sendgrid | outbox | status
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime | None]
+    claimed_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Notice(Base):
+    """A notice on the public fallback status page."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(16), default="major")
+    state: Mapped[str] = mapped_column(String(16), default="open")  # open | closed
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), unique=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[dt.datetime | None]
+
+
+class OutboxMessage(Base):
+    """A message the embedded ``outbox`` channel caught instead of sending."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    to: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only, hash-chained record of every decision and message."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # gapless sequence
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[str | None] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's tip, locked by each appender: serialises the chain across processes."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))

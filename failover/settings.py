@@ -1,0 +1,172 @@
+"""Every environment variable failover reads, read here and only here, once.
+
+A bad or incomplete value stops start-up with a ``ConfigError`` that names the
+variable. Secrets are ``SecretStr``: they print as ``**********`` and are only
+unwrapped where a provider client is built.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from failover.errors import ConfigError
+
+DEFAULT_TWILIO_API_BASE = "https://api.twilio.com"
+DEFAULT_SENDGRID_API_BASE = "https://api.sendgrid.com"
+DEFAULT_GRAPH_API_BASE = "https://graph.microsoft.com"
+DEFAULT_GRAPH_AUTHORITY_BASE = "https://login.microsoftonline.com"
+
+
+def _strip_slash(value: str) -> str:
+    return value.rstrip("/")
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value.rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(_http_url)]
+
+
+class Settings(BaseSettings):
+    """Process settings. Build with :func:`load_settings`, not directly."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("var"), validation_alias="FAILOVER_DATA_DIR")
+    database_url: str | None = Field(None, validation_alias="FAILOVER_DATABASE_URL")
+    broker_url: str | None = Field(None, validation_alias="FAILOVER_BROKER_URL")
+    secret_key: SecretStr | None = Field(None, validation_alias="FAILOVER_SECRET_KEY")
+    config_dir: Path = Field(Path("config"), validation_alias="FAILOVER_CONFIG_DIR")
+    runbooks_dir: Path = Field(Path("runbooks"), validation_alias="FAILOVER_RUNBOOKS_DIR")
+    public_url: BaseUrl = Field("http://127.0.0.1:8000", validation_alias="FAILOVER_PUBLIC_URL")
+    host: str = Field("127.0.0.1", validation_alias="FAILOVER_HOST")
+    port: int = Field(8000, ge=1, le=65535, validation_alias="FAILOVER_PORT")
+    log_level: str = Field("INFO", validation_alias="FAILOVER_LOG_LEVEL")
+    worker_concurrency: int = Field(4, ge=1, le=512, validation_alias="FAILOVER_WORKER_CONCURRENCY")
+    max_attempts: int = Field(5, ge=1, le=50, validation_alias="FAILOVER_MAX_ATTEMPTS")
+    # Seconds a row may stay in "sending" before it is considered in doubt.
+    sending_timeout: float = Field(120.0, gt=0, validation_alias="FAILOVER_SENDING_TIMEOUT")
+    redis_url: str | None = Field(None, validation_alias="FAILOVER_REDIS_URL")
+
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
+    twilio_messaging_service_sid: str | None = Field(
+        None, validation_alias="TWILIO_MESSAGING_SERVICE_SID"
+    )
+    twilio_api_base: BaseUrl = Field(
+        DEFAULT_TWILIO_API_BASE, validation_alias="FAILOVER_TWILIO_API_BASE"
+    )
+
+    sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
+    sendgrid_from: str | None = Field(None, validation_alias="SENDGRID_FROM")
+    sendgrid_api_base: BaseUrl = Field(
+        DEFAULT_SENDGRID_API_BASE, validation_alias="FAILOVER_SENDGRID_API_BASE"
+    )
+    sendgrid_webhook_public_key: SecretStr | None = Field(
+        None, validation_alias="SENDGRID_WEBHOOK_PUBLIC_KEY"
+    )
+
+    signals_secret: SecretStr | None = Field(None, validation_alias="FAILOVER_SIGNALS_SECRET")
+
+    graph_tenant_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_TENANT_ID")
+    graph_client_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_ID")
+    graph_client_secret: SecretStr | None = Field(
+        None, validation_alias="FAILOVER_GRAPH_CLIENT_SECRET"
+    )
+    graph_api_base: BaseUrl = Field(DEFAULT_GRAPH_API_BASE, validation_alias="FAILOVER_GRAPH_API_BASE")
+    graph_authority_base: Annotated[str, AfterValidator(_strip_slash)] = Field(
+        DEFAULT_GRAPH_AUTHORITY_BASE, validation_alias="FAILOVER_GRAPH_AUTHORITY_BASE"
+    )
+
+    @model_validator(mode="after")
+    def _complete_groups(self) -> Settings:
+        """A provider is either fully configured or not at all."""
+        twilio = {
+            "TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+            "TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+        }
+        _all_or_none("Twilio", twilio)
+        if self.twilio_account_sid and not (self.twilio_from or self.twilio_messaging_service_sid):
+            raise ValueError(
+                "TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when Twilio is configured"
+            )
+        if self.sendgrid_api_key and not self.sendgrid_from:
+            raise ValueError("SENDGRID_FROM is required when SENDGRID_API_KEY is set")
+        _all_or_none(
+            "Graph",
+            {
+                "FAILOVER_GRAPH_TENANT_ID": self.graph_tenant_id,
+                "FAILOVER_GRAPH_CLIENT_ID": self.graph_client_id,
+                "FAILOVER_GRAPH_CLIENT_SECRET": self.graph_client_secret,
+            },
+        )
+        if self.graph_tenant_id and not self.graph_authority_base.startswith("https://"):
+            # msal refuses anything else; say so at start-up, not at the first poll.
+            raise ValueError("FAILOVER_GRAPH_AUTHORITY_BASE must start with https://")
+        return self
+
+    # Derived values -------------------------------------------------------
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'failover.db').resolve()}"
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.celery_broker_url.startswith("sqla+")
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid)
+
+    @property
+    def sendgrid_enabled(self) -> bool:
+        return bool(self.sendgrid_api_key)
+
+    @property
+    def graph_enabled(self) -> bool:
+        return bool(self.graph_tenant_id)
+
+    def flask_secret_key(self) -> str:
+        """The configured key, else one generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def _all_or_none(provider: str, values: dict[str, Any]) -> None:
+    present = [name for name, value in values.items() if value]
+    if present and len(present) != len(values):
+        missing = ", ".join(name for name in values if name not in present)
+        raise ValueError(f"{provider} is partly configured: set {missing} too (or unset all)")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment once. Raises ConfigError naming the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"{name}: {message}" if error["loc"] else message)
+        raise ConfigError("invalid settings: " + "; ".join(lines)) from None

@@ -1,0 +1,19 @@
+"""Celery tasks: thin wrappers that pass ids to the Runtime's use cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+
+@shared_task(name="failover.tasks.send_batch", bind=True)
+def send_batch(self: Any, batch_id: int) -> dict[str, int]:
+    result = self.app.runtime.send_batch(batch_id)
+    return {"sent": result.sent, "failed": result.failed, "retrying": result.retrying}
+
+
+@shared_task(name="failover.tasks.sweep", bind=True)
+def sweep(self: Any) -> dict[str, Any]:
+    report = self.app.runtime.sweep()
+    return {"republished": report.republished, "broker_ok": report.broker_ok}

@@ -1,0 +1,42 @@
+"""Flask application factory (the flaskr pattern): nothing is built at import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from failover.runtime import Runtime
+from failover.settings import Settings, load_settings
+
+
+def create_app(
+    settings: Settings | None = None, *, runtime: Runtime | None = None, test_config: dict[str, Any] | None = None
+) -> Flask:
+    settings = settings or (runtime.settings if runtime else load_settings())
+    runtime = runtime or Runtime(settings)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.flask_secret_key(),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.extensions["failover"] = runtime
+
+    from failover.celery_app import create_celery
+
+    app.extensions["celery"] = create_celery(runtime)
+
+    from failover.web import console, errors, health, status, views
+
+    views.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(status.bp)
+    app.register_blueprint(console.bp)
+    return app
