@@ -73,9 +73,7 @@ def create_celery(runtime: Runtime) -> Celery:
 def _publisher(app: Celery) -> Any:
     def publish(batch_id: int, countdown: float) -> None:
         try:
-            app.send_task(
-                "failover.tasks.send_batch", args=(batch_id,), countdown=countdown or None, retry=False
-            )
+            app.send_task("failover.tasks.send_batch", args=(batch_id,), countdown=countdown or None, retry=False)
         except Exception as exc:  # kombu raises transport-specific errors; all mean "not taken"
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 

@@ -97,8 +97,9 @@ def init(ctx: Context, demo: bool) -> None:
     migrate(runtime.database)
     click.echo(f"database ready: {_redact(settings.sqlalchemy_url)}")
     runtime.catalog()  # fail now, with file:line, rather than at the first activation
-    click.echo(f"config ok: {len(runtime.catalog().runbooks)} runbook(s), "
-               f"{len(runtime.catalog().contacts.people)} contact(s)")
+    click.echo(
+        f"config ok: {len(runtime.catalog().runbooks)} runbook(s), {len(runtime.catalog().contacts.people)} contact(s)"
+    )
 
 
 def _copy_demo(name: str, target: Path) -> bool:
@@ -172,8 +173,14 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
     app = ctx.runtime(broker=True)
     celery = _celery(app)
     argv = [
-        "worker", "--loglevel", ctx.settings.log_level, "--pool", "threads",
-        "--concurrency", str(concurrency or ctx.settings.worker_concurrency), "--without-gossip",
+        "worker",
+        "--loglevel",
+        ctx.settings.log_level,
+        "--pool",
+        "threads",
+        "--concurrency",
+        str(concurrency or ctx.settings.worker_concurrency),
+        "--without-gossip",
         "--without-mingle",
     ]
     if hostname:
@@ -213,8 +220,10 @@ def up(ctx: Context, no_init: bool) -> None:
         name: subprocess.Popen([sys.executable, "-m", "failover", name], start_new_session=True)
         for name in ("web", "worker", "beat")
     }
-    click.echo(f"failover is up: console http://{settings.host}:{settings.port}/  "
-               f"status page http://{settings.host}:{settings.port}/status  (Ctrl-C stops)")
+    click.echo(
+        f"failover is up: console http://{settings.host}:{settings.port}/  "
+        f"status page http://{settings.host}:{settings.port}/status  (Ctrl-C stops)"
+    )
     stopping = False
 
     def stop(signum: int, _frame: Any) -> None:
@@ -271,8 +280,10 @@ def runbooks_check(ctx: Context, directory: Path | None) -> None:
     if problems or catalog is None:
         click.echo(f"{len(problems)} problem(s)", err=True)
         raise SystemExit(1)
-    click.echo(f"ok: {len(catalog.runbooks)} runbook(s), {len(catalog.contacts.people)} contact(s), "
-               f"{len(catalog.contacts.groups)} group(s)")
+    click.echo(
+        f"ok: {len(catalog.runbooks)} runbook(s), {len(catalog.contacts.people)} contact(s), "
+        f"{len(catalog.contacts.groups)} group(s)"
+    )
 
 
 @main.command()
@@ -283,11 +294,15 @@ def runbooks_check(ctx: Context, directory: Path | None) -> None:
 @click.option("--service", "services", multiple=True, help="Affected service (repeatable).")
 @pass_ctx
 @friendly
-def activate(ctx: Context, runbook: str, reason: str | None, dry_run: bool, drill: bool, services: tuple[str, ...]) -> None:
+def activate(
+    ctx: Context, runbook: str, reason: str | None, dry_run: bool, drill: bool, services: tuple[str, ...]
+) -> None:
     """Activate RUNBOOK now (or show what it would send)."""
     reason = reason or f"activated from the command line by {getpass.getuser()}"
     if dry_run:
-        plan = ctx.runtime().preview(runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill)
+        plan = ctx.runtime().preview(
+            runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill
+        )
         _print_plan(plan)
         return
     runtime = ctx.runtime(broker=True)
@@ -295,8 +310,10 @@ def activate(ctx: Context, runbook: str, reason: str | None, dry_run: bool, dril
         runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill
     )
     counts = ", ".join(f"{k}: {v}" for k, v in accepted.counts.items()) or "nothing to send"
-    click.echo(f"activation {accepted.activation_id} ({accepted.state}) for incident {accepted.incident_id}: {counts}"
-               + (f"; {accepted.skipped} skipped" if accepted.skipped else ""))
+    click.echo(
+        f"activation {accepted.activation_id} ({accepted.state}) for incident {accepted.incident_id}: {counts}"
+        + (f"; {accepted.skipped} skipped" if accepted.skipped else "")
+    )
     if not broker_ok:
         click.echo("queued, broker unreachable: the sweep sends it when the broker is back", err=True)
 

@@ -33,6 +33,7 @@ SMS_THREADS = 32  # concurrent Twilio requests per worker process
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)  # embedded database, broker, beat schedule
         self.database = Database(settings.sqlalchemy_url)
         self._catalog: tuple[tuple[Any, ...], Catalog] | None = None
         self._catalog_lock = threading.Lock()
@@ -89,18 +90,16 @@ class Runtime:
         return relay.relay(self.database, self.publisher, batch_ids) if batch_ids else True
 
     def send_batch(self, batch_id: int) -> dispatch.BatchResult:
-        return dispatch.send_batch(
-            self.database, self.channels, batch_id, policy=self.policy, executor=self.executor
-        )
+        return dispatch.send_batch(self.database, self.channels, batch_id, policy=self.policy, executor=self.executor)
 
     def sweep(self) -> relay.SweepReport:
-        return relay.sweep(
-            self.database, self.channels, self.publisher, sending_timeout=self.settings.sending_timeout
-        )
+        return relay.sweep(self.database, self.channels, self.publisher, sending_timeout=self.settings.sending_timeout)
 
     def close(self) -> None:
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
+        for channel in self.__dict__.get("channels", {}).values():
+            getattr(channel, "close", lambda: None)()
         self.database.dispose()
 
 
@@ -117,5 +116,3 @@ def _signature(*directories: Path) -> tuple[Any, ...]:
                     stat = path.stat()
                     entries.append((str(path), stat.st_mtime_ns, stat.st_size))
     return tuple(entries)
-
-

@@ -59,29 +59,19 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
-    twilio_messaging_service_sid: str | None = Field(
-        None, validation_alias="TWILIO_MESSAGING_SERVICE_SID"
-    )
-    twilio_api_base: BaseUrl = Field(
-        DEFAULT_TWILIO_API_BASE, validation_alias="FAILOVER_TWILIO_API_BASE"
-    )
+    twilio_messaging_service_sid: str | None = Field(None, validation_alias="TWILIO_MESSAGING_SERVICE_SID")
+    twilio_api_base: BaseUrl = Field(DEFAULT_TWILIO_API_BASE, validation_alias="FAILOVER_TWILIO_API_BASE")
 
     sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
     sendgrid_from: str | None = Field(None, validation_alias="SENDGRID_FROM")
-    sendgrid_api_base: BaseUrl = Field(
-        DEFAULT_SENDGRID_API_BASE, validation_alias="FAILOVER_SENDGRID_API_BASE"
-    )
-    sendgrid_webhook_public_key: SecretStr | None = Field(
-        None, validation_alias="SENDGRID_WEBHOOK_PUBLIC_KEY"
-    )
+    sendgrid_api_base: BaseUrl = Field(DEFAULT_SENDGRID_API_BASE, validation_alias="FAILOVER_SENDGRID_API_BASE")
+    sendgrid_webhook_public_key: SecretStr | None = Field(None, validation_alias="SENDGRID_WEBHOOK_PUBLIC_KEY")
 
     signals_secret: SecretStr | None = Field(None, validation_alias="FAILOVER_SIGNALS_SECRET")
 
     graph_tenant_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_TENANT_ID")
     graph_client_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_ID")
-    graph_client_secret: SecretStr | None = Field(
-        None, validation_alias="FAILOVER_GRAPH_CLIENT_SECRET"
-    )
+    graph_client_secret: SecretStr | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_SECRET")
     graph_api_base: BaseUrl = Field(DEFAULT_GRAPH_API_BASE, validation_alias="FAILOVER_GRAPH_API_BASE")
     graph_authority_base: Annotated[str, AfterValidator(_strip_slash)] = Field(
         DEFAULT_GRAPH_AUTHORITY_BASE, validation_alias="FAILOVER_GRAPH_AUTHORITY_BASE"
@@ -96,9 +86,7 @@ class Settings(BaseSettings):
         }
         _all_or_none("Twilio", twilio)
         if self.twilio_account_sid and not (self.twilio_from or self.twilio_messaging_service_sid):
-            raise ValueError(
-                "TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when Twilio is configured"
-            )
+            raise ValueError("TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when Twilio is configured")
         if self.sendgrid_api_key and not self.sendgrid_from:
             raise ValueError("SENDGRID_FROM is required when SENDGRID_API_KEY is set")
         _all_or_none(

@@ -26,11 +26,23 @@ from tests.services import PostgresCluster, RedisServer
 
 REPO = Path(__file__).resolve().parents[1]
 PROVIDER_VARIABLES = (
-    "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM", "TWILIO_MESSAGING_SERVICE_SID",
-    "SENDGRID_API_KEY", "SENDGRID_FROM", "SENDGRID_WEBHOOK_PUBLIC_KEY", "FAILOVER_TWILIO_API_BASE",
-    "FAILOVER_SENDGRID_API_BASE", "FAILOVER_DATABASE_URL", "FAILOVER_BROKER_URL", "FAILOVER_SECRET_KEY",
-    "FAILOVER_GRAPH_TENANT_ID", "FAILOVER_GRAPH_CLIENT_ID", "FAILOVER_GRAPH_CLIENT_SECRET",
-    "FAILOVER_SIGNALS_SECRET", "FAILOVER_REDIS_URL",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TWILIO_FROM",
+    "TWILIO_MESSAGING_SERVICE_SID",
+    "SENDGRID_API_KEY",
+    "SENDGRID_FROM",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY",
+    "FAILOVER_TWILIO_API_BASE",
+    "FAILOVER_SENDGRID_API_BASE",
+    "FAILOVER_DATABASE_URL",
+    "FAILOVER_BROKER_URL",
+    "FAILOVER_SECRET_KEY",
+    "FAILOVER_GRAPH_TENANT_ID",
+    "FAILOVER_GRAPH_CLIENT_ID",
+    "FAILOVER_GRAPH_CLIENT_SECRET",
+    "FAILOVER_SIGNALS_SECRET",
+    "FAILOVER_REDIS_URL",
 )
 
 
@@ -148,15 +160,25 @@ def make_people(count: int, *, groups: tuple[str, ...] = ("oncall", "all-staff")
         if not phonenumbers.is_valid_number(phonenumbers.parse(phone)):
             continue
         index = len(people)
-        people.append({
-            "id": f"p{index:05d}", "name": f"Person {index}", "phone": phone,
-            "email": f"p{index:05d}@personal.example", "groups": list(groups),
-        })
+        people.append(
+            {
+                "id": f"p{index:05d}",
+                "name": f"Person {index}",
+                "phone": phone,
+                "email": f"p{index:05d}@personal.example",
+                "groups": list(groups),
+            }
+        )
     return people
 
 
-def write_config(directory: Path, people: list[dict[str, object]], *, runbooks_from: Path = REPO / "runbooks",
-                 groups: dict[str, dict[str, str]] | None = None) -> tuple[Path, Path]:
+def write_config(
+    directory: Path,
+    people: list[dict[str, object]],
+    *,
+    runbooks_from: Path = REPO / "runbooks",
+    groups: dict[str, dict[str, str]] | None = None,
+) -> tuple[Path, Path]:
     """A config dir with these people and a copy of the runbooks; returns (config, runbooks)."""
     config = directory / "config"
     runbooks = directory / "runbooks"

@@ -6,6 +6,7 @@ idempotent on the delivery id, so a retried batch never stores a message twice.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -40,3 +41,9 @@ class OutboxChannel:
                 ).all()
             )
         return [Receipt(m.delivery_id, f"outbox-{ids[m.delivery_id]}") for m in messages]
+
+    def find(self, message: OutgoingMessage, since: dt.datetime) -> Receipt | None:
+        """Reconciliation: the outbox row is keyed by delivery id, so this is exact."""
+        with self.database.reading() as session:
+            found = session.scalar(select(OutboxMessage.id).where(OutboxMessage.delivery_id == message.delivery_id))
+        return Receipt(message.delivery_id, f"outbox-{found}") if found is not None else None

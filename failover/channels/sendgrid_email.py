@@ -8,7 +8,6 @@ groups rows that way.
 
 from __future__ import annotations
 
-import socket
 import urllib.error
 from collections.abc import Sequence
 
@@ -43,8 +42,7 @@ class SendGridEmail:
             raise ValueError("one SendGrid request carries one subject and body")
         payload = {
             "personalizations": [
-                {"to": [{"email": m.to}], "custom_args": {"delivery_id": str(m.delivery_id)}}
-                for m in messages
+                {"to": [{"email": m.to}], "custom_args": {"delivery_id": str(m.delivery_id)}} for m in messages
             ],
             "from": {"email": self.sender},
             "subject": first.subject or "(no subject)",
@@ -57,10 +55,8 @@ class SendGridEmail:
             raise classify_http(
                 exc.status_code, retry_after=_retry_after(exc.headers), detail=_first_error(exc)
             ) from None
-        except (TimeoutError, socket.timeout):
-            raise RetryableDeliveryError(
-                "SendGrid did not answer in time", code="timeout", maybe_sent=True
-            ) from None
+        except TimeoutError:
+            raise RetryableDeliveryError("SendGrid did not answer in time", code="timeout", maybe_sent=True) from None
         except urllib.error.URLError as exc:
             refused = isinstance(exc.reason, ConnectionRefusedError)
             raise RetryableDeliveryError(

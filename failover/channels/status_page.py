@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -42,3 +43,7 @@ class StatusPageChannel:
                 receipts.append(Receipt(message.delivery_id, f"notice-{notice.id}"))
         return receipts
 
+    def find(self, message: OutgoingMessage, since: dt.datetime) -> Receipt | None:
+        with self.database.reading() as session:
+            found = session.scalar(select(Notice.id).where(Notice.delivery_id == message.delivery_id))
+        return Receipt(message.delivery_id, f"notice-{found}") if found is not None else None

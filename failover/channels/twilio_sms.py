@@ -59,6 +59,8 @@ class TwilioSMS:
         self.public_url = public_url
         self.timeout = timeout
         self._local = threading.local()
+        self._clients: list[_RecordingHttpClient] = []
+        self._clients_lock = threading.Lock()
 
     def status_callback(self, delivery_id: int) -> str:
         return f"{self.public_url}/webhooks/twilio/status?delivery={delivery_id}"
@@ -70,7 +72,17 @@ class TwilioSMS:
             client = Client(self.account_sid, self._auth_token, http_client=http)
             client.api.base_url = self.api_base
             pair = self._local.pair = (client, http)
+            with self._clients_lock:
+                self._clients.append(http)
         return pair
+
+    def close(self) -> None:
+        """Close every thread's keep-alive connections."""
+        with self._clients_lock:
+            for http in self._clients:
+                if http.session is not None:
+                    http.session.close()
+            self._clients.clear()
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]:
         return [self._send_one(message) for message in messages]
@@ -94,9 +106,7 @@ class TwilioSMS:
                 exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg))
             ) from None
         except requests.Timeout:
-            raise RetryableDeliveryError(
-                "Twilio did not answer in time", code="timeout", maybe_sent=True
-            ) from None
+            raise RetryableDeliveryError("Twilio did not answer in time", code="timeout", maybe_sent=True) from None
         except requests.ConnectionError as exc:
             # Refused or reset before an answer: we cannot tell whether it was sent.
             raise RetryableDeliveryError(

@@ -114,9 +114,7 @@ def plan(
                 continue
             body = _render(catalog, step, base, None, override=None)
             result.deliveries.append(
-                PlannedDelivery(
-                    key, STATUS_RECIPIENT, "status", "", step.title, body, severity=step.severity
-                )
+                PlannedDelivery(key, STATUS_RECIPIENT, "status", "", step.title, body, severity=step.severity)
             )
             continue
         renderer = _StepRenderer(catalog, step, base, override)
@@ -190,9 +188,7 @@ class _StepRenderer:
         self.step = step
         self.base = base
         self.override = override
-        self.per_person = override is None and catalog.templates.uses_person(
-            name=step.template, text=step.text
-        )
+        self.per_person = override is None and catalog.templates.uses_person(name=step.template, text=step.text)
         self.shared: str | None = None
 
     def render(self, person: Person) -> str:
@@ -203,9 +199,7 @@ class _StepRenderer:
         return self.shared
 
 
-def _render(
-    catalog: Catalog, step: Step, base: dict[str, Any], person: Person | None, override: str | None
-) -> str:
+def _render(catalog: Catalog, step: Step, base: dict[str, Any], person: Person | None, override: str | None) -> str:
     if override is not None:
         return override.strip()
     context = dict(base, person=person)

@@ -18,5 +18,5 @@ def backoff_seconds(
 ) -> float:
     """Delay after the ``attempt``-th failed try (1-based): full jitter over base * 2^(n-1)."""
     ceiling = min(cap, base * 2 ** max(0, attempt - 1))
-    jittered = ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    jittered: float = ceiling / 2 + (rng or random.Random()).uniform(0, ceiling / 2)
     return max(jittered, retry_after or 0.0)

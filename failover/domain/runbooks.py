@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,9 +145,7 @@ def check(config_dir: Path, runbooks_dir: Path) -> tuple[Catalog | None, list[Pr
             continue
         if runbook.id in runbooks:
             line = doc.lines.of(("id",))
-            problems.append(
-                Problem(shown, line, f"duplicate runbook id '{runbook.id}' (also in {files[runbook.id]})")
-            )
+            problems.append(Problem(shown, line, f"duplicate runbook id '{runbook.id}' (also in {files[runbook.id]})"))
             continue
         file_problems = list(_cross_check(runbook, contacts, templates, doc.lines, shown))
         problems.extend(file_problems)
@@ -254,4 +251,3 @@ def _read(path: Path, problems: list[Problem]) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         problems.append(Problem(yamlfile.display_path(path), 0, f"cannot read: {exc}"))
         return ""
-

@@ -27,7 +27,6 @@ class TemplateError(InvalidRequest):
     """A template that cannot be parsed or rendered, with where and why."""
 
 
-
 class Templates:
     """Compiles each template (file or inline text) once and renders it in the sandbox."""
 
@@ -64,8 +63,9 @@ class Templates:
             return [Problem(where, line or 0, f"template syntax error: {exc.message}")]
         allowed = ", ".join(sorted(CONTEXT_NAMES))
         return [
-            Problem(where, _line_of(source, name) if where else 0,
-                    f"unknown name '{name}'; templates may use {allowed}")
+            Problem(
+                where, _line_of(source, name) if where else 0, f"unknown name '{name}'; templates may use {allowed}"
+            )
             for name in sorted(meta.find_undeclared_variables(parsed) - CONTEXT_NAMES)
         ]
 

@@ -9,7 +9,7 @@ Duplicate keys, which PyYAML would silently collapse, are reported too.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,10 +108,16 @@ def display_path(path: os.PathLike[str] | str) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
-def pydantic_problems(errors: Iterable[dict[str, Any]], lines: Lines, filename: str) -> list[Problem]:
+def pydantic_problems(errors: Iterable[Mapping[str, Any]], lines: Lines, filename: str) -> list[Problem]:
     """Turn pydantic ``ValidationError.errors()`` into file:line problems."""
+    errors = list(errors)
+    locs = [tuple(e["loc"]) for e in errors]
     problems = []
     for error in errors:
+        if error["type"] == "too_short" and any(
+            len(other) > len(error["loc"]) and other[: len(error["loc"])] == tuple(error["loc"]) for other in locs
+        ):
+            continue  # pydantic counts the items that failed as missing; the item errors say more
         loc = tuple(part for part in error["loc"] if not _is_union_tag(part))
         where = ".".join(str(part) for part in loc)
         message = _humane(error)
@@ -124,7 +130,7 @@ def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and ("[" in part or part in {"str", "int", "list[str]"})
 
 
-def _humane(error: dict[str, Any]) -> str:
+def _humane(error: Mapping[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"

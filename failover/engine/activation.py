@@ -95,8 +95,13 @@ def open_incident(
         target_type="incident",
         target_id=incident.id,
         incident_id=incident.id,
-        details={"title": title, "services": incident.services, "source": source, "drill": drill,
-                 "ms_issue_ids": incident.ms_issue_ids},
+        details={
+            "title": title,
+            "services": incident.services,
+            "source": source,
+            "drill": drill,
+            "ms_issue_ids": incident.ms_issue_ids,
+        },
     )
     return incident
 
@@ -118,8 +123,13 @@ def preview(
     incident = IncidentInfo(title=_manual_title(runbook, drill), services=chosen)
     info = ActivationInfo(id=None, reason=_reason(reason), actor=actor, drill=drill)
     return planning.plan(
-        catalog, runbook, phase="steps", incident=incident, activation=info,
-        override=_override(override), opted_out=opted_out,
+        catalog,
+        runbook,
+        phase="steps",
+        incident=incident,
+        activation=info,
+        override=_override(override),
+        opted_out=opted_out,
     )
 
 
@@ -225,8 +235,13 @@ def cancel(session: Session, *, activation_id: int, actor: str, reason: str = ""
     activation.state = ActivationState.CANCELLED
     activation.completed_at = utcnow()
     audit.record(
-        session, action="activation.cancelled", actor=actor, target_type="activation",
-        target_id=activation.id, incident_id=activation.incident_id, details={"reason": reason},
+        session,
+        action="activation.cancelled",
+        actor=actor,
+        target_type="activation",
+        target_id=activation.id,
+        incident_id=activation.incident_id,
+        details={"reason": reason},
     )
 
 
@@ -279,8 +294,13 @@ def _materialise(
         id=activation.id, reason=activation.reason, actor=activation.requested_by, drill=activation.drill
     )
     plan = planning.plan(
-        catalog, runbook, phase=activation.phase, incident=incident_info(incident), activation=info,
-        override=activation.override, opted_out=opted_out,
+        catalog,
+        runbook,
+        phase=activation.phase,
+        incident=incident_info(incident),
+        activation=info,
+        override=activation.override,
+        opted_out=opted_out,
     )
     now = utcnow()
     batch_ids = _write_ledger(session, activation.id, plan, now)
@@ -291,8 +311,7 @@ def _materialise(
         "counts": counts,
         "groups": plan.count_by_group(),
         "skipped": [
-            {"person": s.person_id, "channel": s.channel, "reason": s.reason, "step": s.step}
-            for s in plan.skipped
+            {"person": s.person_id, "channel": s.channel, "reason": s.reason, "step": s.step} for s in plan.skipped
         ],
     }
     if not plan.deliveries:

@@ -48,11 +48,8 @@ def record_many(session: Session, entries: Sequence[Entry]) -> None:
     """Append several events in the caller's transaction, under one lock of the head."""
     if not entries:
         return
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
+    # The migration seeds this row; locking it serialises appenders across processes.
+    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
     now = utcnow()
     rows = []
     seq, prev = head.seq, head.hash

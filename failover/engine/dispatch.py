@@ -122,7 +122,11 @@ def _messages(session: Session, claimed: Sequence[Row[Any]]) -> list[OutgoingMes
     ids = [row.id for row in claimed]
     rows = session.execute(
         select(
-            Delivery.id, Delivery.address, Delivery.body, Delivery.subject, Delivery.severity,
+            Delivery.id,
+            Delivery.address,
+            Delivery.body,
+            Delivery.subject,
+            Delivery.severity,
             Activation.incident_id,
         )
         .join(Activation, Activation.id == Delivery.activation_id)
@@ -135,9 +139,7 @@ def _messages(session: Session, claimed: Sequence[Row[Any]]) -> list[OutgoingMes
     ]
 
 
-def _send_all(
-    channel: Channel, messages: list[OutgoingMessage], executor: Executor | None
-) -> Iterable[list[_Outcome]]:
+def _send_all(channel: Channel, messages: list[OutgoingMessage], executor: Executor | None) -> Iterable[list[_Outcome]]:
     """Send in provider-sized pieces; yield outcomes in small groups as they complete."""
     size = max(1, channel.max_batch)
     pieces = [messages[i : i + size] for i in range(0, len(messages), size)]
@@ -191,9 +193,17 @@ def _record(
             for receipt in outcome.receipts:
                 sent.append({"_id": receipt.delivery_id, "_pid": receipt.provider_id})
                 events.append(
-                    audit.Entry("delivery.sent", actor, "delivery", receipt.delivery_id,
-                                details={"channel": channel.name, "transport": channel.transport,
-                                         "provider_id": receipt.provider_id})
+                    audit.Entry(
+                        "delivery.sent",
+                        actor,
+                        "delivery",
+                        receipt.delivery_id,
+                        details={
+                            "channel": channel.name,
+                            "transport": channel.transport,
+                            "provider_id": receipt.provider_id,
+                        },
+                    )
                 )
             continue
         for message in outcome.messages:
@@ -206,46 +216,79 @@ def _record(
                 params["_due"] = now + dt.timedelta(seconds=delay)
                 (doubt if error.maybe_sent else retry).append(params)
                 kind = "delivery.in_doubt" if error.maybe_sent else "delivery.retry_scheduled"
-                details = {"channel": channel.name, "error": error.detail, "code": error.code,
-                           "attempt": tries, "retry_in_s": round(delay, 2)}
+                details = {
+                    "channel": channel.name,
+                    "error": error.detail,
+                    "code": error.code,
+                    "attempt": tries,
+                    "retry_in_s": round(delay, 2),
+                }
             else:
                 failed.append(params)
                 kind = "delivery.failed"
-                details = {"channel": channel.name, "error": error.detail, "code": error.code, "attempt": tries,
-                           "permanent": isinstance(error, PermanentDeliveryError)}
+                details = {
+                    "channel": channel.name,
+                    "error": error.detail,
+                    "code": error.code,
+                    "attempt": tries,
+                    "permanent": isinstance(error, PermanentDeliveryError),
+                }
             events.append(audit.Entry(kind, actor, "delivery", message.delivery_id, details=details))
     with database.transaction() as session:
         connection = session.connection()
         sending = _T.c.status == DeliveryStatus.SENDING
         if sent:
             connection.execute(
-                update(_T).where(_T.c.id == bindparam("_id"), sending).values(
-                    status=DeliveryStatus.SENT, provider_id=bindparam("_pid"), transport=channel.transport,
-                    sent_at=now, updated_at=now, error_code=None, last_error=None,
+                update(_T)
+                .where(_T.c.id == bindparam("_id"), sending)
+                .values(
+                    status=DeliveryStatus.SENT,
+                    provider_id=bindparam("_pid"),
+                    transport=channel.transport,
+                    sent_at=now,
+                    updated_at=now,
+                    error_code=None,
+                    last_error=None,
                 ),
                 sent,
             )
         if retry:
             connection.execute(
-                update(_T).where(_T.c.id == bindparam("_id"), sending).values(
-                    status=DeliveryStatus.PENDING, next_attempt_at=bindparam("_due"),
-                    error_code=bindparam("_code"), last_error=bindparam("_err"), updated_at=now,
+                update(_T)
+                .where(_T.c.id == bindparam("_id"), sending)
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    next_attempt_at=bindparam("_due"),
+                    error_code=bindparam("_code"),
+                    last_error=bindparam("_err"),
+                    updated_at=now,
                 ),
                 retry,
             )
         if doubt:
             connection.execute(
-                update(_T).where(_T.c.id == bindparam("_id"), sending).values(
-                    status=IN_DOUBT, next_attempt_at=bindparam("_due"), transport=channel.transport,
-                    error_code=bindparam("_code"), last_error=bindparam("_err"), updated_at=now,
+                update(_T)
+                .where(_T.c.id == bindparam("_id"), sending)
+                .values(
+                    status=IN_DOUBT,
+                    next_attempt_at=bindparam("_due"),
+                    transport=channel.transport,
+                    error_code=bindparam("_code"),
+                    last_error=bindparam("_err"),
+                    updated_at=now,
                 ),
                 doubt,
             )
         if failed:
             connection.execute(
-                update(_T).where(_T.c.id == bindparam("_id"), sending).values(
-                    status=DeliveryStatus.FAILED, transport=channel.transport,
-                    error_code=bindparam("_code"), last_error=bindparam("_err"), updated_at=now,
+                update(_T)
+                .where(_T.c.id == bindparam("_id"), sending)
+                .values(
+                    status=DeliveryStatus.FAILED,
+                    transport=channel.transport,
+                    error_code=bindparam("_code"),
+                    last_error=bindparam("_err"),
+                    updated_at=now,
                 ),
                 failed,
             )
@@ -268,7 +311,9 @@ def _complete_finished(session: Session, activation_ids: Iterable[int], actor: s
     """Mark activations whose rows are all final as completed (once)."""
     for activation_id in sorted(set(activation_ids)):
         still_open = session.scalar(
-            select(Delivery.id).where(Delivery.activation_id == activation_id, Delivery.status.in_(OPEN_STATES)).limit(1)
+            select(Delivery.id)
+            .where(Delivery.activation_id == activation_id, Delivery.status.in_(OPEN_STATES))
+            .limit(1)
         )
         if still_open is not None:
             continue
@@ -281,14 +326,20 @@ def _complete_finished(session: Session, activation_ids: Iterable[int], actor: s
         if done.rowcount:  # type: ignore[attr-defined]
             counts = dict(
                 session.execute(
-                    select(Delivery.status, func.count()).where(Delivery.activation_id == activation_id)
+                    select(Delivery.status, func.count())
+                    .where(Delivery.activation_id == activation_id)
                     .group_by(Delivery.status)
                 ).all()
             )
             incident_id = session.scalar(select(Activation.incident_id).where(Activation.id == activation_id))
             audit.record(
-                session, action="activation.completed", actor=actor, target_type="activation",
-                target_id=activation_id, incident_id=incident_id, details={"statuses": counts},
+                session,
+                action="activation.completed",
+                actor=actor,
+                target_type="activation",
+                target_id=activation_id,
+                incident_id=incident_id,
+                details={"statuses": counts},
             )
 
 
@@ -319,9 +370,19 @@ def reconcile(
     """
     with database.transaction() as session:
         rows = session.execute(
-            select(Delivery.id, Delivery.channel, Delivery.address, Delivery.body, Delivery.subject,
-                   Delivery.severity, Delivery.claimed_at, Delivery.activation_id)
-            .where(Delivery.status == IN_DOUBT, or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+            select(
+                Delivery.id,
+                Delivery.channel,
+                Delivery.address,
+                Delivery.body,
+                Delivery.subject,
+                Delivery.severity,
+                Delivery.claimed_at,
+                Delivery.activation_id,
+            )
+            .where(
+                Delivery.status == IN_DOUBT, or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
+            )
             .order_by(Delivery.id)
             .limit(limit)
         ).all()
@@ -350,25 +411,45 @@ def reconcile(
         doubtful = _T.c.status == IN_DOUBT
         if found:
             connection.execute(
-                update(_T).where(_T.c.id == bindparam("_id"), doubtful).values(
-                    status=DeliveryStatus.SENT, provider_id=bindparam("_pid"), sent_at=now, updated_at=now,
-                    error_code=None, last_error=None,
+                update(_T)
+                .where(_T.c.id == bindparam("_id"), doubtful)
+                .values(
+                    status=DeliveryStatus.SENT,
+                    provider_id=bindparam("_pid"),
+                    sent_at=now,
+                    updated_at=now,
+                    error_code=None,
+                    last_error=None,
                 ),
                 found,
             )
         if missing:
             connection.execute(
-                update(_T).where(_T.c.id == bindparam("_id"), doubtful).values(
-                    status=DeliveryStatus.PENDING, next_attempt_at=now, updated_at=now,
+                update(_T)
+                .where(_T.c.id == bindparam("_id"), doubtful)
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    next_attempt_at=now,
+                    updated_at=now,
                 ),
                 missing,
             )
         audit.record_many(
             session,
-            [audit.Entry("delivery.reconciled", actor, "delivery", p["_id"],
-                         details={"found": True, "provider_id": p["_pid"]}) for p in found]
-            + [audit.Entry("delivery.reconciled", actor, "delivery", p["_id"], details={"found": False})
-               for p in missing],
+            [
+                audit.Entry(
+                    "delivery.reconciled",
+                    actor,
+                    "delivery",
+                    p["_id"],
+                    details={"found": True, "provider_id": p["_pid"]},
+                )
+                for p in found
+            ]
+            + [
+                audit.Entry("delivery.reconciled", actor, "delivery", p["_id"], details={"found": False})
+                for p in missing
+            ],
         )
         _complete_finished(session, {row.activation_id for row in rows}, actor)
     return len(found), len(missing)
@@ -408,4 +489,3 @@ def mark_published(session: Session, batch_ids: Sequence[int], now: dt.datetime)
             .values(published_at=now, publish_count=DispatchBatch.publish_count + 1)
             .execution_options(synchronize_session=False)
         )
-

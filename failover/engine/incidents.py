@@ -39,7 +39,12 @@ def resolve(
         notice.state, notice.closed_at, notice.updated_at = "closed", now, now
         closed += 1
     audit.record(
-        session, action="incident.resolved", actor=actor, target_type="incident", target_id=incident.id,
-        incident_id=incident.id, details={"note": note, "notices_closed": closed},
+        session,
+        action="incident.resolved",
+        actor=actor,
+        target_type="incident",
+        target_id=incident.id,
+        incident_id=incident.id,
+        details={"note": note, "notices_closed": closed},
     )
     return all_clear(session, catalog, incident=incident, actor=actor, opted_out=opted_out)

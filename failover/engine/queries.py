@@ -157,4 +157,6 @@ def outbox(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def outbox_count(session: Session) -> Counter[str]:
-    return Counter(dict(session.execute(select(OutboxMessage.channel, func.count()).group_by(OutboxMessage.channel)).all()))
+    return Counter(
+        dict(session.execute(select(OutboxMessage.channel, func.count()).group_by(OutboxMessage.channel)).all())
+    )

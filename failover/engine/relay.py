@@ -32,8 +32,9 @@ def relay(database: Database, publish: Publish, batch_ids: Sequence[int]) -> boo
             publish(batch_id, 0.0)
             published.append(batch_id)
     except BrokerUnavailable as exc:
-        log.warning("broker unreachable, %d batch(es) stay queued for the sweep: %s",
-                    len(batch_ids) - len(published), exc)
+        log.warning(
+            "broker unreachable, %d batch(es) stay queued for the sweep: %s", len(batch_ids) - len(published), exc
+        )
     finally:
         if published:
             with database.transaction() as session:

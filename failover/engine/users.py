@@ -29,6 +29,12 @@ def add(session: Session, *, username: str, password: str, role: str, actor: str
     user = User(username=username, password_hash=_hasher.hash(password), role=role)
     session.add(user)
     session.flush()
-    audit.record(session, action="user.added", actor=actor, target_type="user", target_id=user.id,
-                 details={"username": username, "role": role})
+    audit.record(
+        session,
+        action="user.added",
+        actor=actor,
+        target_type="user",
+        target_id=user.id,
+        details={"username": username, "role": role},
+    )
     return user

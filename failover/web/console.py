@@ -82,8 +82,12 @@ def resolve(incident_id: int):  # type: ignore[no-untyped-def]
     if not form.validate_on_submit():
         return redirect(url_for("console.incident", incident_id=incident_id))
     _, broker_ok = runtime().resolve(incident_id=incident_id, actor=actor())
-    flash("Stood down: the all-clear is on its way." if broker_ok else
-          "Stood down; all-clear queued, broker unreachable.", "info" if broker_ok else "warning")
+    flash(
+        "Stood down: the all-clear is on its way."
+        if broker_ok
+        else "Stood down; all-clear queued, broker unreachable.",
+        "info" if broker_ok else "warning",
+    )
     return redirect(url_for("console.incident", incident_id=incident_id))
 
 

@@ -11,8 +11,9 @@ class ActivateForm(FlaskForm):
     runbook = SelectField("Runbook", validators=[DataRequired()])
     reason = StringField("Reason", validators=[DataRequired(message="say why you are activating"), Length(max=500)])
     services = StringField("Affected services (comma-separated)", validators=[Optional(), Length(max=500)])
-    override = TextAreaField("Message override (optional, replaces SMS and email text)",
-                             validators=[Optional(), Length(max=1600)])
+    override = TextAreaField(
+        "Message override (optional, replaces SMS and email text)", validators=[Optional(), Length(max=1600)]
+    )
     drill = BooleanField("Drill (prefix [DRILL], drill group only, status page untouched)")
     confirm = HiddenField()
 

@@ -13,9 +13,7 @@ bp = Blueprint("status", __name__)
 
 def _status():  # type: ignore[no-untyped-def]
     with runtime().database.reading() as session:
-        status = public_status(session, utcnow())
-        session.expunge_all()
-    return status
+        return public_status(session, utcnow())
 
 
 @bp.get("/status")
@@ -37,7 +35,10 @@ def as_json():  # type: ignore[no-untyped-def]
 def feed():  # type: ignore[no-untyped-def]
     status = _status()
     body = render_template(
-        "feed.atom.xml", status=status, notices=status.open + status.recent, now=utcnow(),
+        "feed.atom.xml",
+        status=status,
+        notices=status.open + status.recent,
+        now=utcnow(),
         self_url=url_for("status.feed", _external=True),
     )
     return Response(body, mimetype="application/atom+xml")

@@ -54,8 +54,11 @@ class FakeSendGrid(FakeServer):
 
     def too_many(self, request: Request) -> Response:
         reset = str(int(time.time()) + 1)
-        return errors(429, "too many requests", headers={
-            "X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})
+        return errors(
+            429,
+            "too many requests",
+            headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
+        )
 
     def _send(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":

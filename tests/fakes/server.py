@@ -60,8 +60,9 @@ class Exchange:
 class FakeServer:
     """Subclass and register routes with ``self.route(method, prefix, handler)``."""
 
-    def __init__(self, *, latency: float = 0.0, max_concurrent: int | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, latency: float = 0.0, max_concurrent: int | None = None, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.latency = latency
         self.max_concurrent = max_concurrent
         self.ssl_context = ssl_context
@@ -73,6 +74,7 @@ class FakeServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
     # -- set-up --------------------------------------------------------------
@@ -97,8 +99,7 @@ class FakeServer:
             self.port = self._server.sockets[0].getsockname()[1]
             ready.set()
             self._loop.run_forever()
-            self._server.close()
-            self._loop.run_until_complete(self._server.wait_closed())
+            self._loop.run_until_complete(self._shutdown())
             self._loop.close()
 
         self._thread = threading.Thread(target=run, name=type(self).__name__, daemon=True)
@@ -107,10 +108,20 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None:
+        """Close the listening socket and every open connection (a provider outage)."""
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
             self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
             self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+        await asyncio.sleep(0)
+        await self._server.wait_closed()
 
     def __enter__(self) -> FakeServer:
         return self.start()
@@ -121,7 +132,8 @@ class FakeServer:
     def requests(self, method: str | None = None, prefix: str = "") -> list[Request]:
         with self.lock:
             return [
-                e.request for e in self.exchanges
+                e.request
+                for e in self.exchanges
                 if (method is None or e.request.method == method) and e.request.path.startswith(prefix)
             ]
 
@@ -133,6 +145,7 @@ class FakeServer:
     # -- serving -------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 request = await _read_request(reader)
@@ -143,9 +156,10 @@ class FakeServer:
                 await writer.drain()
                 if request.headers.get("connection", "").lower() == "close":
                     break
-        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     async def _dispatch(self, request: Request) -> Response:

@@ -44,8 +44,15 @@ def error(status: int, code: int | None, message: str, headers: dict[str, str] |
 
 
 class FakeTwilio(FakeServer):
-    def __init__(self, account_sid: str = "AC" + "0" * 32, auth_token: str = "test-token", *,
-                 rate_per_second: float | None = None, seed: int = 7, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        account_sid: str = "AC" + "0" * 32,
+        auth_token: str = "test-token",
+        *,
+        rate_per_second: float | None = None,
+        seed: int = 7,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -171,12 +178,21 @@ class FakeTwilio(FakeServer):
         with self.lock:
             found = [
                 {k: v for k, v in m.items() if not k.startswith("_")}
-                for m in self.messages if to is None or m["to"] == to
+                for m in self.messages
+                if to is None or m["to"] == to
             ]
         uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        return Response.json(200, {
-            "messages": list(reversed(found))[:1000],
-            "end": max(0, len(found) - 1), "first_page_uri": f"{uri}?PageSize=50&Page=0",
-            "next_page_uri": None, "page": 0, "page_size": 50, "previous_page_uri": None,
-            "start": 0, "uri": uri,
-        })
+        return Response.json(
+            200,
+            {
+                "messages": list(reversed(found))[:1000],
+                "end": max(0, len(found) - 1),
+                "first_page_uri": f"{uri}?PageSize=50&Page=0",
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": 50,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            },
+        )

@@ -42,8 +42,13 @@ GOOD_RUNBOOK = textwrap.dedent("""\
     """)
 
 
-def make_tree(tmp_path: Path, *, contacts: str = CONTACTS, runbooks_: dict[str, str] | None = None,
-              templates: dict[str, str] | None = None) -> tuple[Path, Path]:
+def make_tree(
+    tmp_path: Path,
+    *,
+    contacts: str = CONTACTS,
+    runbooks_: dict[str, str] | None = None,
+    templates: dict[str, str] | None = None,
+) -> tuple[Path, Path]:
     config, books = tmp_path / "config", tmp_path / "runbooks"
     (books / "templates" / "email").mkdir(parents=True)
     config.mkdir()
@@ -81,31 +86,66 @@ def test_the_shipped_demo_config_is_valid() -> None:
 
 
 RUNBOOK_CASES = [
-    ("bad yaml", "id: x\n  title: [oops\n", "runbooks/x.yaml:2: invalid YAML: mapping values are not allowed in this context"),
+    (
+        "bad yaml",
+        "id: x\n  title: [oops\n",
+        "runbooks/x.yaml:2: invalid YAML: mapping values are not allowed in this context",
+    ),
     ("unknown key", GOOD_RUNBOOK + "colour: blue\n", "runbooks/x.yaml:13: colour: unknown key"),
-    ("unknown step key", GOOD_RUNBOOK.replace("text: \"Email is down.\"", "text: x, colr: red"),
-     "runbooks/x.yaml:8: steps.2.colr: unknown key"),
-    ("unknown channel", GOOD_RUNBOOK.replace("channel: sms, to: [group:oncall], text: \"{{",
-                                             "channel: pigeon, to: [group:oncall], text: \"{{"),
-     "runbooks/x.yaml:6: steps.0.channel: unknown channel 'pigeon'; use one of sms, email, status"),
-    ("unknown group", GOOD_RUNBOOK.replace("to: [group:leads]", "to: [group:nobody]"),
-     "runbooks/x.yaml:10: escalation.0.to: unknown group 'nobody'"),
-    ("unknown person", GOOD_RUNBOOK.replace("to: [alice]", "to: [mallory]"),
-     "runbooks/x.yaml:7: steps.1.to: unknown person 'mallory'"),
-    ("unknown drill group", GOOD_RUNBOOK.replace("drill_group: leads", "drill_group: ghosts"),
-     "runbooks/x.yaml:4: drill_group: unknown group 'ghosts'"),
-    ("template syntax", GOOD_RUNBOOK.replace('text: "all clear"', 'text: "{{ oops "'),
-     "runbooks/x.yaml:12: on_resolve.0.text: template syntax error: unexpected end of template, "
-     "expected 'end of print statement'."),
-    ("missing template", GOOD_RUNBOOK.replace("email/hello.txt", "email/nope.txt"),
-     "runbooks/x.yaml:7: steps.1.template: no template 'email/nope.txt' in runbooks/templates"),
-    ("bad duration", GOOD_RUNBOOK.replace("after: 10m", "after: soon"),
-     "runbooks/x.yaml:10: escalation.0.after: 'soon' is not a duration such as 90s, 10m or 1h"),
+    (
+        "unknown step key",
+        GOOD_RUNBOOK.replace('text: "Email is down."', "text: x, colr: red"),
+        "runbooks/x.yaml:8: steps.2.colr: unknown key",
+    ),
+    (
+        "unknown channel",
+        GOOD_RUNBOOK.replace(
+            'channel: sms, to: [group:oncall], text: "{{', 'channel: pigeon, to: [group:oncall], text: "{{'
+        ),
+        "runbooks/x.yaml:6: steps.0.channel: unknown channel 'pigeon'; use one of sms, email, status",
+    ),
+    (
+        "unknown group",
+        GOOD_RUNBOOK.replace("to: [group:leads]", "to: [group:nobody]"),
+        "runbooks/x.yaml:10: escalation.0.to: unknown group 'nobody'",
+    ),
+    (
+        "unknown person",
+        GOOD_RUNBOOK.replace("to: [alice]", "to: [mallory]"),
+        "runbooks/x.yaml:7: steps.1.to: unknown person 'mallory'",
+    ),
+    (
+        "unknown drill group",
+        GOOD_RUNBOOK.replace("drill_group: leads", "drill_group: ghosts"),
+        "runbooks/x.yaml:4: drill_group: unknown group 'ghosts'",
+    ),
+    (
+        "template syntax",
+        GOOD_RUNBOOK.replace('text: "all clear"', 'text: "{{ oops "'),
+        "runbooks/x.yaml:12: on_resolve.0.text: template syntax error: unexpected end of template, "
+        "expected 'end of print statement'.",
+    ),
+    (
+        "missing template",
+        GOOD_RUNBOOK.replace("email/hello.txt", "email/nope.txt"),
+        "runbooks/x.yaml:7: steps.1.template: no template 'email/nope.txt' in runbooks/templates",
+    ),
+    (
+        "bad duration",
+        GOOD_RUNBOOK.replace("after: 10m", "after: soon"),
+        "runbooks/x.yaml:10: escalation.0.after: 'soon' is not a duration such as 90s, 10m or 1h",
+    ),
     ("missing title", GOOD_RUNBOOK.replace("title: Good\n", ""), "runbooks/x.yaml:1: title: required key is missing"),
-    ("status without title", GOOD_RUNBOOK.replace("title: Email down, ", ""),
-     "runbooks/x.yaml:8: steps.2: a status step needs a title:"),
-    ("text and template", GOOD_RUNBOOK.replace("template: email/hello.txt", "template: email/hello.txt, text: hi"),
-     "runbooks/x.yaml:7: steps.1: give exactly one of template: or text:"),
+    (
+        "status without title",
+        GOOD_RUNBOOK.replace("title: Email down, ", ""),
+        "runbooks/x.yaml:8: steps.2: a status step needs a title:",
+    ),
+    (
+        "text and template",
+        GOOD_RUNBOOK.replace("template: email/hello.txt", "template: email/hello.txt, text: hi"),
+        "runbooks/x.yaml:7: steps.1: give exactly one of template: or text:",
+    ),
     ("duplicate key", GOOD_RUNBOOK + "title: Again\n", "runbooks/x.yaml:13: duplicate key 'title'"),
     ("not a mapping", "- just\n- a list\n", "runbooks/x.yaml:1: a runbook must be a mapping of keys"),
 ]
@@ -119,18 +159,36 @@ def test_broken_runbooks_name_file_and_line(
 
 
 CONTACT_CASES = [
-    ("bad phone", CONTACTS.replace('"+12025550102"', '"555-0102"'),
-     "config/contacts.yaml:12: people.1.phone: '555-0102' is not an E.164 number such as +12025550101"),
-    ("invalid number", CONTACTS.replace('"+12025550102"', '"+1202555010"'),
-     "config/contacts.yaml:12: people.1.phone: '+1202555010' is not a valid phone number"),
-    ("bad email", CONTACTS.replace("alice@personal.example", "alice-at-home"),
-     "config/contacts.yaml:8: people.0.email: value is not a valid email address"),
-    ("unknown group", CONTACTS.replace("groups: [oncall]", "groups: [oncall, night]"),
-     "config/contacts.yaml:13: people.1.groups: unknown group 'night'"),
-    ("duplicate id", CONTACTS.replace("id: bob", "id: alice"),
-     "config/contacts.yaml:10: people.1.id: duplicate person id 'alice'"),
-    ("unknown key", CONTACTS.replace("name: Bob", "name: Bob\n    pager: 1234"),
-     "config/contacts.yaml:12: people.1.pager: unknown key"),
+    (
+        "bad phone",
+        CONTACTS.replace('"+12025550102"', '"555-0102"'),
+        "config/contacts.yaml:12: people.1.phone: '555-0102' is not an E.164 number such as +12025550101",
+    ),
+    (
+        "invalid number",
+        CONTACTS.replace('"+12025550102"', '"+1202555010"'),
+        "config/contacts.yaml:12: people.1.phone: '+1202555010' is not a valid phone number",
+    ),
+    (
+        "bad email",
+        CONTACTS.replace("alice@personal.example", "alice-at-home"),
+        "config/contacts.yaml:8: people.0.email: value is not a valid email address",
+    ),
+    (
+        "unknown group",
+        CONTACTS.replace("groups: [oncall]", "groups: [oncall, night]"),
+        "config/contacts.yaml:13: people.1.groups: unknown group 'night'",
+    ),
+    (
+        "duplicate id",
+        CONTACTS.replace("id: bob", "id: alice"),
+        "config/contacts.yaml:10: people.1.id: duplicate person id 'alice'",
+    ),
+    (
+        "unknown key",
+        CONTACTS.replace("name: Bob", "name: Bob\n    pager: 1234"),
+        "config/contacts.yaml:12: people.1.pager: unknown key",
+    ),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Use cases over the database: activation, dispatch, relay, incidents, audit, read models."""

@@ -1,0 +1,1 @@
+"""Outage signal sources: Microsoft Graph service health and independent probes."""

@@ -1,0 +1,118 @@
+"""The failover command: init, runbooks check, activate --dry-run, audit verify, status export."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from failover.cli import main
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def cli(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    return CliRunner()
+
+
+def run(cli: CliRunner, *args: str, code: int = 0, stdin: str | None = None) -> str:
+    result = cli.invoke(main, list(args), input=stdin)
+    assert result.exit_code == code, result.output + (str(result.exception) if result.exception else "")
+    return result.output
+
+
+def test_init_creates_the_database_and_checks_config(cli: CliRunner, env: dict[str, str]) -> None:
+    out = run(cli, "init")
+    assert "database ready" in out and "config ok: 3 runbook(s), 8 contact(s)" in out
+    assert (Path(env["FAILOVER_DATA_DIR"]) / "failover.db").exists()
+    assert "config ok" in run(cli, "init")  # safe to run again
+
+
+def test_init_demo_installs_config_where_none_exists(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAILOVER_CONFIG_DIR", str(tmp_path / "cfg"))
+    monkeypatch.setenv("FAILOVER_RUNBOOKS_DIR", str(tmp_path / "books"))
+    out = run(cli, "init", "--demo")
+    assert "installed demo config" in out and "installed demo runbooks" in out
+    assert (tmp_path / "cfg" / "contacts.yaml").read_text() == (REPO / "config" / "contacts.yaml").read_text()
+    assert "installed demo" not in run(cli, "init", "--demo")  # never overwrites
+
+
+def test_runbooks_check_passes_on_the_demo(cli: CliRunner) -> None:
+    assert "ok: 3 runbook(s), 8 contact(s), 4 group(s)" in run(cli, "runbooks", "check")
+
+
+def test_runbooks_check_reports_file_and_line_and_exits_1(cli: CliRunner, tmp_path: Path) -> None:
+    books = tmp_path / "books"
+    (books / "templates").mkdir(parents=True)
+    (books / "bad.yaml").write_text("id: bad\ntitle: Bad\nsteps:\n  - {channel: fax, to: [alice], text: hi}\n")
+    result = cli.invoke(main, ["runbooks", "check", str(books)])
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "books/bad.yaml:4: steps.0.channel: unknown channel 'fax'; use one of sms, email, status",
+        "1 problem(s)",
+    ]
+
+
+def test_activate_dry_run_renders_and_sends_nothing(cli: CliRunner, env: dict[str, str]) -> None:
+    run(cli, "init")
+    out = run(cli, "activate", "exchange-outage", "--dry-run", "--reason", "drill")
+    assert "dry run of exchange-outage: nothing sent" in out
+    assert "sms: 3 recipient(s)" in out and "email: 7 recipient(s)" in out
+    assert "-- IT on call (drill)" in out
+    assert "+12025550101" not in out and "+1********01" in out  # masked
+    db = sqlite3.connect(Path(env["FAILOVER_DATA_DIR"]) / "failover.db")
+    assert db.execute("select count(*) from deliveries").fetchone() == (0,)
+
+
+def test_activate_queues_and_audit_verifies(cli: CliRunner, env: dict[str, str]) -> None:
+    run(cli, "init")
+    out = run(cli, "activate", "exchange-outage", "--reason", "drill")
+    assert "activation 1 (queued) for incident 1: sms: 3, email: 7, status: 1; 1 skipped" in out
+    assert "audit chain intact: 2 events verified" in run(cli, "audit", "verify")
+    db = sqlite3.connect(Path(env["FAILOVER_DATA_DIR"]) / "failover.db")
+    db.execute("update audit_events set actor = 'mallory' where id = 2")
+    db.commit()
+    result = cli.invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "audit chain broken at event 2: contents do not match its hash (edited)" in result.output
+
+
+def test_unknown_runbook_is_a_clear_error(cli: CliRunner) -> None:
+    run(cli, "init")
+    out = run(cli, "activate", "nope", "--dry-run", code=1)
+    assert "error: no runbook 'nope' (known: exchange-outage, m365-suite-outage, teams-outage)" in out
+
+
+def test_a_bad_setting_stops_the_command_naming_the_variable(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAILOVER_PORT", "http")
+    out = run(cli, "init", code=1)
+    assert "FAILOVER_PORT: Input should be a valid integer" in out
+
+
+def test_resolve_and_status_export(cli: CliRunner, tmp_path: Path) -> None:
+    run(cli, "init")
+    run(cli, "activate", "exchange-outage", "--reason", "drill")
+    assert "incident 1 resolved; 1 all-clear activation(s) queued" in run(cli, "resolve", "1")
+    assert "already resolved" in run(cli, "resolve", "1", code=1)
+    out = tmp_path / "site"
+    run(cli, "status", "export", str(out))
+    assert {p.name for p in out.iterdir()} == {"index.html", "status.json", "feed.atom"}
+    assert "Service status" in (out / "index.html").read_text()
+
+
+def test_user_add(cli: CliRunner) -> None:
+    run(cli, "init")
+    assert "user ops added with role operator" in run(
+        cli, "user", "add", "ops", "--role", "operator", "--password-stdin", stdin="correct horse battery\n"
+    )
+    assert "already exists" in run(
+        cli, "user", "add", "ops", "--role", "viewer", "--password-stdin", stdin="correct horse battery\n", code=1
+    )
+    assert "at least 12 characters" in run(
+        cli, "user", "add", "x", "--role", "viewer", "--password-stdin", stdin="short\n", code=1
+    )
