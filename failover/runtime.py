@@ -72,7 +72,7 @@ class Runtime:
 
     @property
     def policy(self) -> dispatch.Policy:
-        return dispatch.Policy(max_attempts=self.settings.max_attempts)
+        return dispatch.Policy(max_attempts=self.settings.max_attempts, sending_timeout=self.settings.sending_timeout)
 
     # -- use cases ----------------------------------------------------------
 
@@ -103,10 +103,19 @@ class Runtime:
         return relay.relay(self.database, self.publisher, batch_ids) if batch_ids else True
 
     def send_batch(self, batch_id: int) -> dispatch.BatchResult:
-        return dispatch.send_batch(self.database, self.channels, batch_id, policy=self.policy, executor=self.executor)
+        return dispatch.send_batch(
+            self.database, self.channels, batch_id, policy=self.policy, executor=self.executor, guard=self.guard
+        )
 
     def sweep(self) -> relay.SweepReport:
-        return relay.sweep(self.database, self.channels, self.publisher, sending_timeout=self.settings.sending_timeout)
+        return relay.sweep(
+            self.database,
+            self.channels,
+            self.publisher,
+            sending_timeout=self.settings.sending_timeout,
+            guard=self.guard,
+            policy=self.policy,
+        )
 
     def close(self) -> None:
         if "executor" in self.__dict__:
