@@ -160,3 +160,22 @@ def cast(previous: Vote | None, reading: Reading, now: dt.datetime) -> Vote:
 def changed(previous: Vote | None, vote: Vote) -> bool:
     """Worth a signal row: a new voter, or a verdict that flipped."""
     return previous is None or previous.failing != vote.failing or not previous.live(vote.seen_at)
+
+
+@dataclass(frozen=True)
+class GraphFailure:
+    """Why a Graph poll produced no snapshot.
+
+    ``unreachable`` (timeouts, refused connections, 5xx, identity errors that
+    are Microsoft's) is outage evidence: one failing origin. ``misconfigured``
+    (a wrong secret, a missing ServiceHealth.Read.All consent) and
+    ``throttled`` (429) are ours to fix or wait out and vote nothing.
+    """
+
+    kind: str  # unreachable | misconfigured | throttled
+    detail: str
+    retry_after: float | None = None
+
+    @property
+    def votes(self) -> bool:
+        return self.kind == "unreachable"

@@ -23,6 +23,7 @@ def dashboard():  # type: ignore[no-untyped-def]
             "incidents": queries.incidents(session, open_only=True),
             "activations": queries.recent_activations(session, limit=15),
         }
+    data["watch"] = rt.watch_overview()
     channels = {name: channel.transport for name, channel in rt.channels.items()}
     return render_template("dashboard.html", channels=channels, **data)
 
