@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msal
+import msal.exceptions
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -137,6 +138,8 @@ class GraphClient:
                 result = app.acquire_token_for_client(scopes=[self.scope])
             except requests.RequestException as exc:
                 raise _fail("unreachable", f"token endpoint: {_describe(exc)}") from None
+            except msal.exceptions.MsalServiceError as exc:  # msal raises for a 5xx token answer
+                raise _fail("unreachable", f"token endpoint: {exc}") from None
             except ValueError as exc:  # a non-JSON answer from the token endpoint
                 raise _fail("unreachable", f"token endpoint: unreadable answer ({exc})") from None
         if result and "access_token" in result:
