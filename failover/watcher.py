@@ -63,10 +63,10 @@ class Watcher:
         settings = self.settings
         if not settings.graph_enabled:
             return None
+        policy = self.config().graph
         with self._lock:
             if self._graph is None:
                 assert settings.graph_tenant_id and settings.graph_client_id and settings.graph_client_secret
-                policy = self.config().graph
                 self._graph = GraphClient(
                     tenant_id=settings.graph_tenant_id,
                     client_id=settings.graph_client_id,
