@@ -197,8 +197,16 @@ def graph_backoff(session: Session) -> dt.datetime | None:
 
 
 def _lock(session: Session) -> WatchHead:
-    # Serialises evaluations across processes (SQLite's BEGIN IMMEDIATE does it there).
-    return session.execute(select(WatchHead).where(WatchHead.id == 1).with_for_update()).scalar_one()
+    """Serialise evaluations across processes (SQLite's BEGIN IMMEDIATE does it there).
+
+    The incidents services are linked to are locked too, before any audit row
+    is written: an operator resolving one locks it and then the audit head, so
+    taking them in the same order here rules out a deadlock.
+    """
+    head = session.execute(select(WatchHead).where(WatchHead.id == 1).with_for_update()).scalar_one()
+    linked = select(WatchedService.incident_id).where(WatchedService.incident_id.is_not(None))
+    session.execute(select(Incident.id).where(Incident.id.in_(linked)).order_by(Incident.id).with_for_update()).all()
+    return head
 
 
 def _ensure_services(session: Session, config: DetectionConfig, now: dt.datetime) -> dict[str, WatchedService]:

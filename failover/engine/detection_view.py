@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from failover.domain.detection import DetectionConfig, fold
 from failover.engine.queries import iso
-from failover.models import DetectionVote, ServiceIssue, Signal, WatchedService, WatchHead
+from failover.models import DetectionVote, Incident, ServiceIssue, Signal, WatchedService, WatchHead
 
 
 def overview(session: Session, config: DetectionConfig, now: dt.datetime, *, signals: int = 15) -> dict[str, Any]:
@@ -58,11 +58,15 @@ def overview(session: Session, config: DetectionConfig, now: dt.datetime, *, sig
     }
 
 
-def incident_signals(session: Session, incident_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+def incident_evidence(session: Session, incident_id: int, *, limit: int = 100) -> dict[str, Any]:
+    """What Microsoft said about an incident's issues, and the signals linked to it."""
+    incident = session.get(Incident, incident_id)
+    ids = list(incident.ms_issue_ids or []) if incident is not None else []
+    issues = session.scalars(select(ServiceIssue).where(ServiceIssue.id.in_(ids))) if ids else []
     rows = session.scalars(
         select(Signal).where(Signal.incident_id == incident_id).order_by(Signal.id.desc()).limit(limit)
     )
-    return [signal_json(s) for s in rows]
+    return {"issues": [_issue(i) for i in issues], "signals": [signal_json(s) for s in rows]}
 
 
 def signal_json(signal: Signal) -> dict[str, Any]:
@@ -96,8 +100,10 @@ def _vote(vote: DetectionVote, now: dt.datetime) -> dict[str, Any]:
 def _issue(issue: ServiceIssue) -> dict[str, Any]:
     return {
         "id": issue.id,
+        "service": issue.service,
         "title": issue.title,
         "status": issue.status,
+        "is_resolved": issue.is_resolved,
         "classification": issue.classification,
         "impact": issue.impact,
         "latest_post": issue.latest_post,

@@ -309,3 +309,12 @@ def test_confirm_by_hand_validates_its_input(runtime: Runtime, missing: str) -> 
             reason="" if not missing else "r",
             now=utcnow(),
         )
+
+
+def test_the_incident_page_shows_what_microsoft_said_and_the_linked_signals(runtime: Runtime, client: Any) -> None:
+    with freeze_time(START):
+        report = poll(runtime, issue("EX226574", status="serviceInterruption"))
+    html = client.get(f"/incidents/{report.opened}").get_data(as_text=True)
+    assert "Microsoft EX226574" in html and "incident/serviceInterruption" in html
+    assert "Users may be unable to send or receive email" in html and "reviewing mailbox server logs" in html
+    assert 'id="incident-signals"' in html and "graph:EX226574" in html
