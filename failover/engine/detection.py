@@ -35,7 +35,7 @@ from failover.domain.detector import (
     ServiceState,
 )
 from failover.domain.runbooks import Catalog
-from failover.domain.signals import GraphFailure, GraphSnapshot, Issue, Reading, Vote, cast, changed
+from failover.domain.signals import HEALTHY_OVERVIEW, GraphFailure, GraphSnapshot, Issue, Reading, Vote, cast, changed
 from failover.engine import activation, audit
 from failover.engine import incidents as incident_cases
 from failover.errors import FailoverError, InvalidRequest, NotFound
@@ -95,7 +95,9 @@ def graph_polled(
     _record_issues(session, config, rows, snapshot.issues, now)
     for row in rows.values():
         status = next((v for k, v in snapshot.overviews.items() if fold(k) == fold(row.service)), None)
-        if status is not None and status != row.graph_status:
+        if status is None or status == row.graph_status:
+            continue
+        if row.graph_status is not None or fold(status) not in HEALTHY_OVERVIEW:  # not "first seen: operational"
             _signal(
                 session,
                 rows,
@@ -107,7 +109,7 @@ def graph_polled(
                 f"health overview: {status}",
                 now,
             )
-            row.graph_status = status
+        row.graph_status = status
     expires = now + GRAPH_VOTES_LAST * config.graph.poll_interval
     _record_votes(session, rows, [_graph_reading(s, False, "Graph answered", expires) for s in rows], now, quiet=True)
     return _evaluate(session, catalog, config, rows, now)
