@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from failover import throttle
 from failover.channels import build_channels
@@ -25,6 +25,9 @@ from failover.engine import activation, dispatch, incidents, relay
 from failover.engine.activation import Accepted
 from failover.errors import BrokerUnavailable
 from failover.settings import Settings
+
+if TYPE_CHECKING:
+    from failover.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,35 @@ class Runtime:
             policy=self.policy,
         )
 
+    # -- outage detection (failover/watcher.py wires it, failover/engine/detection.py decides) ----
+
+    @cached_property
+    def watcher(self) -> Watcher:
+        from failover.watcher import Watcher
+
+        return Watcher(self)
+
+    def poll_graph(self) -> dict[str, Any]:
+        return self.watcher.poll_graph()
+
+    def run_probe(self, name: str) -> dict[str, Any]:
+        return self.watcher.run_probe(name)
+
+    def evaluate_detection(self) -> dict[str, Any]:
+        return self.watcher.evaluate()
+
+    def receive_signals(self, **kwargs: Any) -> dict[str, Any]:
+        return self.watcher.receive_signals(**kwargs)
+
+    def confirm_outage(self, **kwargs: Any) -> dict[str, Any]:
+        return self.watcher.confirm_outage(**kwargs)
+
+    def watch_overview(self) -> dict[str, Any]:
+        return self.watcher.overview()
+
     def close(self) -> None:
+        if "watcher" in self.__dict__:
+            self.watcher.close()
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
         for channel in self.__dict__.get("channels", {}).values():

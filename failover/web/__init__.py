@@ -32,11 +32,13 @@ def create_app(
 
     app.extensions["celery"] = create_celery(runtime)
 
-    from failover.web import console, errors, health, status, views
+    from failover.web import console, errors, health, signals, status, views, watch
 
     views.init_app(app)
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(signals.bp)
+    app.register_blueprint(watch.bp)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from failover.engine import queries
+from failover.engine import detection_view, queries
 from failover.web import health
 from failover.web.forms import ActivateForm, ConfirmForm
 from failover.web.views import runtime
@@ -24,6 +24,7 @@ def dashboard():  # type: ignore[no-untyped-def]
             "incidents": queries.incidents(session, open_only=True),
             "activations": queries.recent_activations(session, limit=15),
         }
+    data["watch"] = rt.watch_overview()
     channels = {name: channel.transport for name, channel in rt.channels.items()}
     return render_template("dashboard.html", channels=channels, problems=health.problems(), **data)
 
@@ -74,7 +75,8 @@ def activation_json(activation_id: int):  # type: ignore[no-untyped-def]
 def incident(incident_id: int):  # type: ignore[no-untyped-def]
     with runtime().database.reading() as session:
         detail = queries.incident_detail(session, incident_id)
-    return render_template("incident.html", incident=detail, form=ConfirmForm())
+        evidence = detection_view.incident_evidence(session, incident_id)
+    return render_template("incident.html", incident=detail, evidence=evidence, form=ConfirmForm())
 
 
 @bp.post("/incidents/<int:incident_id>/resolve")

@@ -117,7 +117,8 @@ class FakeServer:
         assert self._server is not None
         self._server.close()
         for writer in list(self._writers):
-            writer.close()
+            # abort, not close: a TLS close waits for a close_notify exchange the stopping loop never finishes.
+            writer.transport.abort()
         for task in asyncio.all_tasks() - {asyncio.current_task()}:
             task.cancel()
         await asyncio.sleep(0)
