@@ -17,3 +17,9 @@ def send_batch(self: Any, batch_id: int) -> dict[str, int]:
 def sweep(self: Any) -> dict[str, Any]:
     report = self.app.runtime.sweep()
     return {"republished": report.republished, "broker_ok": report.broker_ok}
+
+
+@shared_task(name="failover.tasks.follow_up", bind=True)
+def follow_up(self: Any) -> dict[str, int]:
+    report = self.app.runtime.follow_up()
+    return {"batches": len(report.batch_ids)}

@@ -32,11 +32,12 @@ def create_app(
 
     app.extensions["celery"] = create_celery(runtime)
 
-    from failover.web import console, errors, health, status, views
+    from failover.web import console, errors, health, provider_webhooks, status, views
 
     views.init_app(app)
     errors.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
     return app
