@@ -123,7 +123,7 @@ class Runtime:
 
     def receipts(self, events: list[StatusEvent]) -> tracking.Recorded:
         """Apply delivery receipts; a failure moves its person to the next channel at once."""
-        catalog = self._catalog_or_none()  # receipts are recorded even while the config is broken
+        catalog = self.catalog_or_none()  # receipts are recorded even while the config is broken
         with self.database.transaction() as session:
             recorded = tracking.record_receipts(session, catalog, events, now=utcnow())
         self.relay(recorded.batch_ids)
@@ -158,11 +158,12 @@ class Runtime:
         self.relay(report.batch_ids)
         return report
 
-    def _catalog_or_none(self) -> Catalog | None:
+    def catalog_or_none(self) -> Catalog | None:
+        """The catalog, or None while the files on disk do not load (receipts and pages carry on)."""
         try:
             return self.catalog()
         except ConfigError as exc:
-            log.error("configuration cannot be loaded; fallbacks wait for the next sweep: %s", exc)
+            log.error("configuration cannot be loaded: %s", exc)
             return None
 
     def close(self) -> None:

@@ -18,9 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from failover.domain import reach
-from failover.domain.contacts import Contacts
 from failover.domain.receipts import reached
-from failover.domain.runbooks import Runbook
+from failover.domain.runbooks import Catalog
 from failover.engine.queries import iso
 from failover.errors import NotFound
 from failover.models import Activation, Answer, Delivery, DeliveryStatus, EscalationTimer
@@ -77,13 +76,16 @@ def states(session: Session, activation_id: int, *, incident_id: int | None = No
     }
 
 
-def roster(
-    session: Session, activation_id: int, *, contacts: Contacts | None = None, runbook: Runbook | None = None
-) -> dict[str, Any]:
-    """The activation page's roster: counts by group and one line per person, as plain data."""
+def roster(session: Session, activation_id: int, catalog: Catalog | None) -> dict[str, Any]:
+    """The activation page's roster: counts by group and one line per person, as plain data.
+
+    Names and groups come from ``catalog`` (people are shown by id without one).
+    """
     activation = session.get(Activation, activation_id)
     if activation is None:
         raise NotFound(f"no activation {activation_id}")
+    contacts = catalog.contacts if catalog else None
+    runbook = catalog.runbook(activation.runbook_id) if catalog else None
     people = states(session, activation_id, incident_id=activation.incident_id)
     groups_of: dict[str, tuple[str, ...]] = {}
     names: dict[str, str] = {}

@@ -67,7 +67,7 @@ def test_escalations_fire_when_due_once_each_and_only_for_the_silent(tracked: Tr
         assert timers(tracked) == [(0, "paged", 2, 0), (1, "paged", 1, 0), (2, "paged", 1, 0)]
 
     with tracked.runtime.database.reading() as session:
-        data = roster.roster(session, accepted.activation_id, contacts=tracked.runtime.catalog().contacts)
+        data = roster.roster(session, accepted.activation_id, tracked.runtime.catalog())
     counts = {c["group"]: (c["acknowledged"], c["need_help"], c["no_answer"]) for c in data["counts"]}
     assert counts == {"(everyone)": (2, 0, 1), "oncall": (2, 0, 1), "it-leads": (1, 0, 0), "all-staff": (2, 0, 1)}
     assert tracked.chain_ok()

@@ -438,3 +438,30 @@ def test_no_contact_data_or_reply_text_reaches_the_audit_log(tracked: Tracked) -
         dumped = json.dumps([e.details for e in session.scalars(select(AuditEvent))])
     assert "secret-word" not in dumped and "+1202555" not in dumped and "+1415555" not in dumped
     assert "@personal.example" not in dumped.replace("***@personal.example", "")
+
+
+# -- the activation page ------------------------------------------------------------------------
+
+
+def test_the_activation_page_shows_who_was_reached_and_who_answered(tracked: Tracked) -> None:
+    tracked.twilio.outcomes[PHONES["heidi"]] = ("undelivered", 30003)
+    activation = sent(tracked, "check-in")
+    tracked.twilio.deliver()
+    tracked.reply("alice", "1")
+    tracked.reply("dan", "2")
+    page = tracked.client.get(f"/activations/{activation}").get_data(as_text=True)
+    assert "Reached and answered" in page and "Export the list (CSV)" in page
+    assert '<tr data-person="alice">' in page and ">acknowledged</span>" in page and ">needs help</span>" in page
+    assert "sms failed 30003" in page and "+1202555" not in page
+    data = tracked.client.get(f"/activations/{activation}/roster.json").get_json()
+    counts = {c["group"]: (c["acknowledged"], c["need_help"], c["no_answer"]) for c in data["counts"]}
+    assert counts["(everyone)"] == (1, 1, 5) and counts["service-desk"] == (0, 1, 1) and data["check_in"]
+    people = {p["person"]: (p["reached"], p["answer"]) for p in data["people"]}
+    assert people["alice"] == (True, "ack") and people["heidi"] == (False, None) and people["grace"] == (True, None)
+    assert people["frank"] == (False, None)  # no phone: skipped, so not counted
+    csv = tracked.client.get(f"/activations/{activation}/roster.csv")
+    assert csv.mimetype == "text/csv" and "attachment" in csv.headers["Content-Disposition"]
+    lines = csv.get_data(as_text=True).splitlines()
+    assert lines[0] == "person,name,groups,asked,reached,answer,answered_via,answered_at,channels"
+    assert any(line.startswith("dan,Dan Example,service-desk all-staff,yes,yes,need help,sms,") for line in lines)
+    assert "+1202555" not in csv.get_data(as_text=True)
