@@ -131,8 +131,9 @@ def test_receipts_replies_and_escalation_end_to_end(
             assert status == 200 and "Acknowledged, thank you: Email is down" in twiml
         assert rows(runtime, accepted.activation_id, "escalation.0") == {}  # not due yet
 
+        silent = {"heidi": "delivered", "erin": "delivered"}
         workers.wait_until(
-            lambda: rows(runtime, accepted.activation_id, "escalation.0") == {"heidi": "delivered", "erin": "delivered"},
+            lambda: rows(runtime, accepted.activation_id, "escalation.0") == silent,
             timeout=ESCALATE_AFTER_S + 40,
             what="the escalation of the two silent recipients, delivered",
             log=log,
