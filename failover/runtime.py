@@ -153,7 +153,7 @@ class Runtime:
     def follow_up(self) -> followup.Report:
         """Beat's follow-up sweep: deferred receipts, fallbacks, due escalations."""
         report = followup.sweep(
-            self.database, self.catalog(), now=utcnow(), escalation_limit=self.settings.escalation_limit
+            self.database, self.catalog_or_none(), now=utcnow(), escalation_limit=self.settings.escalation_limit
         )
         self.relay(report.batch_ids)
         return report

@@ -163,6 +163,7 @@ def parse_keypress(form: Mapping[str, str], args: Mapping[str, str]) -> Keypress
 # -- TwiML -----------------------------------------------------------------------
 
 PRESS_ONE = "Press 1 to acknowledge."
+TWICE_UP_TO = 1200  # Twilio takes at most 4000 characters of inline TwiML; an SMS text is up to 1600
 
 
 def message_reply(text: str | None) -> str:
@@ -174,14 +175,15 @@ def message_reply(text: str | None) -> str:
 
 
 def voice_alert(text: str, keypress_url: str) -> str:
-    """Read the alert, twice, and collect one digit for ``keypress_url``."""
+    """Read the alert (twice when it is short) and collect one digit for ``keypress_url``."""
     response = VoiceResponse()
     gather = Gather(num_digits=1, action=keypress_url, method="POST", timeout=8)
     gather.say(text)
     gather.say(PRESS_ONE)
-    gather.pause(length=1)
-    gather.say(text)
-    gather.say(PRESS_ONE)
+    if len(text) <= TWICE_UP_TO:
+        gather.pause(length=1)
+        gather.say(text)
+        gather.say(PRESS_ONE)
     response.append(gather)
     response.say("No acknowledgement received. Goodbye.")
     return str(response)

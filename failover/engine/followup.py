@@ -25,14 +25,16 @@ class Report:
     batch_ids: list[int] = field(default_factory=list)
 
 
-def sweep(database: Database, catalog: Catalog, *, now: dt.datetime, escalation_limit: int) -> Report:
+def sweep(database: Database, catalog: Catalog | None, *, now: dt.datetime, escalation_limit: int) -> Report:
+    """One pass. Without a catalog (the files on disk do not load) fallbacks and due escalations wait."""
     report = Report()
     with database.transaction() as session:
         tracking.apply_deferred(session, now=now)  # rows they fail are picked up by the fallback just below
-    with database.transaction() as session:
-        report.batch_ids += fallback.fall_back(session, catalog, now=now)
-    with database.transaction() as session:
-        report.batch_ids += escalation.fire_due(session, catalog, now=now, limit=escalation_limit)
+    if catalog is not None:
+        with database.transaction() as session:
+            report.batch_ids += fallback.fall_back(session, catalog, now=now)
+        with database.transaction() as session:
+            report.batch_ids += escalation.fire_due(session, catalog, now=now, limit=escalation_limit)
     with database.transaction() as session:
         tracking.prune(session, now=now)
         limits.prune(session, now=now)

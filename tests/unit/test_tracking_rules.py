@@ -232,3 +232,54 @@ def test_a_status_step_cannot_fall_back(tmp_path: Path, monkeypatch: pytest.Monk
     text = GOOD_RUNBOOK.replace('title: Email down, text: "Email is down."}', "title: Down, text: x, check_in: true}")
     problems = problems_of(tmp_path, monkeypatch, runbooks_={"x.yaml": text})
     assert problems == ["runbooks/x.yaml:8: steps.2: a status step cannot have fallback: or check_in:"]
+
+
+# -- settings and TwiML ---------------------------------------------------------------------------
+
+
+def test_tracking_settings_have_safe_defaults_and_check_the_verification_key(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from failover.errors import ConfigError
+    from failover.settings import load_settings
+
+    settings = load_settings()
+    assert (settings.webhook_max_age, settings.escalation_limit, settings.reply_limit) == (600, 3, 5)
+
+    def b64(key: object) -> str:
+        der = key.public_key().public_bytes(  # type: ignore[attr-defined]
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(der).decode()
+
+    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", b64(ec.generate_private_key(ec.SECP256R1())))
+    assert load_settings().sendgrid_webhook_public_key is not None
+    assert str(load_settings().sendgrid_webhook_public_key) == "**********"
+    for bad, message in (
+        ("not base64!", "not a base64 public key"),
+        (b64(rsa.generate_private_key(public_exponent=65537, key_size=1024)), "not an ECDSA P-256 key"),
+        (b64(ec.generate_private_key(ec.SECP384R1())), "not an ECDSA P-256 key"),
+    ):
+        monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", bad)
+        with pytest.raises(ConfigError, match=f"SENDGRID_WEBHOOK_PUBLIC_KEY: {message}"):
+            load_settings()
+    monkeypatch.setenv("SENDGRID_WEBHOOK_PUBLIC_KEY", "")
+    monkeypatch.setenv("FAILOVER_ESCALATION_LIMIT", "0")
+    with pytest.raises(ConfigError, match="FAILOVER_ESCALATION_LIMIT"):
+        load_settings()
+
+
+def test_a_voice_alert_reads_the_message_and_asks_for_1() -> None:
+    from failover.channels.twilio_webhooks import voice_alert
+
+    twiml = voice_alert("Email is down & <b>now</b>.", "https://failover.example/webhooks/twilio/voice?delivery=7")
+    assert twiml.count("<Say>Email is down &amp; &lt;b&gt;now&lt;/b&gt;.</Say>") == 2
+    assert '<Gather action="https://failover.example/webhooks/twilio/voice?delivery=7" method="POST"' in twiml
+    assert 'numDigits="1"' in twiml
+    long = voice_alert("x" * 1600, "https://failover.example/v")
+    assert long.count("<Say>x") == 1 and len(long) < 4000  # Twilio's limit for inline TwiML

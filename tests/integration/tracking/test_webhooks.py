@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from failover.models import Answer, AuditEvent, OptOut, ProviderEvent
 from tests.fakes import sendgrid as sg
 from tests.fakes import twilio as tw
-from tests.integration.conftest import EVENTS_URL, INBOUND_URL, PHONES, PUBLIC_URL, STATUS_URL, Tracked
+from tests.integration.tracking.support import EVENTS_URL, INBOUND_URL, PHONES, PUBLIC_URL, STATUS_URL, Tracked
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ from tests.conftest import provider_env
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.fakes.twilio import FakeTwilio
 from tests.integration import workers
-from tests.integration.conftest import PHONES, tracking_config
+from tests.integration.tracking.support import PHONES, tracking_config
 from tests.services import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ from failover.engine import roster
 from failover.models import EscalationTimer
 from failover.runtime import Runtime
 from tests.fakes import twilio as tw
-from tests.integration.conftest import PHONES, Tracked
+from tests.integration.tracking.support import PHONES, Tracked
 
 pytestmark = pytest.mark.integration
 
@@ -171,3 +171,16 @@ def test_no_fallback_for_someone_who_already_answered_or_has_nowhere_else(tracke
     (exhausted,) = tracked.events("fallback.exhausted")
     assert exhausted.details["person"] == "erin"
     assert tracked.row("bob").followed_up_at is not None
+
+
+def test_a_broken_runbook_file_delays_fallbacks_but_loses_nothing(tracked: Tracked) -> None:
+    tracked.twilio.number_failures[PHONES["bob"]] = tw.Failure(400, 21211, "The 'To' number is not valid.")
+    tracked.activate("sms-then-email")
+    tracked.drain()
+    broken = tracked.runtime.settings.runbooks_dir / "broken.yaml"
+    broken.write_text("id: [\n")
+    tracked.follow_up()  # the sweep carries on without a catalog; the fallback waits
+    assert tracked.rows(channel="email") == [] and tracked.row("bob").followed_up_at is None
+    broken.unlink()
+    tracked.follow_up()
+    assert tracked.row("bob", "email").status == "sent"
