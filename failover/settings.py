@@ -57,6 +57,13 @@ class Settings(BaseSettings):
     # Seconds a row may stay in "sending" before it is considered in doubt.
     sending_timeout: float = Field(120.0, gt=0, validation_alias="FAILOVER_SENDING_TIMEOUT")
     redis_url: str | None = Field(None, validation_alias="FAILOVER_REDIS_URL")
+    # Provider limits, shared by every worker (Redis) or every thread (embedded). 0 = unlimited.
+    twilio_max_concurrent: int = Field(50, ge=0, validation_alias="FAILOVER_TWILIO_MAX_CONCURRENT")
+    twilio_rate: float = Field(0.0, ge=0, validation_alias="FAILOVER_TWILIO_RATE")
+    sendgrid_max_concurrent: int = Field(8, ge=0, validation_alias="FAILOVER_SENDGRID_MAX_CONCURRENT")
+    sendgrid_rate: float = Field(0.0, ge=0, validation_alias="FAILOVER_SENDGRID_RATE")
+    breaker_threshold: int = Field(5, ge=0, validation_alias="FAILOVER_BREAKER_THRESHOLD")
+    breaker_cooldown: float = Field(30.0, gt=0, validation_alias="FAILOVER_BREAKER_COOLDOWN")
 
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
@@ -142,6 +149,14 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return self.celery_broker_url.startswith("sqla+")
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """Where limits and locks shared between workers live: FAILOVER_REDIS_URL, else a Redis broker."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.celery_broker_url
+        return broker if broker.startswith(("redis://", "rediss://")) else None
 
     @property
     def twilio_enabled(self) -> bool:

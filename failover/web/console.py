@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
 from failover.engine import queries, roster
+from failover.web import health
 from failover.web.forms import ActivateForm, ConfirmForm
 from failover.web.views import runtime
 
@@ -24,7 +25,7 @@ def dashboard():  # type: ignore[no-untyped-def]
             "activations": queries.recent_activations(session, limit=15),
         }
     channels = {name: channel.transport for name, channel in rt.channels.items()}
-    return render_template("dashboard.html", channels=channels, **data)
+    return render_template("dashboard.html", channels=channels, problems=health.problems(), **data)
 
 
 @bp.route("/activate", methods=["GET", "POST"])
