@@ -145,9 +145,7 @@ class Runtime:
     def inbound_sms(self, message: InboundSMS) -> replies.Outcome:
         catalog = self.catalog()
         with self.database.transaction() as session:
-            outcome = replies.handle_sms(session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit)
-        self.relay(outcome.batch_ids)
-        return outcome
+            return replies.handle_sms(session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit)
 
     def keypress(self, keypress: Keypress) -> bool:
         with self.database.transaction() as session:

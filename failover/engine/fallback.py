@@ -111,7 +111,7 @@ def _next(
     phase, _, index = row.step.partition(".")
     activation = context.activation
     info = ActivationInfo(id=activation.id, reason=activation.reason, actor="fallback", drill=activation.drill)
-    details = {"from": row.channel, "code": row.error_code, "step": row.step}
+    details: dict[str, object] = {"from": row.channel, "code": row.error_code, "step": row.step}
     for channel in reach.next_channels(step.chain, row.channel, tried):
         tried.add(channel)
         only_them = step.fallback_step(channel).model_copy(update={"to": (f"person:{row.person_id}",)})

@@ -13,7 +13,7 @@ Message bodies are never stored, logged or audited.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,7 +48,6 @@ ALL_UNKNOWN = "sms:unknown-senders"
 class Outcome:
     action: str  # acknowledged | need_help | opted_out | opted_in | help | nothing_open | unknown_sender | ...
     text: str | None = None  # the SMS we answer with, if any
-    batch_ids: list[int] = field(default_factory=list)
 
 
 def handle_sms(

@@ -128,7 +128,7 @@ def prune(session: Session, *, now: dt.datetime) -> None:
 def _apply(session: Session, event: ProviderEvent, now: dt.datetime, actor: str) -> str:
     """Apply one stored receipt to its row: applied | failed | deferred | ignored | unknown | mismatch."""
     row = session.scalars(select(Delivery).where(Delivery.id == event.delivery_id).with_for_update()).one_or_none()
-    details = {"provider": event.provider, "status": event.status, "code": event.error_code}
+    details: dict[str, object] = {"provider": event.provider, "status": event.status, "code": event.error_code}
     if row is None:
         event.applied_at = now
         audit.record(session, action="receipt.unknown_delivery", actor=actor, details={**details, "delivery": None})
@@ -165,7 +165,7 @@ def _apply(session: Session, event: ProviderEvent, now: dt.datetime, actor: str)
         row.delivered_at = now
         row.error_code = row.last_error = None
     elif decision.ledger == DeliveryStatus.FAILED:
-        row.error_code = (event.error_code or event.status)[:32]
+        row.error_code = (event.error_code or event.status or "failed")[:32]
         row.last_error = event.detail or f"{event.provider} reports {event.status}"
         action = "delivery.undelivered"
     if before in (DeliveryStatus.PENDING, DeliveryStatus.IN_DOUBT):
