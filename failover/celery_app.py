@@ -50,6 +50,13 @@ def create_celery(runtime: Runtime) -> Celery:
         "beat_schedule": {
             "sweep": {"task": "failover.tasks.sweep", "schedule": SWEEP_EVERY_S},
             **runtime.watcher.schedule(),  # Graph, probes and re-evaluation, from detection.yaml
+            # Receipts, fallbacks and escalation timers live in the database; a run lost or expired
+            # while no worker listens is simply done by the next one.
+            "follow-up": {
+                "task": "failover.tasks.follow_up",
+                "schedule": SWEEP_EVERY_S,
+                "options": {"expires": SWEEP_EVERY_S * 5},
+            },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }

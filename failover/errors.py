@@ -7,6 +7,7 @@
     ├── InvalidRequest              a request that cannot be honoured as asked
     │   └── ApprovalError           approving your own activation, or one not pending approval
     ├── BrokerUnavailable           the task broker refused a publish; the sweep will retry
+    ├── WebhookRejected             a provider callback that is unsigned, forged, stale (403) or unreadable (400)
     └── DeliveryError               a channel could not hand a message to its provider
         ├── RetryableDeliveryError  timeouts, 429, 5xx: try again later (``retry_after`` seconds)
         └── PermanentDeliveryError  invalid number, unsubscribed, rejected: never retried
@@ -63,6 +64,19 @@ class ApprovalError(InvalidRequest):
 
 class BrokerUnavailable(FailoverError):
     """The broker could not take a task now. Nothing is lost: the sweep republishes."""
+
+
+class WebhookRejected(FailoverError):
+    """A provider callback we must not act on. ``status`` is 403 for signatures, 400 for bad content.
+
+    The message says what is wrong (never what the request contained), so it can
+    be answered to the caller and written to the audit log as it is.
+    """
+
+    def __init__(self, reason: str, *, status: int = 403) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
 
 
 class DeliveryError(FailoverError):

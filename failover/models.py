@@ -183,6 +183,12 @@ class Delivery(Base):
     claimed_at: Mapped[dt.datetime | None]
     sent_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Delivery tracking (issue 5): how far the provider got (domain.receipts.Progress label), the
+    # provider's own word for it, when it arrived, and when a failure's fallback was decided.
+    receipt: Mapped[str | None] = mapped_column(String(16))
+    provider_status: Mapped[str | None] = mapped_column(String(24))
+    delivered_at: Mapped[dt.datetime | None]
+    followed_up_at: Mapped[dt.datetime | None]
 
 
 class Notice(Base):
@@ -331,3 +337,94 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- delivery tracking, replies and escalation (issue 5) ---------------------------
+
+# "Latest open activation of this person" and per-person roster reads.
+Index("ix_deliveries_person", Delivery.person_id, Delivery.activation_id)
+# The follow-up sweep looks for failures whose fallback is not decided yet.
+Index("ix_deliveries_status_followup", Delivery.status, Delivery.followed_up_at)
+
+
+class ProviderEvent(Base):
+    """A provider callback as received: delivery receipts, inbound SMS, keypresses.
+
+    ``(provider, event_key)`` is unique, which is how repeats are dropped (SendGrid's
+    ``sg_event_id``, Twilio's MessageSid + status). A receipt for a row the
+    dispatcher still holds waits here with ``applied_at`` unset until the sweep
+    applies it.
+    """
+
+    __tablename__ = "provider_events"
+    __table_args__ = (UniqueConstraint("provider", "event_key", name="uq_provider_event_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))  # twilio | sendgrid
+    kind: Mapped[str] = mapped_column(String(16))  # status | inbound | keypress
+    event_key: Mapped[str] = mapped_column(String(128))
+    delivery_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(24))
+    progress: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)  # scrubbed of contact data
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    applied_at: Mapped[dt.datetime | None]
+
+
+class Answer(Base):
+    """A person's answer to an activation: acknowledged, or (check-in) needs help. The latest answer counts."""
+
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("activation_id", "person_id", name="uq_answer_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id"))
+    person_id: Mapped[str] = mapped_column(String(64))
+    answer: Mapped[str] = mapped_column(String(16))  # ack | need_help
+    via: Mapped[str] = mapped_column(String(16))  # sms | voice
+    first_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class OptOut(Base):
+    """A number that replied STOP (or that Twilio reports as unsubscribed): no SMS or call until START."""
+
+    __tablename__ = "opt_outs"
+
+    phone: Mapped[str] = mapped_column(String(32), primary_key=True)
+    person_id: Mapped[str | None] = mapped_column(String(64))
+    keyword: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class EscalationTimer(Base):
+    """One runbook escalation entry of one activation: due at ``due_at``, fired at most once."""
+
+    __tablename__ = "escalation_timers"
+    __table_args__ = (
+        UniqueConstraint("activation_id", "entry", name="uq_escalation_once"),
+        Index("ix_escalation_timers_due", "fired_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id"))
+    entry: Mapped[int] = mapped_column(Integer)  # index into the runbook's escalation list
+    condition: Mapped[str] = mapped_column(String(16))  # unacknowledged | undelivered
+    channel: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[dt.datetime]
+    fired_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))  # paged | nobody | cancelled | missing
+    paged: Mapped[int] = mapped_column(Integer, default=0)
+    limited: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class InboundLimit(Base):
+    """A fixed-window counter for automatic answers to inbound SMS (keyed by a hash, never a number)."""
+
+    __tablename__ = "inbound_limits"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[dt.datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -15,15 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from failover import throttle
-from failover.channels import build_channels
+from failover.channels import build_channels, twilio_webhooks
 from failover.channels.base import Channel
+from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
+from failover.channels.sendgrid_events import EventVerifier
+from failover.clock import utcnow
 from failover.db import Database
 from failover.domain import runbooks
 from failover.domain.planning import Plan
 from failover.domain.runbooks import Catalog
-from failover.engine import activation, dispatch, incidents, relay
+from failover.engine import activation, audit, dispatch, followup, incidents, optouts, relay, replies, tracking
 from failover.engine.activation import Accepted
-from failover.errors import BrokerUnavailable
+from failover.errors import BrokerUnavailable, ConfigError
 from failover.settings import Settings
 
 if TYPE_CHECKING:
@@ -80,7 +83,10 @@ class Runtime:
     # -- use cases ----------------------------------------------------------
 
     def preview(self, **kwargs: Any) -> Plan:
-        return activation.preview(self.catalog(), **kwargs)
+        catalog = self.catalog()
+        with self.database.reading() as session:
+            kwargs.setdefault("opted_out", optouts.opted_out_people(session, catalog.contacts))
+        return activation.preview(catalog, **kwargs)
 
     def activate(self, **kwargs: Any) -> tuple[Accepted, bool]:
         """Accept an activation, then publish it. Returns (accepted, broker_took_it)."""
@@ -145,6 +151,69 @@ class Runtime:
 
     def watch_overview(self) -> dict[str, Any]:
         return self.watcher.overview()
+
+    # -- delivery tracking, replies and escalation ----------------------------
+
+    @cached_property
+    def sendgrid_verifier(self) -> EventVerifier:
+        key = self.settings.sendgrid_webhook_public_key
+        return EventVerifier(key.get_secret_value() if key else None, max_age=self.settings.webhook_max_age)
+
+    def verify_twilio(self, *, path: str, query: str, params: Any, signature: str | None, called_url: str) -> None:
+        """Raise WebhookRejected unless Twilio signed this request for FAILOVER_PUBLIC_URL."""
+        token = self.settings.twilio_auth_token
+        twilio_webhooks.verify(
+            auth_token=token.get_secret_value() if token else None,
+            public_url=self.settings.public_url,
+            path=path,
+            query=query,
+            params=params,
+            signature=signature,
+            called_url=called_url,
+        )
+
+    def receipts(self, events: list[StatusEvent]) -> tracking.Recorded:
+        """Apply delivery receipts; a failure moves its person to the next channel at once."""
+        catalog = self.catalog_or_none()  # receipts are recorded even while the config is broken
+        with self.database.transaction() as session:
+            recorded = tracking.record_receipts(session, catalog, events, now=utcnow())
+        self.relay(recorded.batch_ids)
+        return recorded
+
+    def inbound_sms(self, message: InboundSMS) -> replies.Outcome:
+        catalog = self.catalog()
+        with self.database.transaction() as session:
+            return replies.handle_sms(session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit)
+
+    def keypress(self, keypress: Keypress) -> bool:
+        with self.database.transaction() as session:
+            return replies.handle_keypress(session, keypress, now=utcnow())
+
+    def webhook_rejected(self, *, endpoint: str, reason: str, status: int, remote: str | None) -> None:
+        """Audit a refused callback: which endpoint, why, and from where (never what it contained)."""
+        with self.database.transaction() as session:
+            audit.record(
+                session,
+                action="webhook.rejected",
+                actor="webhook",
+                details={"endpoint": endpoint, "reason": reason, "status": status, "remote": remote},
+            )
+
+    def follow_up(self) -> followup.Report:
+        """Beat's follow-up sweep: deferred receipts, fallbacks, due escalations."""
+        report = followup.sweep(
+            self.database, self.catalog_or_none(), now=utcnow(), escalation_limit=self.settings.escalation_limit
+        )
+        self.relay(report.batch_ids)
+        return report
+
+    def catalog_or_none(self) -> Catalog | None:
+        """The catalog, or None while the files on disk do not load (receipts and pages carry on)."""
+        try:
+            return self.catalog()
+        except ConfigError as exc:
+            log.error("configuration cannot be loaded: %s", exc)
+            return None
 
     def close(self) -> None:
         if "watcher" in self.__dict__:

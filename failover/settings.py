@@ -7,11 +7,13 @@ unwrapped where a provider client is built.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from failover.errors import ConfigError
@@ -76,6 +78,14 @@ class Settings(BaseSettings):
 
     signals_secret: SecretStr | None = Field(None, validation_alias="FAILOVER_SIGNALS_SECRET")
 
+    # Delivery tracking, replies and escalation.
+    # Seconds a signed SendGrid event batch stays acceptable (its replay window).
+    webhook_max_age: float = Field(600.0, ge=30, le=86400, validation_alias="FAILOVER_WEBHOOK_MAX_AGE")
+    # Escalation messages one person may get during one incident, across all runbooks and entries.
+    escalation_limit: int = Field(3, ge=1, le=100, validation_alias="FAILOVER_ESCALATION_LIMIT")
+    # Automatic SMS answers per number per hour (help texts, unknown senders): breaks auto-reply loops.
+    reply_limit: int = Field(5, ge=1, le=1000, validation_alias="FAILOVER_REPLY_LIMIT")
+
     graph_tenant_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_TENANT_ID")
     graph_client_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_ID")
     graph_client_secret: SecretStr | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_SECRET")
@@ -83,6 +93,23 @@ class Settings(BaseSettings):
     graph_authority_base: Annotated[str, AfterValidator(_strip_slash)] = Field(
         DEFAULT_GRAPH_AUTHORITY_BASE, validation_alias="FAILOVER_GRAPH_AUTHORITY_BASE"
     )
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _verification_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """SendGrid's verification key is base64 DER (P-256); a pasting mistake should stop start-up."""
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+        try:
+            key = load_der_public_key(base64.b64decode(value.get_secret_value().strip(), validate=True))
+        except (ValueError, binascii.Error):
+            raise ValueError("not a base64 public key as SendGrid shows it") from None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError("not an ECDSA P-256 key; copy the signed event webhook's verification key")
+        return value
 
     @model_validator(mode="after")
     def _complete_groups(self) -> Settings:

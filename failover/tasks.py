@@ -32,3 +32,9 @@ def run_probe(self: Any, name: str) -> dict[str, Any]:
 @shared_task(name="failover.tasks.evaluate_detection", bind=True)
 def evaluate_detection(self: Any) -> dict[str, Any]:
     return self.app.runtime.evaluate_detection()  # type: ignore[no-any-return]
+
+
+@shared_task(name="failover.tasks.follow_up", bind=True)
+def follow_up(self: Any) -> dict[str, int]:
+    report = self.app.runtime.follow_up()
+    return {"batches": len(report.batch_ids)}

@@ -9,9 +9,10 @@ One ``Guard`` per process wraps every provider request:
   provider counts them*, on arrival. We cannot see arrival, only that it lies
   between our grant and the answer, so a request occupies the window from its
   grant until one second after its answer (a sliding window log in Redis,
-  scored by the Redis server's clock). That is exact whatever the delay
-  between grant and arrival (a new TLS connection, a busy interpreter), at the
-  cost of counting each request's latency against the rate;
+  scored by the Redis server's clock; while in flight an entry is scored at
+  its lease's expiry, so a dead worker's entries still age out). That is exact
+  whatever the delay between grant and arrival (a new TLS connection, a busy
+  interpreter), at the cost of counting each request's latency against the rate;
 * **slow down on 429 / 20429** - the allowed concurrency is halved and then
   grows back by one per success (additive increase, multiplicative decrease);
   the throttled message itself waits for Retry-After in the ledger;
@@ -184,8 +185,8 @@ class LocalBackend:
                 for key in [k for k, stamp in state.window.items() if now - stamp >= WINDOW_S]:
                     del state.window[key]
                 if len(state.window) >= limits.rate:
-                    return max(0.001, WINDOW_S - (now - min(state.window.values())))
-                state.window[lease] = now
+                    return min(0.1, max(0.001, WINDOW_S - (now - min(state.window.values()))))
+                state.window[lease] = now + LEASE_TTL_S  # in flight: counts until answered (or the lease ends)
             state.leases.add(lease)
             return 0.0
 
@@ -195,7 +196,7 @@ class LocalBackend:
             if state is not None:
                 state.leases.discard(lease)
                 if lease in state.window:
-                    state.window[lease] = time.monotonic()  # occupy until a second after the answer
+                    state.window[lease] = time.monotonic()  # from now on it counts for one more second
 
     def record(self, transport: str, limits: Limits, *, ok: bool, throttled: bool, down: bool) -> None:
         with self._lock:
@@ -246,10 +247,11 @@ if rate > 0 then
   redis.call('ZREMRANGEBYSCORE', window, '-inf', now - window_ms)
   if redis.call('ZCARD', window) >= rate then
     local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
-    return math.max(1, tonumber(oldest[2]) + window_ms - now)
+    return math.min(100, math.max(1, tonumber(oldest[2]) + window_ms - now))
   end
-  redis.call('ZADD', window, now, lease)
-  redis.call('PEXPIRE', window, window_ms * 2)
+  -- in flight: scored at the lease's expiry, re-scored to the answer time on release
+  redis.call('ZADD', window, now + ttl_ms, lease)
+  redis.call('PEXPIRE', window, ttl_ms + window_ms * 2)
 end
 redis.call('ZADD', leases, now + ttl_ms, lease)
 redis.call('PEXPIRE', leases, ttl_ms * 2)

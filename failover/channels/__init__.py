@@ -11,6 +11,7 @@ from failover.channels.outbox import OutboxChannel
 from failover.channels.sendgrid_email import SendGridEmail
 from failover.channels.status_page import StatusPageChannel
 from failover.channels.twilio_sms import TwilioSMS
+from failover.channels.twilio_voice import TwilioVoice
 from failover.db import Database
 from failover.settings import Settings
 
@@ -29,6 +30,17 @@ def build_channels(settings: Settings, database: Database) -> dict[str, Channel]
         )
     else:
         channels["sms"] = OutboxChannel("sms", database)
+    if settings.twilio_enabled:
+        assert settings.twilio_account_sid and settings.twilio_auth_token
+        channels["voice"] = TwilioVoice(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            caller_id=settings.twilio_from,
+            api_base=settings.twilio_api_base,
+            public_url=settings.public_url,
+        )
+    else:
+        channels["voice"] = OutboxChannel("voice", database)
     if settings.sendgrid_enabled:
         assert settings.sendgrid_api_key and settings.sendgrid_from
         channels["email"] = SendGridEmail(

@@ -20,8 +20,38 @@ from failover.domain.durations import Duration
 from failover.domain.templates import Templates
 from failover.errors import ConfigProblems, Problem
 
-STEP_CHANNELS = ("sms", "email", "status")
+STEP_CHANNELS = ("sms", "email", "status", "voice")
+PERSON_CHANNELS = ("sms", "email", "voice")  # the channels that reach one person (fallback targets)
 SMS_MAX_CHARS = 1600  # Twilio refuses longer bodies
+
+
+class Fallback(BaseModel):
+    """Where a step moves a person whose delivery failed for good, and optionally what it says there.
+
+    Written as a channel name (``fallback: [voice, email]``) or as a mapping
+    with its own ``template:`` / ``text:`` / ``subject:``; what is left out is
+    taken from the step.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channel: str
+    template: str | None = None
+    text: str | None = None
+    subject: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _person_channel(cls, value: str) -> str:
+        if value not in PERSON_CHANNELS:
+            raise ValueError(f"a fallback channel must be one of {', '.join(PERSON_CHANNELS)}, not '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _one_text(self) -> Fallback:
+        if self.template is not None and self.text is not None:
+            raise ValueError("give at most one of template: or text:")
+        return self
 
 
 class Step(BaseModel):
@@ -36,6 +66,19 @@ class Step(BaseModel):
     subject: str | None = None
     title: str | None = None
     severity: Literal["info", "minor", "major", "critical"] = "major"
+    # Receipt-driven fallback: channels tried in order when this step's delivery to a person fails.
+    fallback: tuple[Fallback, ...] = ()
+    # A check-in asks every recipient to answer: 1 / OK / ACK = can work, 2 = needs help.
+    check_in: bool = False
+
+    @field_validator("fallback", mode="before")
+    @classmethod
+    def _fallback_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return [{"channel": item} if isinstance(item, str) else item for item in value]
+        return value
 
     @field_validator("channel")
     @classmethod
@@ -55,7 +98,37 @@ class Step(BaseModel):
             raise ValueError(f"a {self.channel} step needs recipients in to:")
         if self.channel == "email" and not self.subject:
             raise ValueError("an email step needs a subject:")
+        if self.channel == "status" and (self.fallback or self.check_in):
+            raise ValueError("a status step cannot have fallback: or check_in:")
+        seen = [self.channel]
+        for fallback in self.fallback:
+            if fallback.channel in seen:
+                raise ValueError(f"fallback: channel '{fallback.channel}' is already tried before it")
+            seen.append(fallback.channel)
+            if fallback.channel == "email" and not (fallback.subject or self.subject):
+                raise ValueError("an email fallback needs a subject: (on the fallback or on the step)")
         return self
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """The step's channel, then its fallback channels, in the order they are tried."""
+        return (self.channel, *(fallback.channel for fallback in self.fallback))
+
+    def fallback_step(self, channel: str) -> Step:
+        """This step as sent over one of its fallback channels (same recipients, inherited text)."""
+        fallback = next(f for f in self.fallback if f.channel == channel)
+        if fallback.template is None and fallback.text is None:
+            template, text = self.template, self.text
+        else:
+            template, text = fallback.template, fallback.text
+        return Step(
+            channel=channel,
+            to=self.to,
+            template=template,
+            text=text,
+            subject=fallback.subject or self.subject,
+            check_in=self.check_in,
+        )
 
 
 class Escalation(Step):
@@ -90,6 +163,24 @@ class Runbook(BaseModel):
         if name == "on_resolve":
             return self.on_resolve
         raise KeyError(name)
+
+    def step_at(self, key: str) -> Step | None:
+        """The step a ledger row's key names (``steps.0``, ``escalation.1``), if the runbook still has it."""
+        phase, _, number = key.partition(".")
+        phases: dict[str, tuple[Step, ...]] = {
+            "steps": self.steps,
+            "on_resolve": self.on_resolve,
+            "escalation": self.escalation,
+        }
+        steps = phases.get(phase, ())
+        if not number.isdigit() or int(number) >= len(steps):
+            return None
+        return steps[int(number)]
+
+    @property
+    def check_in(self) -> bool:
+        """Whether the runbook asks its recipients to check in (reply 1 or 2)."""
+        return any(step.check_in for step in self.steps)
 
 
 @dataclass(frozen=True)
@@ -213,6 +304,16 @@ def _check_step(
         else:
             key = "template" if step.template is not None else "text"
             yield Problem(shown, lines.of((phase, index, key)), f"{phase}.{index}.{key}: {problem.message}")
+    for number, fallback in enumerate(step.fallback):
+        if fallback.template is None and fallback.text is None:
+            continue  # the step's own text, checked above
+        for problem in templates.check(name=fallback.template, text=fallback.text):
+            if problem.file:
+                yield problem
+            else:
+                key = "template" if fallback.template is not None else "text"
+                line = lines.of((phase, index, "fallback", number, key))
+                yield Problem(shown, line, f"{phase}.{index}.fallback.{number}.{key}: {problem.message}")
 
 
 def _load_contacts(path: Path, problems: list[Problem]) -> Contacts | None:

@@ -22,7 +22,7 @@ from failover.clock import utcnow
 from failover.domain import planning
 from failover.domain.planning import ActivationInfo, IncidentInfo, Plan, PlannedDelivery
 from failover.domain.runbooks import Catalog, Runbook
-from failover.engine import audit
+from failover.engine import audit, optouts, timers
 from failover.errors import ApprovalError, InvalidRequest, NotFound
 from failover.models import (
     Activation,
@@ -293,6 +293,7 @@ def _materialise(
     info = ActivationInfo(
         id=activation.id, reason=activation.reason, actor=activation.requested_by, drill=activation.drill
     )
+    opted_out = set(opted_out) | optouts.opted_out_people(session, catalog.contacts)  # STOP replies so far
     plan = planning.plan(
         catalog,
         runbook,
@@ -304,6 +305,8 @@ def _materialise(
     )
     now = utcnow()
     batch_ids = _write_ledger(session, activation.id, plan, now)
+    if activation.phase == "steps":
+        timers.schedule(session, runbook, activation.id, now)  # escalation due times
     counts = plan.count_by_channel()
     activation.state = ActivationState.QUEUED
     activation.accepted_at = now

@@ -39,7 +39,7 @@ from failover.domain.retry import backoff_seconds
 from failover.engine import audit
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from failover.models import Activation, ActivationState, Delivery, DeliveryStatus, DispatchBatch
-from failover.throttle import Guard
+from failover.throttle import CircuitOpen, Guard
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard
 
 
 # Errors raised before a request left this process: the attempt is given back.
-NOT_ATTEMPTED = frozenset({"throttled", "limiter_unavailable"})
+NOT_ATTEMPTED = frozenset({"throttled", "limiter_unavailable", "circuit_open"})
 
 
 @dataclass(frozen=True)
@@ -471,12 +471,14 @@ def reconcile(
     guard: Guard | None = None,
     policy: Policy = DEFAULT_POLICY,
 ) -> tuple[int, int]:
-    """Settle due in-doubt rows: found at the provider -> sent; not found -> pending again
-    (or failed, when its attempts are used up).
+    """Settle due in-doubt rows by asking the provider (or our own records, through ``lookup``).
 
-    ``lookup`` may answer from our own records first (a status callback that
-    already named the message). Channels without ``find`` cannot be asked;
-    their in-doubt rows are sent again, which is the documented residual risk.
+    found -> sent; not found -> pending again, or failed when its attempts are
+    used up; provider down (circuit open) for longer than the sending timeout
+    -> failed, so the fallback channel reaches the person instead of nobody.
+    Channels without ``find`` cannot be asked: their in-doubt rows are sent
+    again, which is the documented residual risk (SendGrid).
+    Returns (found, not found).
     """
     with database.transaction() as session:
         rows = session.execute(
@@ -490,6 +492,7 @@ def reconcile(
                 Delivery.claimed_at,
                 Delivery.activation_id,
                 Delivery.attempts,
+                Delivery.updated_at,
             )
             .where(
                 Delivery.status == IN_DOUBT, or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
@@ -497,92 +500,90 @@ def reconcile(
             .order_by(Delivery.id)
             .limit(limit)
         ).all()
-    found: list[dict[str, Any]] = []
-    missing: list[dict[str, Any]] = []
-    for row in rows:
-        channel = channels.get(row.channel)
-        message = OutgoingMessage(row.id, row.address, row.body, row.subject, severity=row.severity)
-        since = (row.claimed_at or now) - dt.timedelta(minutes=2)
-        provider_id = None
-        if lookup is not None:
-            with database.reading() as session:
-                provider_id = lookup(session, row.id)
-        if provider_id is None and channel is not None and hasattr(channel, "find"):
-            try:
-                if guard is None:
-                    receipt = channel.find(message, since)
-                else:
-                    with guard.request(channel.transport):
-                        receipt = channel.find(message, since)
-            except DeliveryError as exc:
-                log.warning("cannot reconcile delivery %s yet: %s", row.id, exc.detail)
-                continue
-            provider_id = receipt.provider_id if receipt else None
-            if provider_id is not None and _owned_elsewhere(database, provider_id, row.id):
-                provider_id = None  # the same text to the same number, but another row's message
-        (found if provider_id else missing).append(
-            {"_id": row.id, "_pid": provider_id, "_last": row.attempts >= policy.max_attempts}
-        )
     if not rows:
         return 0, 0
+    verdicts: dict[str, list[dict[str, Any]]] = {"sent": [], "retry": [], "failed": [], "unconfirmed": []}
+    for row in rows:
+        try:
+            provider_id = _ask_provider(database, channels.get(row.channel), row, now, lookup, guard)
+        except CircuitOpen as exc:
+            if now - row.updated_at >= dt.timedelta(seconds=policy.sending_timeout):
+                # The provider is down and cannot say whether it took the message. Waiting for it
+                # would leave the person unreached: give up on this channel so the fallback runs.
+                verdicts["unconfirmed"].append({"_id": row.id, "_err": f"could not confirm: {exc.detail}"})
+            continue
+        except DeliveryError as exc:
+            log.warning("cannot reconcile delivery %s yet: %s", row.id, exc.detail)
+            continue
+        if provider_id is not None:
+            verdicts["sent"].append({"_id": row.id, "_pid": provider_id})
+        else:
+            verdicts["failed" if row.attempts >= policy.max_attempts else "retry"].append({"_id": row.id})
+    updates = {
+        "sent": {
+            "status": DeliveryStatus.SENT,
+            "provider_id": bindparam("_pid"),
+            "sent_at": now,
+            "error_code": None,
+            "last_error": None,
+        },
+        "retry": {"status": DeliveryStatus.PENDING, "next_attempt_at": now},
+        "failed": {"status": DeliveryStatus.FAILED},
+        "unconfirmed": {"status": DeliveryStatus.FAILED, "error_code": "circuit_open", "last_error": bindparam("_err")},
+    }
+    details = {
+        "sent": lambda p: {"found": True, "provider_id": p["_pid"]},
+        "retry": lambda p: {"found": False, "then": "retry"},
+        "failed": lambda p: {"found": False, "then": "failed"},
+        "unconfirmed": lambda p: {"found": None, "then": "failed", "error": p["_err"]},
+    }
     with database.transaction() as session:
         connection = session.connection()
-        doubtful = _T.c.status == IN_DOUBT
-        if found:
+        events = []
+        for verdict, params in verdicts.items():
+            if not params:
+                continue
             connection.execute(
                 update(_T)
-                .where(_T.c.id == bindparam("_id"), doubtful)
-                .values(
-                    status=DeliveryStatus.SENT,
-                    provider_id=bindparam("_pid"),
-                    sent_at=now,
-                    updated_at=now,
-                    error_code=None,
-                    last_error=None,
-                ),
-                found,
+                .where(_T.c.id == bindparam("_id"), _T.c.status == IN_DOUBT)
+                .values(updated_at=now, **updates[verdict]),
+                params,
             )
-        retry = [p for p in missing if not p["_last"]]
-        give_up = [p for p in missing if p["_last"]]
-        if retry:
-            connection.execute(
-                update(_T)
-                .where(_T.c.id == bindparam("_id"), doubtful)
-                .values(status=DeliveryStatus.PENDING, next_attempt_at=now, updated_at=now),
-                retry,
-            )
-        if give_up:
-            connection.execute(
-                update(_T)
-                .where(_T.c.id == bindparam("_id"), doubtful)
-                .values(status=DeliveryStatus.FAILED, updated_at=now),
-                give_up,
-            )
-        audit.record_many(
-            session,
-            [
-                audit.Entry(
-                    "delivery.reconciled",
-                    actor,
-                    "delivery",
-                    p["_id"],
-                    details={"found": True, "provider_id": p["_pid"]},
-                )
-                for p in found
+            events += [
+                audit.Entry("delivery.reconciled", actor, "delivery", p["_id"], details=details[verdict](p))
+                for p in params
             ]
-            + [
-                audit.Entry(
-                    "delivery.reconciled",
-                    actor,
-                    "delivery",
-                    p["_id"],
-                    details={"found": False, "then": "failed" if p["_last"] else "retry"},
-                )
-                for p in missing
-            ],
-        )
+        audit.record_many(session, events)
         _complete_finished(session, {row.activation_id for row in rows}, actor)
-    return len(found), len(missing)
+    return len(verdicts["sent"]), len(verdicts["retry"]) + len(verdicts["failed"])
+
+
+def _ask_provider(
+    database: Database,
+    channel: Channel | None,
+    row: Row[Any],
+    now: dt.datetime,
+    lookup: Callable[[Session, int], str | None] | None,
+    guard: Guard | None,
+) -> str | None:
+    """The provider's id for an in-doubt row's message, or None if it never took it."""
+    if lookup is not None:
+        with database.reading() as session:
+            known = lookup(session, row.id)
+        if known is not None:
+            return known
+    if channel is None or not hasattr(channel, "find"):
+        return None
+    message = OutgoingMessage(row.id, row.address, row.body, row.subject, severity=row.severity)
+    since = (row.claimed_at or now) - dt.timedelta(minutes=2)
+    if guard is None:
+        receipt = channel.find(message, since)
+    else:
+        with guard.request(channel.transport):
+            receipt = channel.find(message, since)
+    if receipt is None or _owned_elsewhere(database, receipt.provider_id, row.id):
+        return None  # the same text to the same number may be another row's message
+    return receipt.provider_id
 
 
 def _owned_elsewhere(database: Database, provider_id: str, delivery_id: int) -> bool:

@@ -88,6 +88,8 @@ def delivery_row(row: Delivery) -> dict[str, Any]:
         "provider_id": row.provider_id,
         "error_code": row.error_code,
         "error": row.last_error,
+        "provider_status": row.provider_status,
+        "delivered_at": iso(row.delivered_at),
         "sent_at": iso(row.sent_at),
         "updated_at": iso(row.updated_at),
     }

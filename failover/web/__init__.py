@@ -32,7 +32,7 @@ def create_app(
 
     app.extensions["celery"] = create_celery(runtime)
 
-    from failover.web import console, errors, health, signals, status, views, watch
+    from failover.web import console, errors, health, provider_webhooks, signals, status, views, watch
 
     views.init_app(app)
     errors.init_app(app)
@@ -41,4 +41,5 @@ def create_app(
     app.register_blueprint(console.bp)
     app.register_blueprint(signals.bp)
     app.register_blueprint(watch.bp)
+    app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
     return app

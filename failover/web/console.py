@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
-from failover.engine import detection_view, queries
+from failover.engine import detection_view, queries, roster
 from failover.web import health
 from failover.web.forms import ActivateForm, ConfirmForm
 from failover.web.views import runtime
@@ -60,15 +60,37 @@ def activate():  # type: ignore[no-untyped-def]
 
 @bp.get("/activations/<int:activation_id>")
 def activation(activation_id: int):  # type: ignore[no-untyped-def]
-    with runtime().database.reading() as session:
+    rt = runtime()
+    with rt.database.reading() as session:
         detail = queries.activation_detail(session, activation_id)
-    return render_template("activation.html", a=detail)
+        people = roster.roster(session, activation_id, rt.catalog_or_none())
+    return render_template("activation.html", a=detail, roster=people)
 
 
 @bp.get("/activations/<int:activation_id>.json")
 def activation_json(activation_id: int):  # type: ignore[no-untyped-def]
     with runtime().database.reading() as session:
         return jsonify(queries.activation_progress(session, activation_id))
+
+
+@bp.get("/activations/<int:activation_id>/roster.json")
+def roster_json(activation_id: int):  # type: ignore[no-untyped-def]
+    """Who was reached and who answered, live (the page polls it)."""
+    rt = runtime()
+    with rt.database.reading() as session:
+        return jsonify(roster.roster(session, activation_id, rt.catalog_or_none()))
+
+
+@bp.get("/activations/<int:activation_id>/roster.csv")
+def roster_csv(activation_id: int):  # type: ignore[no-untyped-def]
+    rt = runtime()
+    with rt.database.reading() as session:
+        text = roster.roster_csv(roster.roster(session, activation_id, rt.catalog_or_none()))
+    return Response(
+        text,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="activation-{activation_id}-roster.csv"'},
+    )
 
 
 @bp.get("/incidents/<int:incident_id>")

@@ -4,17 +4,51 @@ Bearer auth; 1-1000 personalizations and at most 1000 recipients in all;
 202 with an empty body and ``X-Message-Id``; errors as
 ``{"errors": [{"message", "field", "help"}]}``; 429 with the X-RateLimit
 headers. Failures can be scripted.
+
+It also plays SendGrid's signed event webhook: events built from what it
+accepted (``custom_args`` as top-level keys, ``sg_event_id``,
+``sg_message_id`` = ``<X-Message-Id>.filter...``), posted as a JSON array and
+signed with its own ECDSA P-256 key over ``timestamp + raw body``, with the
+public key available base64 DER, as SendGrid's UI shows it.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
+import json
 import secrets
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.fakes.server import FakeServer, Request, Response
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+# poster(url, raw body, headers) -> (HTTP status, body text)
+Poster = Callable[[str, bytes, Mapping[str, str]], tuple[int, str]]
+
+
+def http_poster(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]:
+    response = requests.post(url, data=body, headers=dict(headers), timeout=10)
+    return response.status_code, response.text
+
+
+def flask_poster(client: Any) -> Poster:
+    def post(url: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]:
+        parts = urlsplit(url)
+        response = client.post(parts.path, data=body, headers=dict(headers))
+        return response.status_code, response.get_data(as_text=True)
+
+    return post
 
 
 @dataclass
@@ -35,6 +69,78 @@ class FakeSendGrid(FakeServer):
         self.sends: list[dict[str, Any]] = []  # accepted requests
         self.script: collections.deque[Failure] = collections.deque()
         self.route("POST", "/v3/mail/send", self._send)
+        self.signing_key = ec.generate_private_key(ec.SECP256R1())
+        self.poster: Poster = http_poster
+
+    @property
+    def public_key(self) -> str:
+        """The verification key as SendGrid's UI shows it: base64 of the DER SubjectPublicKeyInfo."""
+        der = self.signing_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(der).decode()
+
+    def sign(self, body: bytes, timestamp: str) -> str:
+        signature = self.signing_key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        return base64.b64encode(signature).decode()
+
+    def events(self, event: str = "delivered", *, to: str | None = None, **extra: Any) -> list[dict[str, Any]]:
+        """One event per accepted recipient (or only ``to``), shaped like SendGrid's."""
+        with self.lock:
+            sends = list(self.sends)
+        out = []
+        for send in sends:
+            for number, personalization in enumerate(send["personalizations"]):
+                address = personalization["to"][0]["email"]
+                if to is not None and address != to:
+                    continue
+                item: dict[str, Any] = {
+                    "email": address,
+                    "timestamp": int(time.time()),
+                    "event": event,
+                    "sg_event_id": secrets.token_urlsafe(16),
+                    "sg_message_id": f"{send['_message_id']}.filterdrecv-5645d9c87f-78xgx-1-{number}.0",
+                    "smtp-id": f"<{send['_message_id']}@ismtpd0001p1iad2.sendgrid.net>",
+                    "category": send.get("categories", []),
+                    **personalization.get("custom_args", {}),
+                }
+                if event == "bounce":
+                    item.update(
+                        type="bounce",
+                        status="5.1.1",
+                        reason=f"550 5.1.1 <{address}>: Recipient address rejected: User unknown",
+                    )
+                elif event == "dropped":
+                    item.update(reason="Bounced Address")
+                elif event == "delivered":
+                    item.update(response="250 2.0.0 OK", ip="168.245.1.1", tls=1)
+                elif event == "deferred":
+                    item.update(response="451 4.3.2 Temporary server error", attempt="1")
+                item.update(extra)
+                out.append(item)
+        return out
+
+    def post_events(
+        self,
+        url: str,
+        events: list[dict[str, Any]],
+        *,
+        timestamp: str | None = None,
+        body: bytes | None = None,
+        signature: str | None = None,
+        headers: Mapping[str, str | None] | None = None,  # None drops a header
+    ) -> tuple[int, str]:
+        """POST a batch to the event webhook, signed as SendGrid signs it unless told otherwise."""
+        raw = body if body is not None else json.dumps(events).encode()
+        stamp = timestamp or str(int(time.time()))
+        sent: dict[str, str | None] = {
+            "Content-Type": "application/json",
+            "User-Agent": "SendGrid Event API",
+            SIGNATURE_HEADER: self.sign(raw, stamp) if signature is None else signature,
+            TIMESTAMP_HEADER: stamp,
+        }
+        sent.update(headers or {})
+        return self.poster(url, raw, {k: v for k, v in sent.items() if v is not None})
 
     def fail_next(self, failure: Failure, times: int = 1) -> None:
         for _ in range(times):

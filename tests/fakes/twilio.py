@@ -1,10 +1,18 @@
-"""A fake Twilio REST API speaking the real wire format (2010-04-01 Messages).
+"""A fake Twilio REST API speaking the real wire format (2010-04-01 Messages and Calls).
 
 Form-encoded POSTs with Basic auth; 201 with a message resource (``SM`` +
-32 hex sid); errors as ``{"code", "message", "more_info", "status"}``;
-429 / 20429 with Retry-After when over its concurrency cap; list with the
-page envelope the SDK expects. Failures can be scripted per request, per
-number, or at random (seeded) for fault tests.
+32 hex sid) or a call resource (``CA`` + 32 hex); errors as ``{"code",
+"message", "more_info", "status"}``; 429 / 20429 with Retry-After when over
+its concurrency cap; list with the page envelope the SDK expects. Failures
+can be scripted per request, per number, or at random (seeded) for fault tests.
+
+It also calls back the way Twilio does: form POSTs to a message's
+``StatusCallback`` (``sent``, then ``delivered`` or ``undelivered`` with an
+``ErrorCode``), to our inbound-SMS webhook, and to a call's status callback and
+``<Gather action>``, each signed with ``X-Twilio-Signature`` = base64
+HMAC-SHA1(auth token, URL + every parameter name and value in sorted order),
+computed here independently of the SDK. ``poster`` decides how a callback
+travels: real HTTP by default, or a Flask test client.
 """
 
 from __future__ import annotations
@@ -13,12 +21,20 @@ import asyncio
 import base64
 import collections
 import email.utils
+import hashlib
+import hmac
 import random
 import re
 import secrets
+import threading
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
 
 from tests.fakes.server import FakeServer, Request, Response
 
@@ -32,6 +48,34 @@ class Failure:
     message: str = "Scripted failure"
     retry_after: float | None = None
     accept: bool = False  # store the message anyway (the answer is lost, the SMS is not)
+
+
+# poster(url, form, headers) -> (HTTP status, body text)
+Poster = Callable[[str, Mapping[str, str], Mapping[str, str]], tuple[int, str]]
+
+
+def twilio_signature(auth_token: str, url: str, params: Mapping[str, str]) -> str:
+    """Exactly how Twilio signs a webhook: the full URL, then each parameter name+value in name order."""
+    payload = url + "".join(name + params[name] for name in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def http_poster(url: str, form: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
+    response = requests.post(url, data=dict(form), headers=dict(headers), timeout=10)
+    return response.status_code, response.text
+
+
+def flask_poster(client: Any) -> Poster:
+    """Deliver callbacks through a Flask test client (the URL's path and query; the host is the public one)."""
+
+    def post(url: str, form: Mapping[str, str], headers: Mapping[str, str]) -> tuple[int, str]:
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        response = client.post(target, data=dict(form), headers=dict(headers))
+        return response.status_code, response.get_data(as_text=True)
+
+    return post
 
 
 def error(status: int, code: int | None, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -65,9 +109,18 @@ class FakeTwilio(FakeServer):
         self.hold = 0.0  # seconds to sit on an answer after storing the message (the client may die meanwhile)
         self._window: collections.deque[float] = collections.deque()
         self._random = random.Random(seed)
+        self.calls: list[dict[str, Any]] = []
+        # Callbacks: how they travel, what each number's messages end as, and a record of every one posted.
+        self.poster: Poster = http_poster
+        self.outcomes: dict[str, tuple[str, int | None]] = {}  # number -> (final status, ErrorCode)
+        self.auto_callbacks = False  # post receipts by themselves shortly after each message is created
+        self.callback_delay = 0.05
+        self.callbacks: list[tuple[str, dict[str, str], int]] = []  # (url, form, answer status)
+        self._called_back: set[str] = set()
         base = f"/2010-04-01/Accounts/{account_sid}"
         self.route("POST", f"{base}/Messages.json", self._create)
         self.route("GET", f"{base}/Messages.json", self._list)
+        self.route("POST", f"{base}/Calls.json", self._create_call)
 
     # -- helpers for tests -----------------------------------------------------
 
@@ -119,6 +172,8 @@ class FakeTwilio(FakeServer):
         if failure is not None and not failure.accept:
             return self._failure_response(failure)
         message = self._store(form)
+        if self.auto_callbacks and form.get("StatusCallback"):
+            threading.Thread(target=self._auto_deliver, args=(message["sid"],), daemon=True).start()
         if failure is not None:  # accepted, but the client never hears so
             return self._failure_response(failure)
         return Response.json(201, message)
@@ -208,3 +263,189 @@ class FakeTwilio(FakeServer):
                 "uri": uri,
             },
         )
+
+    # -- calls ------------------------------------------------------------------------
+
+    def _create_call(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return error(401, 20003, "Authenticate")
+        form = request.form()
+        events = [v for k, vs in parse_multi(request.body).items() if k == "StatusCallbackEvent" for v in vs]
+        to, sender = form.get("To", ""), form.get("From", "")
+        if not to:
+            return error(400, 21201, "No 'To' number is specified")
+        if not sender:
+            return error(400, 21213, "No 'From' number is specified")
+        if not (form.get("Twiml") or form.get("Url") or form.get("ApplicationSid")):
+            return error(400, 21205, "Url parameter is required.")
+        if not E164.match(to):
+            return error(400, 13224, f"The phone number you are attempting to call, {to}, is not valid.")
+        failure = self._failure_for(to)
+        if failure is not None and not failure.accept:
+            return self._failure_response(failure)
+        now = email.utils.formatdate(usegmt=True)
+        sid = "CA" + secrets.token_hex(16)
+        call = {
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "date_created": now,
+            "date_updated": now,
+            "direction": "outbound-api",
+            "from": sender,
+            "from_formatted": sender,
+            "sid": sid,
+            "status": "queued",
+            "to": to,
+            "to_formatted": to,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{sid}.json",
+            "_twiml": form.get("Twiml"),
+            "_status_callback": form.get("StatusCallback"),
+            "_events": events,
+            "_timeout": form.get("Timeout"),
+        }
+        with self.lock:
+            self.calls.append(call)
+        return Response.json(201, {k: v for k, v in call.items() if not k.startswith("_")})
+
+    def call(self, sid: str) -> dict[str, Any]:
+        with self.lock:
+            return next(c for c in self.calls if c["sid"] == sid)
+
+    def gather_action(self, sid: str) -> str:
+        """The ``<Gather action>`` URL of a call's TwiML."""
+        root = ET.fromstring(self.call(sid)["_twiml"])
+        gather = root.find("Gather")
+        assert gather is not None, "the call's TwiML has no <Gather>"
+        return gather.attrib["action"]
+
+    def call_progress(self, sid: str, *statuses: str) -> list[int]:
+        """Post a call's progress (initiated, ringing, in-progress, completed / no-answer...) to its callback."""
+        call = self.call(sid)
+        answers = []
+        for number, status in enumerate(statuses):
+            form = {**self._call_params(call), "CallStatus": status, "SequenceNumber": str(number)}
+            form["Timestamp"] = email.utils.formatdate(usegmt=True)
+            form["CallbackSource"] = "call-progress-events"
+            if status == "completed":
+                form["CallDuration"] = form["Duration"] = "12"
+            answers.append(self.post_signed(call["_status_callback"], form)[0])
+        return answers
+
+    def press(self, sid: str, digits: str) -> tuple[int, str]:
+        """The callee pressed ``digits``: Twilio posts them to the Gather action."""
+        form = {**self._call_params(self.call(sid)), "CallStatus": "in-progress", "Digits": digits}
+        form["FinishedOnKey"] = ""
+        form["msg"] = "Gather End"
+        return self.post_signed(self.gather_action(sid), form)
+
+    def _call_params(self, call: dict[str, Any]) -> dict[str, str]:
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": call["sid"],
+            "Called": call["to"],
+            "Caller": call["from"],
+            "Direction": "outbound-api",
+            "From": call["from"],
+            "To": call["to"],
+            "ToCountry": "US",
+            "ToState": "DC",
+            "CalledCountry": "US",
+            "FromCountry": "US",
+        }
+
+    # -- callbacks ---------------------------------------------------------------------
+
+    def post_signed(self, url: str, form: Mapping[str, str], *, signature: str | None = None) -> tuple[int, str]:
+        """POST a form to one of our webhooks, signed as Twilio signs it (or with the given signature)."""
+        headers = {
+            "X-Twilio-Signature": twilio_signature(self.auth_token, url, form) if signature is None else signature,
+            "User-Agent": "TwilioProxy/1.1",
+            "I-Twilio-Idempotency-Token": secrets.token_hex(16),
+        }
+        status, text = self.poster(url, form, headers)
+        with self.lock:
+            self.callbacks.append((url, dict(form), status))
+        return status, text
+
+    def receipt_form(self, message: dict[str, Any], status: str, error_code: int | None = None) -> dict[str, str]:
+        """A message status callback's parameters, as Twilio sends them."""
+        form = {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "From": message["from"] or "",
+            "MessageSid": message["sid"],
+            "MessageStatus": status,
+            "SmsSid": message["sid"],
+            "SmsStatus": status,
+            "To": message["to"],
+        }
+        if message.get("messaging_service_sid"):
+            form["MessagingServiceSid"] = message["messaging_service_sid"]
+        if error_code is not None:
+            form["ErrorCode"] = str(error_code)
+        if status == "delivered":
+            form["RawDlrDoneDate"] = time.strftime("%y%m%d%H%M", time.gmtime())
+        return form
+
+    def deliver(self, *, only: str | None = None, reverse: bool = False) -> list[int]:
+        """Call back every message not called back yet: ``sent``, then its outcome (``reverse``: out of order)."""
+        with self.lock:
+            pending = [m for m in self.messages if m["sid"] not in self._called_back and m.get("_status_callback")]
+            pending = [m for m in pending if only is None or m["to"] == only]
+            self._called_back.update(m["sid"] for m in pending)
+        answers = []
+        for message in pending:
+            answers += self._post_receipts(message, reverse=reverse)
+        return answers
+
+    def _post_receipts(self, message: dict[str, Any], *, reverse: bool = False) -> list[int]:
+        final, code = self.outcomes.get(message["to"], ("delivered", None))
+        forms = [self.receipt_form(message, "sent"), self.receipt_form(message, final, code)]
+        if reverse:
+            forms.reverse()
+        return [self.post_signed(message["_status_callback"], form)[0] for form in forms]
+
+    def _auto_deliver(self, sid: str) -> None:
+        time.sleep(self.callback_delay)
+        with self.lock:
+            message = next(m for m in self.messages if m["sid"] == sid)
+            if sid in self._called_back:
+                return
+            self._called_back.add(sid)
+        try:
+            self._post_receipts(message)
+        except requests.RequestException:
+            pass  # like Twilio: a callback that cannot be delivered is not retried
+
+    def inbound_form(self, sender: str, body: str, to: str) -> dict[str, str]:
+        sid = "SM" + secrets.token_hex(16)
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "Body": body,
+            "From": sender,
+            "FromCity": "WASHINGTON",
+            "FromCountry": "US",
+            "FromState": "DC",
+            "FromZip": "20001",
+            "MessageSid": sid,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "To": to,
+            "ToCity": "",
+            "ToCountry": "US",
+            "ToState": "DC",
+            "ToZip": "",
+        }
+
+    def send_inbound(self, url: str, sender: str, body: str, *, to: str = "+12025550100") -> tuple[int, str]:
+        """Someone texts our number: Twilio posts it to the inbound webhook and relays our TwiML answer."""
+        return self.post_signed(url, self.inbound_form(sender, body, to))
+
+
+def parse_multi(body: bytes) -> dict[str, list[str]]:
+    return parse_qs(body.decode(), keep_blank_values=True)

@@ -33,7 +33,14 @@ SMS_ONLY = {
     "id": "sms-only",
     "title": "Everyone by SMS",
     "trigger": {"services": ["Exchange Online"], "activation": "manual"},
-    "steps": [{"channel": "sms", "to": ["group:all-staff"], "text": "Email is down. Use SMS. Reply ACK."}],
+    "steps": [
+        {
+            "channel": "sms",
+            "to": ["group:all-staff"],
+            "text": "Email is down. Use SMS. Reply ACK.",
+            "fallback": [{"channel": "email", "subject": "Email is down"}],
+        }
+    ],
 }
 
 

@@ -126,10 +126,16 @@ def test_5_limits_hold_with_two_workers(rig: Rig, monkeypatch: pytest.MonkeyPatc
 
 
 def test_6_provider_down_for_good_opens_the_circuit(rig: Rig) -> None:
-    """Twilio answers 503 to everything: the circuit opens, retries stop, readiness and the console say so."""
+    """Twilio answers 503 to everything: the circuit opens, retries stop, the email fallback delivers,
+    readiness and the console say so."""
     with_people(rig, 100)
     rig.env.update(
-        {"FAILOVER_BREAKER_THRESHOLD": "3", "FAILOVER_BREAKER_COOLDOWN": "600", "FAILOVER_TWILIO_MAX_CONCURRENT": "10"}
+        {
+            "FAILOVER_BREAKER_THRESHOLD": "3",
+            "FAILOVER_BREAKER_COOLDOWN": "600",
+            "FAILOVER_TWILIO_MAX_CONCURRENT": "10",
+            "FAILOVER_MAX_ATTEMPTS": "2",
+        }
     )
     rig.twilio.chaos = [(1.0, Failure(503, message="Service Unavailable"))]
     rig.beat()
@@ -143,6 +149,11 @@ def test_6_provider_down_for_good_opens_the_circuit(rig: Rig) -> None:
     # Without a breaker every row would be tried until its attempts ran out (100 x 5 requests). With it,
     # only the first wave (at most the 10 concurrent slots) and the 3 failures that trip it get through.
     assert len(posts) <= 10 + 3, f"{len(posts)} requests reached a provider that is down"
+    # The SMS rows run out of attempts against the open circuit; each person is moved to email, once.
+    rig.wait_until_settled(timeout=120)
+    workers.wait_until(lambda: len(rig.sendgrid.recipients()) == 100, timeout=60, what="email fallback", log=rig.log)
+    assert set(rig.sendgrid.recipients().values()) == {1}
+    assert rig.statuses()["failed"] == 100 and rig.statuses()["sent"] == 100
     from failover.web import create_app
 
     client = create_app(runtime=rig.runtime, test_config={"TESTING": True}).test_client()

@@ -1,0 +1,107 @@
+"""Voice alerts through the official twilio SDK: a call that reads the message and takes a keypress.
+
+The call's TwiML is sent inline (``Twiml``), so no webhook has to answer before
+the callee hears anything; pressing 1 posts to ``/webhooks/twilio/voice`` and
+acknowledges. Call progress comes back to the same status callback as SMS
+receipts (``CallSid`` / ``CallStatus``). Calls need a voice-capable number in
+``TWILIO_FROM``: a Messaging Service cannot place calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+
+from failover.channels import twilio_webhooks
+from failover.channels.base import OutgoingMessage, Receipt, classify_http
+from failover.channels.twilio_sms import _RecordingHttpClient
+from failover.errors import PermanentDeliveryError, RetryableDeliveryError
+from failover.privacy import scrub
+
+CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+RING_SECONDS = 30  # hang up before most voicemail boxes answer
+
+
+class TwilioVoice:
+    name = "voice"
+    transport = "twilio"
+    max_batch = 1
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        caller_id: str | None,
+        api_base: str,
+        public_url: str,
+        timeout: float = 15.0,
+    ) -> None:
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self.caller_id = caller_id
+        self.api_base = api_base
+        self.public_url = public_url
+        self.timeout = timeout
+        self._local = threading.local()
+        self._clients: list[_RecordingHttpClient] = []
+        self._clients_lock = threading.Lock()
+
+    def status_callback(self, delivery_id: int) -> str:
+        return f"{self.public_url}/webhooks/twilio/status?delivery={delivery_id}"
+
+    def keypress_url(self, delivery_id: int) -> str:
+        return f"{self.public_url}/webhooks/twilio/voice?delivery={delivery_id}"
+
+    def client(self) -> tuple[Client, _RecordingHttpClient]:
+        pair = getattr(self._local, "pair", None)
+        if pair is None:
+            http = _RecordingHttpClient(timeout=self.timeout, pool_connections=True)
+            client = Client(self.account_sid, self._auth_token, http_client=http)
+            client.api.base_url = self.api_base
+            pair = self._local.pair = (client, http)
+            with self._clients_lock:
+                self._clients.append(http)
+        return pair
+
+    def close(self) -> None:
+        with self._clients_lock:
+            for http in self._clients:
+                if http.session is not None:
+                    http.session.close()
+            self._clients.clear()
+
+    def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]:
+        return [self._call(message) for message in messages]
+
+    def _call(self, message: OutgoingMessage) -> Receipt:
+        if not self.caller_id:
+            raise PermanentDeliveryError("voice calls need TWILIO_FROM (a voice-capable number)", code="no-caller-id")
+        client, http = self.client()
+        try:
+            call = client.calls.create(
+                to=message.to,
+                from_=self.caller_id,
+                twiml=twilio_webhooks.voice_alert(message.body, self.keypress_url(message.delivery_id)),
+                status_callback=self.status_callback(message.delivery_id),
+                status_callback_event=CALL_EVENTS,
+                status_callback_method="POST",
+                timeout=RING_SECONDS,
+            )
+        except TwilioRestException as exc:
+            raise classify_http(
+                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg))
+            ) from None
+        except requests.Timeout:
+            raise RetryableDeliveryError("Twilio did not answer in time", code="timeout", maybe_sent=True) from None
+        except requests.ConnectionError as exc:
+            raise RetryableDeliveryError(
+                f"cannot reach Twilio: {type(exc).__name__}", code="network", maybe_sent=True
+            ) from None
+        except requests.RequestException as exc:
+            raise RetryableDeliveryError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from None
+        return Receipt(message.delivery_id, str(call.sid))

@@ -1,0 +1,199 @@
+"""Two-way SMS and voice keypresses: answers, opt-outs, and a short help text for anything else.
+
+``ACK`` / ``OK`` / ``1`` acknowledge the sender's latest open activation; ``2``
+answers "cannot work / need help" where the runbook is a check-in; ``STOP`` and
+friends record an opt-out (Twilio confirms those itself, so we stay silent) and
+``START`` clears it. Each inbound message is handled once (its MessageSid),
+and every automatic answer counts against a per-number hourly limit, which
+also stops ping-pong with auto-responders. Messages from numbers that are in
+no contact list are audited - masked - and answered within a tighter limit.
+Message bodies are never stored, logged or audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from failover.channels.callbacks import InboundSMS, Keypress
+from failover.domain import reach
+from failover.domain.replies import Reply, ReplyKind, parse
+from failover.domain.runbooks import Catalog
+from failover.engine import audit, dispatch, limits, optouts, tracking
+from failover.engine.rows import insert_once
+from failover.models import (
+    Activation,
+    ActivationState,
+    Answer,
+    Delivery,
+    DeliveryStatus,
+    Incident,
+    IncidentState,
+)
+from failover.privacy import mask_phone
+
+HELP_TEXT = "Reply ACK (or 1) to acknowledge an alert, 2 if you cannot work or need help, STOP to opt out."
+ACK_TEXT = "Acknowledged, thank you: {title}"
+NEED_HELP_TEXT = "Noted: you cannot work or need help. Someone will contact you."
+NOTHING_OPEN = "Thanks - there is no open alert waiting for your answer."
+UNKNOWN_TEXT = "This number sends emergency alerts and cannot read replies."
+UNKNOWN_FACTOR = 10  # all unknown numbers together get this many times one number's answers per hour
+ALL_UNKNOWN = "sms:unknown-senders"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # acknowledged | need_help | opted_out | opted_in | help | nothing_open | unknown_sender | ...
+    text: str | None = None  # the SMS we answer with, if any
+
+
+def handle_sms(
+    session: Session, catalog: Catalog, message: InboundSMS, *, now: dt.datetime, reply_limit: int, actor: str = "sms"
+) -> Outcome:
+    """Act on one inbound SMS; returns what to answer."""
+    stored = tracking.store(
+        session,
+        provider="twilio",
+        kind="inbound",
+        key=f"inbound:{message.message_sid}",
+        now=now,
+        provider_id=message.message_sid,
+        applied_at=now,
+    )
+    person = catalog.contacts.by_phone(message.sender)
+    person_id = person.id if person else None
+    if stored is None:  # Twilio retried it, or someone replayed it: it was handled the first time
+        audit.record(
+            session,
+            action="reply.duplicate",
+            actor=actor,
+            target_type="person" if person_id else None,
+            target_id=person_id,
+            details={"message_sid": message.message_sid},
+        )
+        return Outcome("duplicate")
+    reply = parse(message.body)
+    if reply.kind == ReplyKind.STOP:
+        _, activation_ids = optouts.opt_out(
+            session, phone=message.sender, person_id=person_id, keyword=reply.keyword, now=now, actor=actor
+        )
+        dispatch._complete_finished(session, activation_ids, actor)  # their waiting rows were cancelled
+        return Outcome("opted_out")  # Twilio confirms opt-outs itself and would refuse an answer of ours
+    if reply.kind == ReplyKind.START:
+        was_out = optouts.opt_in(session, phone=message.sender, person_id=person_id, keyword=reply.keyword, actor=actor)
+        if was_out or reply.keyword != "YES":
+            return Outcome("opted_in")
+        reply = Reply(ReplyKind.ACK, "YES")  # "YES" from someone who never opted out means yes
+    if person_id is None:
+        return _stranger(session, message.sender, reply, now=now, reply_limit=reply_limit, actor=actor)
+    if reply.kind in (ReplyKind.ACK, ReplyKind.NEED_HELP):
+        activation = latest_open_activation(session, person_id)
+        runbook = catalog.runbook(activation.runbook_id) if activation else None
+        if activation is None:
+            _audit_reply(session, "reply.nothing_open", person_id, actor, {"kind": reply.kind.value})
+            return _answer(session, message.sender, "nothing_open", NOTHING_OPEN, now, reply_limit)
+        if reply.kind == ReplyKind.NEED_HELP and not (runbook and runbook.check_in):
+            _audit_reply(session, "reply.unrecognised", person_id, actor, {"kind": reply.kind.value})
+            return _answer(session, message.sender, "help", HELP_TEXT, now, reply_limit)
+        kind = reach.ACK if reply.kind == ReplyKind.ACK else reach.NEED_HELP
+        record_answer(session, activation=activation, person_id=person_id, answer=kind, via="sms", now=now, actor=actor)
+        if kind == reach.NEED_HELP:
+            return _answer(session, message.sender, "need_help", NEED_HELP_TEXT, now, reply_limit)
+        title = runbook.title if runbook else activation.runbook_id
+        return _answer(session, message.sender, "acknowledged", ACK_TEXT.format(title=title[:80]), now, reply_limit)
+    _audit_reply(session, "reply.unrecognised", person_id, actor, {"kind": reply.kind.value})
+    return _answer(session, message.sender, "help", HELP_TEXT, now, reply_limit)
+
+
+def handle_keypress(session: Session, keypress: Keypress, *, now: dt.datetime, actor: str = "voice") -> bool:
+    """A digit pressed during a voice alert; True when it acknowledged."""
+    row = session.get(Delivery, keypress.delivery_id)
+    details = {"call_sid": keypress.call_sid, "digits": keypress.digits[:4]}
+    if row is None or row.channel != "voice" or (row.provider_id and row.provider_id != keypress.call_sid):
+        audit.record(session, action="reply.unknown_call", actor=actor, details={**details, "delivery": row and row.id})
+        return False
+    if keypress.digits != "1":
+        _audit_reply(session, "reply.unrecognised", row.person_id, actor, {**details, "via": "voice"})
+        return False
+    activation = session.get_one(Activation, row.activation_id)
+    record_answer(
+        session, activation=activation, person_id=row.person_id, answer=reach.ACK, via="voice", now=now, actor=actor
+    )
+    return True
+
+
+def latest_open_activation(session: Session, person_id: str) -> Activation | None:
+    """The newest activation of an open incident that sent this person something."""
+    return session.scalars(
+        select(Activation)
+        .join(Delivery, Delivery.activation_id == Activation.id)
+        .join(Incident, Incident.id == Activation.incident_id)
+        .where(
+            Delivery.person_id == person_id,
+            Delivery.status.not_in((DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED)),
+            Incident.state == IncidentState.CONFIRMED,
+            Activation.phase == "steps",
+            Activation.state.in_((ActivationState.QUEUED, ActivationState.COMPLETED)),
+        )
+        .order_by(Activation.id.desc())
+        .limit(1)
+    ).first()
+
+
+def record_answer(
+    session: Session, *, activation: Activation, person_id: str, answer: str, via: str, now: dt.datetime, actor: str
+) -> bool:
+    """Store a person's answer to an activation (the latest one counts); True if it changed anything."""
+    values = {"activation_id": activation.id, "person_id": person_id, "answer": answer, "via": via}
+    keys = ("activation_id", "person_id")
+    if not insert_once(session, Answer, {**values, "first_at": now, "answered_at": now}, keys):
+        existing = session.scalars(
+            select(Answer).where(Answer.activation_id == activation.id, Answer.person_id == person_id).with_for_update()
+        ).one()
+        if existing.answer == answer:
+            return False
+        existing.answer, existing.via, existing.answered_at = answer, via, now
+    audit.record(
+        session,
+        action="reply.acknowledged" if answer == reach.ACK else "reply.need_help",
+        actor=actor,
+        target_type="person",
+        target_id=person_id,
+        incident_id=activation.incident_id,
+        details={"activation": activation.id, "via": via},
+    )
+    return True
+
+
+def _answer(session: Session, sender: str, action: str, text: str, now: dt.datetime, reply_limit: int) -> Outcome:
+    """Answer within the sender's hourly limit; beyond it, stay silent (and say so once in the audit log)."""
+    verdict = limits.hit(session, limits.key_for("sms", sender), limit=reply_limit, now=now)
+    if verdict.first_refusal:
+        details = {"scope": "number", "limit": reply_limit}
+        audit.record(session, action="reply.rate_limited", actor="sms", details=details)
+    return Outcome(action, text if verdict.allowed else None)
+
+
+def _stranger(
+    session: Session, sender: str, reply: Reply, *, now: dt.datetime, reply_limit: int, actor: str
+) -> Outcome:
+    """A number in no contact list: audited (masked) and answered within a per-number and an overall limit."""
+    per_number = limits.hit(session, limits.key_for("sms", sender), limit=reply_limit, now=now)
+    overall = limits.hit(session, ALL_UNKNOWN, limit=reply_limit * UNKNOWN_FACTOR, now=now)
+    masked = mask_phone(sender)
+    if per_number.allowed and overall.allowed:
+        audit.record(
+            session, action="reply.unknown_sender", actor=actor, details={"sender": masked, "kind": reply.kind.value}
+        )
+        return Outcome("unknown_sender", UNKNOWN_TEXT)
+    if per_number.first_refusal or overall.first_refusal:
+        scope = "number" if not per_number.allowed else "all unknown senders"
+        audit.record(session, action="reply.rate_limited", actor=actor, details={"sender": masked, "scope": scope})
+    return Outcome("rate_limited")
+
+
+def _audit_reply(session: Session, action: str, person_id: str, actor: str, details: dict[str, object]) -> None:
+    audit.record(session, action=action, actor=actor, target_type="person", target_id=person_id, details=details)

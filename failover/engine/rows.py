@@ -1,0 +1,28 @@
+"""Small SQL helpers the tracking use cases share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def insert_once(session: Session, model: Any, values: dict[str, Any], keys: Sequence[str]) -> bool:
+    """Insert a row unless one with the same unique ``keys`` exists; True when this call inserted it.
+
+    ``ON CONFLICT DO NOTHING`` rather than catching IntegrityError: a concurrent
+    duplicate then neither aborts the caller's transaction nor needs a savepoint.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        # RETURNING, not rowcount: SQLAlchemy does not promise an INSERT's rowcount on every driver.
+        .returning(*[table.c[key] for key in keys])
+    )
+    return session.connection().execute(statement).first() is not None

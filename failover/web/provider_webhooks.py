@@ -1,0 +1,101 @@
+"""Provider webhooks: Twilio receipts, inbound SMS and keypresses; SendGrid events. Public, but signed.
+
+No login and no CSRF token (providers cannot send either): every request must
+carry the provider's signature instead. Anything unsigned, forged, stale or
+unreadable is refused with a 4xx that says why, and the refusal is audited;
+nothing a provider sends can cause a 500 here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+
+from failover.channels import sendgrid_events, twilio_webhooks
+from failover.clock import utcnow
+from failover.errors import WebhookRejected
+from failover.web.views import csrf, runtime
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("provider_webhooks", __name__, url_prefix="/webhooks")
+csrf.exempt(bp)
+
+TWIML = "text/xml"
+
+
+def _verify_twilio() -> None:
+    runtime().verify_twilio(
+        path=request.path,
+        query=request.query_string.decode("latin-1"),
+        params=request.form,
+        signature=request.headers.get(twilio_webhooks.SIGNATURE_HEADER),
+        called_url=request.url,
+    )
+
+
+def _rejected(endpoint: str, exc: WebhookRejected):  # type: ignore[no-untyped-def]
+    log.warning("refused %s webhook (%d): %s", endpoint, exc.status, exc.reason)
+    runtime().webhook_rejected(endpoint=endpoint, reason=exc.reason, status=exc.status, remote=request.remote_addr)
+    return jsonify(error=exc.reason, status=exc.status), exc.status
+
+
+@bp.post("/twilio/status")
+def twilio_status():  # type: ignore[no-untyped-def]
+    """Message and call status callbacks (``StatusCallback``), one receipt each."""
+    try:
+        _verify_twilio()
+        event = twilio_webhooks.parse_status(request.form, request.args)
+    except WebhookRejected as exc:
+        return _rejected("twilio/status", exc)
+    runtime().receipts([event])
+    return Response(status=204)
+
+
+@bp.post("/twilio/inbound")
+def twilio_inbound():  # type: ignore[no-untyped-def]
+    """An SMS to our number; the answer (if any) goes back as TwiML."""
+    try:
+        _verify_twilio()
+        message = twilio_webhooks.parse_inbound(request.form)
+    except WebhookRejected as exc:
+        return _rejected("twilio/inbound", exc)
+    outcome = runtime().inbound_sms(message)
+    return Response(twilio_webhooks.message_reply(outcome.text), mimetype=TWIML)
+
+
+@bp.post("/twilio/voice")
+def twilio_voice():  # type: ignore[no-untyped-def]
+    """A keypress during a voice alert: 1 acknowledges."""
+    try:
+        _verify_twilio()
+        keypress = twilio_webhooks.parse_keypress(request.form, request.args)
+    except WebhookRejected as exc:
+        return _rejected("twilio/voice", exc)
+    acknowledged = runtime().keypress(keypress)
+    again = f"{runtime().settings.public_url}{request.path}?{request.query_string.decode('latin-1')}"
+    return Response(twilio_webhooks.voice_answer(acknowledged, None if acknowledged else again), mimetype=TWIML)
+
+
+@bp.post("/sendgrid/events")
+def sendgrid_event_batch():  # type: ignore[no-untyped-def]
+    """A batch of SendGrid events, verified over the exact raw body."""
+    body = request.get_data(cache=True)
+    try:
+        runtime().sendgrid_verifier.verify(
+            body,
+            request.headers.get(sendgrid_events.SIGNATURE_HEADER),
+            request.headers.get(sendgrid_events.TIMESTAMP_HEADER),
+            utcnow(),
+        )
+        events = sendgrid_events.parse_events(body)
+    except WebhookRejected as exc:
+        return _rejected("sendgrid/events", exc)
+    recorded = runtime().receipts(events)
+    return jsonify(
+        received=len(events),
+        applied=recorded.applied,
+        duplicates=recorded.duplicates,
+        ignored=recorded.ignored + recorded.unknown,
+    )
