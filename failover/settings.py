@@ -8,6 +8,7 @@ unwrapped where a provider client is built.
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -56,6 +57,16 @@ class Settings(BaseSettings):
     sending_timeout: float = Field(120.0, gt=0, validation_alias="FAILOVER_SENDING_TIMEOUT")
     redis_url: str | None = Field(None, validation_alias="FAILOVER_REDIS_URL")
 
+    # Console sessions: idle timeout (each request extends it) and an absolute cap since login, in seconds.
+    session_timeout: int = Field(1800, ge=60, le=86400, validation_alias="FAILOVER_SESSION_TIMEOUT")
+    session_max_age: int = Field(43200, ge=300, le=7 * 86400, validation_alias="FAILOVER_SESSION_MAX_AGE")
+    # Failed logins allowed per client address and account name (Flask-Limiter syntax, "5 per minute").
+    login_rate_limit: str = Field("5 per minute;30 per hour", validation_alias="FAILOVER_LOGIN_RATE_LIMIT")
+    # Prices for the preview's cost estimate; unset means "not configured", never a guess.
+    sms_segment_price: Decimal | None = Field(None, ge=0, validation_alias="FAILOVER_SMS_SEGMENT_PRICE")
+    email_price: Decimal | None = Field(None, ge=0, validation_alias="FAILOVER_EMAIL_PRICE")
+    price_currency: str = Field("USD", pattern=r"^[A-Z]{3}$", validation_alias="FAILOVER_PRICE_CURRENCY")
+
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
@@ -97,6 +108,7 @@ class Settings(BaseSettings):
                 "FAILOVER_GRAPH_CLIENT_SECRET": self.graph_client_secret,
             },
         )
+        _check_rate_limit(self.login_rate_limit)
         if self.graph_tenant_id and not self.graph_authority_base.startswith("https://"):
             # msal refuses anything else; say so at start-up, not at the first poll.
             raise ValueError("FAILOVER_GRAPH_AUTHORITY_BASE must start with https://")
@@ -115,6 +127,11 @@ class Settings(BaseSettings):
     @property
     def embedded_broker(self) -> bool:
         return self.celery_broker_url.startswith("sqla+")
+
+    @property
+    def rate_limit_storage_uri(self) -> str:
+        """Login throttling is shared through Redis in production, per process when embedded."""
+        return self.redis_url or "memory://"
 
     @property
     def twilio_enabled(self) -> bool:
@@ -138,6 +155,17 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def _check_rate_limit(value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"FAILOVER_LOGIN_RATE_LIMIT: '{value}' is not a rate limit such as '5 per minute;30 per hour'"
+        ) from None
 
 
 def _all_or_none(provider: str, values: dict[str, Any]) -> None:
