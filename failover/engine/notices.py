@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from failover.clock import utcnow
 from failover.engine import audit
-from failover.errors import InvalidRequest, NotFound
+from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import Incident, Notice
 
 SEVERITY_ORDER = {"info": 0, "minor": 1, "major": 2, "critical": 3}
@@ -113,7 +113,7 @@ def edit(
 ) -> Notice:
     notice = _locked(session, notice_id)
     if notice.state != "open":
-        raise InvalidRequest(f"notice {notice_id} is closed; post a new one")
+        raise Conflict(f"notice {notice_id} is closed; post a new one")
     new_title, new_body = _valid(
         notice.title if title is None else title,
         notice.body if body is None else body,
@@ -128,7 +128,7 @@ def edit(
 def close(session: Session, *, notice_id: int, actor: str) -> Notice:
     notice = _locked(session, notice_id)
     if notice.state != "open":
-        raise InvalidRequest(f"notice {notice_id} is already closed")
+        raise Conflict(f"notice {notice_id} is already closed")
     now = utcnow()
     notice.state, notice.closed_at, notice.updated_at = "closed", now, now
     _audit(session, "notice.closed", actor, notice)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from failover.clock import utcnow
 from failover.engine import audit
 from failover.engine.users import ROLES
-from failover.errors import InvalidRequest, NotFound
+from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import ApiToken
 
 PREFIX = "fo_"
@@ -84,7 +84,7 @@ def revoke(session: Session, *, token_id: int, actor: str) -> None:
     if row is None:
         raise NotFound(f"no token {token_id}")
     if row.revoked_at is not None:
-        raise InvalidRequest(f"token '{row.name}' is already revoked")
+        raise Conflict(f"token '{row.name}' is already revoked")
     row.revoked_at = utcnow()
     audit.record(
         session, action="token.revoked", actor=actor, target_type="token", target_id=row.id, details={"name": row.name}

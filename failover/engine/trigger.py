@@ -21,7 +21,7 @@ from failover.domain.preview import Preview, Prices, summarise
 from failover.domain.runbooks import Catalog, Runbook
 from failover.engine import activation
 from failover.engine.activation import Accepted, incident_info
-from failover.errors import InvalidRequest, NotFound
+from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import ActivationState, Incident, IncidentState
 
 MAX_RUNBOOKS = 10
@@ -117,7 +117,7 @@ def preview_all_clear(
     if incident is None:
         raise NotFound(f"no incident {incident_id}")
     if incident.state != IncidentState.CONFIRMED:
-        raise InvalidRequest(f"incident {incident_id} is already resolved")
+        raise Conflict(f"incident {incident_id} is already resolved")
     done = {a.runbook_id for a in incident.activations if a.phase == "on_resolve"}
     items: list[tuple[Runbook, Plan]] = []
     cancels = []
