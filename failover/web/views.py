@@ -55,7 +55,13 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = _when
 
 
-def _when(value: dt.datetime | None) -> str:
-    if value is None:
+def _when(value: dt.datetime | str | None) -> str:
+    """A moment for people: datetimes and the read models' ISO strings alike."""
+    if not value:
         return ""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
