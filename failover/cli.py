@@ -225,13 +225,27 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
 @pass_ctx
 @friendly
 def beat(ctx: Context) -> None:
-    """Run the scheduler (exactly one per installation)."""
-    from failover import logs
+    """Run the scheduler. Exactly one per installation: a second one exits at once."""
+    from failover import locks, logs
 
-    logs.configure(ctx.settings.log_level)
-    celery = _celery(ctx.runtime(broker=True))
-    ctx.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    celery.start(["beat", "--loglevel", ctx.settings.log_level])
+    settings = ctx.settings
+    logs.configure(settings.log_level)
+    url = settings.shared_redis_url
+    lock: locks.Lock = (
+        locks.RedisLock(url, "failover:beat", on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
+        if url
+        else locks.FileLock(settings.data_dir / "beat.lock")
+    )
+    try:
+        lock.acquire()
+    except locks.LockHeld as exc:
+        click.echo(f"error: another beat is running ({exc}); exactly one may run", err=True)
+        raise SystemExit(1) from None
+    try:
+        celery = _celery(ctx.runtime(broker=True))
+        celery.start(["beat", "--loglevel", settings.log_level])
+    finally:
+        lock.release()
 
 
 def _celery(runtime: Any) -> Any:

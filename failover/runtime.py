@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from failover import throttle
 from failover.channels import build_channels
 from failover.channels.base import Channel
 from failover.db import Database
@@ -57,6 +58,18 @@ class Runtime:
     @cached_property
     def executor(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=SMS_THREADS, thread_name_prefix="send")
+
+    @cached_property
+    def guard(self) -> throttle.Guard:
+        settings = self.settings
+        breaker = {"breaker_threshold": settings.breaker_threshold, "breaker_cooldown": settings.breaker_cooldown}
+        limits = {
+            "twilio": throttle.Limits(settings.twilio_max_concurrent, settings.twilio_rate, **breaker),
+            "sendgrid": throttle.Limits(settings.sendgrid_max_concurrent, settings.sendgrid_rate, **breaker),
+        }
+        url = settings.shared_redis_url
+        backend: throttle.Backend = throttle.RedisBackend(url) if url else throttle.LocalBackend()
+        return throttle.Guard(backend, limits)
 
     @property
     def policy(self) -> dispatch.Policy:
@@ -126,6 +139,8 @@ class Runtime:
             self.executor.shutdown(wait=True)
         for channel in self.__dict__.get("channels", {}).values():
             getattr(channel, "close", lambda: None)()
+        if "guard" in self.__dict__:
+            getattr(self.guard.backend, "close", lambda: None)()
         self.database.dispose()
 
 

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     # Seconds a row may stay in "sending" before it is considered in doubt.
     sending_timeout: float = Field(120.0, gt=0, validation_alias="FAILOVER_SENDING_TIMEOUT")
     redis_url: str | None = Field(None, validation_alias="FAILOVER_REDIS_URL")
+    # Provider limits, shared by every worker (Redis) or every thread (embedded). 0 = unlimited.
+    twilio_max_concurrent: int = Field(50, ge=0, validation_alias="FAILOVER_TWILIO_MAX_CONCURRENT")
+    twilio_rate: float = Field(0.0, ge=0, validation_alias="FAILOVER_TWILIO_RATE")
+    sendgrid_max_concurrent: int = Field(8, ge=0, validation_alias="FAILOVER_SENDGRID_MAX_CONCURRENT")
+    sendgrid_rate: float = Field(0.0, ge=0, validation_alias="FAILOVER_SENDGRID_RATE")
+    breaker_threshold: int = Field(5, ge=0, validation_alias="FAILOVER_BREAKER_THRESHOLD")
+    breaker_cooldown: float = Field(30.0, gt=0, validation_alias="FAILOVER_BREAKER_COOLDOWN")
 
     # Console sessions: idle timeout (each request extends it) and an absolute cap since login, in seconds.
     session_timeout: int = Field(1800, ge=60, le=86400, validation_alias="FAILOVER_SESSION_TIMEOUT")
@@ -129,9 +136,17 @@ class Settings(BaseSettings):
         return self.celery_broker_url.startswith("sqla+")
 
     @property
+    def shared_redis_url(self) -> str | None:
+        """Where limits and locks shared between workers live: FAILOVER_REDIS_URL, else a Redis broker."""
+        if self.redis_url:
+            return self.redis_url
+        broker = self.celery_broker_url
+        return broker if broker.startswith(("redis://", "rediss://")) else None
+
+    @property
     def rate_limit_storage_uri(self) -> str:
-        """Login throttling is shared through Redis in production, per process when embedded."""
-        return self.redis_url or "memory://"
+        """Login throttling is shared through the same Redis as provider limits, per process when embedded."""
+        return self.shared_redis_url or "memory://"
 
     @property
     def twilio_enabled(self) -> bool:

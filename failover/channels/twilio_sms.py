@@ -8,6 +8,7 @@ receipts - and reconciliation after a crash - find it again.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -86,6 +87,28 @@ class TwilioSMS:
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]:
         return [self._send_one(message) for message in messages]
+
+    def find(self, message: OutgoingMessage, since: dt.datetime) -> Receipt | None:
+        """Reconciliation: did Twilio accept this message although we never heard back?
+
+        Twilio has no idempotency key and its Message resource does not echo the
+        StatusCallback, so we look for a message to the same number with the
+        same body created since the attempt started (the newest 50 suffice).
+        The dispatcher also refuses a sid that another ledger row already owns.
+        """
+        client, http = self.client()
+        try:
+            for record in client.messages.list(to=message.to, limit=50, page_size=50):
+                created = record.date_created
+                if record.body == message.body and (created is None or created >= since):
+                    return Receipt(message.delivery_id, str(record.sid))
+        except TwilioRestException as exc:
+            raise classify_http(
+                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg))
+            ) from None
+        except requests.RequestException as exc:
+            raise RetryableDeliveryError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from None
+        return None
 
     def _send_one(self, message: OutgoingMessage) -> Receipt:
         client, http = self.client()

@@ -27,7 +27,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, func, or_, select, update
+from sqlalchemy import Integer, Row, bindparam, func, or_, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from failover.channels.base import Channel, OutgoingMessage, Receipt
@@ -37,6 +38,7 @@ from failover.domain.retry import backoff_seconds
 from failover.engine import audit
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from failover.models import Activation, ActivationState, Delivery, DeliveryStatus, DispatchBatch
+from failover.throttle import Guard
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,7 @@ def send_batch(
     *,
     policy: Policy = Policy(),
     executor: Executor | None = None,
+    guard: Guard | None = None,
     actor: str = "dispatcher",
 ) -> BatchResult:
     """Claim the batch's due pending rows, send them, record receipts and errors."""
@@ -95,8 +98,8 @@ def send_batch(
         messages = _messages(session, claimed)
     attempts = {row.id: row.attempts for row in claimed}
     if messages:
-        for outcomes in _send_all(channel, messages, executor):
-            _record(database, channel, outcomes, attempts, policy, result, actor)
+        for outcomes in _send_all(channel, messages, executor, guard):
+            _with_db_retries(lambda o=outcomes: _record(database, channel, o, attempts, policy, result, actor))
     with database.transaction() as session:
         _complete_finished(session, _activation_of(session, batch_id), actor)
     return result
@@ -139,17 +142,19 @@ def _messages(session: Session, claimed: Sequence[Row[Any]]) -> list[OutgoingMes
     ]
 
 
-def _send_all(channel: Channel, messages: list[OutgoingMessage], executor: Executor | None) -> Iterable[list[_Outcome]]:
+def _send_all(
+    channel: Channel, messages: list[OutgoingMessage], executor: Executor | None, guard: Guard | None
+) -> Iterable[list[_Outcome]]:
     """Send in provider-sized pieces; yield outcomes in small groups as they complete."""
     size = max(1, channel.max_batch)
     pieces = [messages[i : i + size] for i in range(0, len(messages), size)]
     if executor is None or len(pieces) == 1:
         for piece in pieces:
-            yield [_send_piece(channel, piece)]
+            yield [_send_piece(channel, piece, guard)]
         return
     done: queue.Queue[_Outcome] = queue.Queue()
     for piece in pieces:
-        executor.submit(lambda p=piece: done.put(_send_piece(channel, p)))
+        executor.submit(lambda p=piece: done.put(_send_piece(channel, p, guard)))
     pending, buffer, last_flush = len(pieces), [], time.monotonic()
     while pending:
         buffer.append(done.get())
@@ -159,9 +164,12 @@ def _send_all(channel: Channel, messages: list[OutgoingMessage], executor: Execu
             buffer, last_flush = [], time.monotonic()
 
 
-def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage]) -> _Outcome:
+def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None) -> _Outcome:
     try:
-        return _Outcome(piece, receipts=channel.send(piece))
+        if guard is None:
+            return _Outcome(piece, receipts=channel.send(piece))
+        with guard.request(channel.transport):
+            return _Outcome(piece, receipts=channel.send(piece))
     except DeliveryError as exc:
         return _Outcome(piece, error=exc)
     except Exception as exc:  # a bug in a channel must not lose the rows it held
@@ -170,6 +178,80 @@ def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage]) -> _Outcome:
             piece,
             error=RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True),
         )
+
+
+# Errors raised before a request left this process: the attempt is given back.
+NOT_ATTEMPTED = frozenset({"throttled", "limiter_unavailable"})
+
+
+@dataclass(frozen=True)
+class _Change:
+    delivery_id: int
+    status: str
+    event: audit.Entry
+    provider_id: str | None = None
+    due: dt.datetime | None = None
+    code: str | None = None
+    error: str | None = None
+    refund: bool = False
+
+
+def _changes(
+    channel: Channel,
+    outcomes: Sequence[_Outcome],
+    attempts: Mapping[int, int],
+    policy: Policy,
+    actor: str,
+    now: dt.datetime,
+) -> list[_Change]:
+    """What each outcome means for its ledger row (pure)."""
+    changes: list[_Change] = []
+    for outcome in outcomes:
+        error = outcome.error
+        if error is None:
+            for receipt in outcome.receipts:
+                details = {"channel": channel.name, "transport": channel.transport, "provider_id": receipt.provider_id}
+                changes.append(
+                    _Change(
+                        receipt.delivery_id,
+                        DeliveryStatus.SENT,
+                        audit.Entry("delivery.sent", actor, "delivery", receipt.delivery_id, details=details),
+                        provider_id=receipt.provider_id,
+                    )
+                )
+            continue
+        for message in outcome.messages:
+            refund = error.code in NOT_ATTEMPTED
+            tries = attempts.get(message.delivery_id, 1) - (1 if refund else 0)
+            details: dict[str, Any] = {
+                "channel": channel.name,
+                "error": error.detail,
+                "code": error.code,
+                "attempt": tries,
+            }
+            if isinstance(error, RetryableDeliveryError) and tries < policy.max_attempts:
+                delay = backoff_seconds(
+                    max(1, tries), retry_after=error.retry_after, base=policy.backoff_base, cap=policy.backoff_cap
+                )
+                status = IN_DOUBT if error.maybe_sent else DeliveryStatus.PENDING
+                kind = "delivery.in_doubt" if error.maybe_sent else "delivery.retry_scheduled"
+                details["retry_in_s"] = round(delay, 2)
+                due: dt.datetime | None = now + dt.timedelta(seconds=delay)
+            else:
+                status, kind, due = DeliveryStatus.FAILED, "delivery.failed", None
+                details["permanent"] = isinstance(error, PermanentDeliveryError)
+            changes.append(
+                _Change(
+                    message.delivery_id,
+                    status,
+                    audit.Entry(kind, actor, "delivery", message.delivery_id, details=details),
+                    due=due,
+                    code=error.code,
+                    error=error.detail[:1000],
+                    refund=refund,
+                )
+            )
+    return changes
 
 
 def _record(
@@ -181,122 +263,85 @@ def _record(
     result: BatchResult,
     actor: str,
 ) -> None:
+    """Write outcomes to the ledger and the audit log in one transaction.
+
+    Only rows still ``sending`` are touched, so recording the same outcomes
+    twice (a retry after an ambiguous commit) changes nothing the second time.
+    """
     now = utcnow()
-    sent: list[dict[str, Any]] = []
-    retry: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    doubt: list[dict[str, Any]] = []
-    events: list[audit.Entry] = []
-    for outcome in outcomes:
-        error = outcome.error
-        if error is None:
-            for receipt in outcome.receipts:
-                sent.append({"_id": receipt.delivery_id, "_pid": receipt.provider_id})
-                events.append(
-                    audit.Entry(
-                        "delivery.sent",
-                        actor,
-                        "delivery",
-                        receipt.delivery_id,
-                        details={
-                            "channel": channel.name,
-                            "transport": channel.transport,
-                            "provider_id": receipt.provider_id,
-                        },
-                    )
-                )
-            continue
-        for message in outcome.messages:
-            tries = attempts.get(message.delivery_id, 1)
-            params = {"_id": message.delivery_id, "_code": error.code, "_err": error.detail[:1000]}
-            if isinstance(error, RetryableDeliveryError) and tries < policy.max_attempts:
-                delay = backoff_seconds(
-                    tries, retry_after=error.retry_after, base=policy.backoff_base, cap=policy.backoff_cap
-                )
-                params["_due"] = now + dt.timedelta(seconds=delay)
-                (doubt if error.maybe_sent else retry).append(params)
-                kind = "delivery.in_doubt" if error.maybe_sent else "delivery.retry_scheduled"
-                details = {
-                    "channel": channel.name,
-                    "error": error.detail,
-                    "code": error.code,
-                    "attempt": tries,
-                    "retry_in_s": round(delay, 2),
-                }
-            else:
-                failed.append(params)
-                kind = "delivery.failed"
-                details = {
-                    "channel": channel.name,
-                    "error": error.detail,
-                    "code": error.code,
-                    "attempt": tries,
-                    "permanent": isinstance(error, PermanentDeliveryError),
-                }
-            events.append(audit.Entry(kind, actor, "delivery", message.delivery_id, details=details))
+    changes = _changes(channel, outcomes, attempts, policy, actor, now)
+    if not changes:
+        return
     with database.transaction() as session:
+        live = set(
+            session.scalars(
+                select(Delivery.id)
+                .where(Delivery.id.in_([c.delivery_id for c in changes]), Delivery.status == DeliveryStatus.SENDING)
+                .with_for_update()
+            )
+        )
+        changes = [c for c in changes if c.delivery_id in live]
         connection = session.connection()
-        sending = _T.c.status == DeliveryStatus.SENDING
-        if sent:
+        by_status: dict[str, list[_Change]] = {}
+        for change in changes:
+            by_status.setdefault(change.status, []).append(change)
+        for status, group in by_status.items():
+            values: dict[str, Any] = {
+                "status": status,
+                "updated_at": now,
+                "transport": channel.transport,
+                "error_code": bindparam("_code"),
+                "last_error": bindparam("_err"),
+            }
+            if status == DeliveryStatus.SENT:
+                values.update(provider_id=bindparam("_pid"), sent_at=now)
+            else:
+                values.update(
+                    next_attempt_at=bindparam("_due"), attempts=_T.c.attempts - bindparam("_refund", type_=Integer)
+                )
             connection.execute(
-                update(_T)
-                .where(_T.c.id == bindparam("_id"), sending)
-                .values(
-                    status=DeliveryStatus.SENT,
-                    provider_id=bindparam("_pid"),
-                    transport=channel.transport,
-                    sent_at=now,
-                    updated_at=now,
-                    error_code=None,
-                    last_error=None,
-                ),
-                sent,
+                update(_T).where(_T.c.id == bindparam("_id")).values(**values),
+                [
+                    {
+                        "_id": c.delivery_id,
+                        "_pid": c.provider_id,
+                        "_due": c.due,
+                        "_code": c.code,
+                        "_err": c.error,
+                        "_refund": int(c.refund),
+                    }
+                    for c in group
+                ],
             )
-        if retry:
-            connection.execute(
-                update(_T)
-                .where(_T.c.id == bindparam("_id"), sending)
-                .values(
-                    status=DeliveryStatus.PENDING,
-                    next_attempt_at=bindparam("_due"),
-                    error_code=bindparam("_code"),
-                    last_error=bindparam("_err"),
-                    updated_at=now,
-                ),
-                retry,
-            )
-        if doubt:
-            connection.execute(
-                update(_T)
-                .where(_T.c.id == bindparam("_id"), sending)
-                .values(
-                    status=IN_DOUBT,
-                    next_attempt_at=bindparam("_due"),
-                    transport=channel.transport,
-                    error_code=bindparam("_code"),
-                    last_error=bindparam("_err"),
-                    updated_at=now,
-                ),
-                doubt,
-            )
-        if failed:
-            connection.execute(
-                update(_T)
-                .where(_T.c.id == bindparam("_id"), sending)
-                .values(
-                    status=DeliveryStatus.FAILED,
-                    transport=channel.transport,
-                    error_code=bindparam("_code"),
-                    last_error=bindparam("_err"),
-                    updated_at=now,
-                ),
-                failed,
-            )
-        audit.record_many(session, events)
-    result.sent += len(sent)
-    result.failed += len(failed)
-    result.retrying += len(retry)
-    result.in_doubt += len(doubt)
+        audit.record_many(session, [c.event for c in changes])
+    counts = {status: len(group) for status, group in by_status.items()}
+    result.sent += counts.get(DeliveryStatus.SENT, 0)
+    result.failed += counts.get(DeliveryStatus.FAILED, 0)
+    result.retrying += counts.get(DeliveryStatus.PENDING, 0)
+    result.in_doubt += counts.get(IN_DOUBT, 0)
+
+
+def _with_db_retries(write: Callable[[], None], *, budget_s: float = 30.0) -> None:
+    """Record results through a database blip (restart, failover) instead of dropping them.
+
+    Receipts exist only in memory until written: losing them would turn sent
+    rows into in-doubt ones. Each attempt is a whole transaction, and every
+    UPDATE is guarded by the row's state, so a retry never applies twice.
+    """
+    deadline = time.monotonic() + budget_s
+    delay = 0.2
+    while True:
+        try:
+            write()
+            return
+        except DBAPIError as exc:
+            if not exc.connection_invalidated and not isinstance(exc, OperationalError):
+                raise
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database unavailable while recording results (%s); retrying", type(exc.orig).__name__)
+            time.sleep(delay)
+            delay = min(delay * 2, 3.0)
 
 
 def _activation_of(session: Session, batch_id: int) -> set[int]:
@@ -361,6 +406,7 @@ def reconcile(
     limit: int = 200,
     actor: str = "reconciler",
     lookup: Callable[[Session, int], str | None] | None = None,
+    guard: Guard | None = None,
 ) -> tuple[int, int]:
     """Settle due in-doubt rows: found at the provider -> sent; not found -> pending again.
 
@@ -398,11 +444,17 @@ def reconcile(
                 provider_id = lookup(session, row.id)
         if provider_id is None and channel is not None and hasattr(channel, "find"):
             try:
-                receipt = channel.find(message, since)
+                if guard is None:
+                    receipt = channel.find(message, since)
+                else:
+                    with guard.request(channel.transport):
+                        receipt = channel.find(message, since)
             except DeliveryError as exc:
                 log.warning("cannot reconcile delivery %s yet: %s", row.id, exc.detail)
                 continue
             provider_id = receipt.provider_id if receipt else None
+            if provider_id is not None and _owned_elsewhere(database, provider_id, row.id):
+                provider_id = None  # the same text to the same number, but another row's message
         (found if provider_id else missing).append({"_id": row.id, "_pid": provider_id})
     if not rows:
         return 0, 0
@@ -453,6 +505,14 @@ def reconcile(
         )
         _complete_finished(session, {row.activation_id for row in rows}, actor)
     return len(found), len(missing)
+
+
+def _owned_elsewhere(database: Database, provider_id: str, delivery_id: int) -> bool:
+    with database.reading() as session:
+        other = session.scalar(
+            select(Delivery.id).where(Delivery.provider_id == provider_id, Delivery.id != delivery_id).limit(1)
+        )
+    return other is not None
 
 
 def batches_to_publish(session: Session, now: dt.datetime, republish_after: float, limit: int = 500) -> list[int]:

@@ -17,6 +17,7 @@ from failover.clock import utcnow
 from failover.db import Database
 from failover.engine import dispatch
 from failover.errors import BrokerUnavailable
+from failover.throttle import Guard
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +58,12 @@ def sweep(
     *,
     sending_timeout: float,
     republish_after: float = 30.0,
+    guard: Guard | None = None,
 ) -> SweepReport:
     now = utcnow()
     with database.transaction() as session:
         dispatch.stale_sending(session, now, sending_timeout)
-    found, missing = dispatch.reconcile(database, channels, now=now)
+    found, missing = dispatch.reconcile(database, channels, now=now, guard=guard)
     with database.reading() as session:
         due = dispatch.batches_to_publish(session, now, republish_after)
     ok = relay(database, publish, due) if due else True

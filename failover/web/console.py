@@ -10,6 +10,7 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 
 from failover.engine import auditlog, overview, queries
 from failover.errors import InvalidRequest
+from failover.web import health
 from failover.web.access import actor, requires
 from failover.web.forms import ActivateForm, ConfirmForm, StandDownForm
 from failover.web.views import read, runtime
@@ -32,7 +33,9 @@ def dashboard():  # type: ignore[no-untyped-def]
         "email": "SendGrid" if settings.sendgrid_enabled else "outbox (SENDGRID_* not set)",
         "status": "fallback status page",
     }
-    return render_template("dashboard.html", channels=channels, readiness=readiness, form=ConfirmForm(), **data)
+    return render_template(
+        "dashboard.html", channels=channels, readiness=readiness, problems=health.problems(), form=ConfirmForm(), **data
+    )
 
 
 @bp.route("/activate", methods=["GET", "POST"])

@@ -17,9 +17,34 @@ def healthz():  # type: ignore[no-untyped-def]
 
 @bp.get("/readyz")
 def readyz():  # type: ignore[no-untyped-def]
+    """Ready when the database and the broker answer. Provider circuits are reported, not required:
+    with a provider down the service still works, through the fallback channel."""
     checks = {"database": _database(), "broker": _broker()}
     ready = all(check["ok"] for check in checks.values())
-    return jsonify(ready=ready, checks=checks), 200 if ready else 503
+    return jsonify(ready=ready, checks=checks, providers=providers()), 200 if ready else 503
+
+
+def providers() -> dict[str, object]:
+    rt = runtime()
+    modes = {name: channel.transport for name, channel in rt.channels.items()}
+    circuits = {name: state.as_json() for name, state in rt.guard.circuits().items()}
+    return {"channels": modes, "circuits": circuits}
+
+
+def problems() -> list[str]:
+    """Plain-language banners for the console: what is down right now."""
+    found = []
+    if not _broker()["ok"]:
+        found.append(
+            "The task broker is unreachable: activations are accepted and queued, and go out as soon as it is back."
+        )
+    for name, state in runtime().guard.circuits().items():
+        if state.open:
+            found.append(
+                f"{name} looks down (circuit open after {state.failures} failures): "
+                "sending to it is paused and fallback channels take over."
+            )
+    return found
 
 
 def _database() -> dict[str, object]:

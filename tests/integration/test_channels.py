@@ -202,3 +202,19 @@ def test_sendgrid_429_retry_after_comes_from_the_rate_limit_reset(fake_sendgrid:
         channel.send([OutgoingMessage(1, "a@x.example", "A", "S")])
     assert caught.value.code == "429"
     assert caught.value.retry_after is not None and 0 <= caught.value.retry_after <= 2
+
+
+def test_twilio_reconciliation_finds_an_accepted_message(fake_twilio: tw.FakeTwilio) -> None:
+    import datetime as dt
+
+    channel = twilio_harness(fake_twilio, 5).channel
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    message = OutgoingMessage(5, "+12025550101", "Email is down. Reply ACK.")
+    assert channel.find(message, since) is None
+    sent = channel.send([message])[0]
+    found = channel.find(message, since)
+    assert found is not None and found.provider_id == sent.provider_id
+    assert channel.find(OutgoingMessage(6, "+12025550101", "another text"), since) is None
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    assert channel.find(message, later) is None  # older than the attempt: not ours
+    channel.close()
