@@ -4,8 +4,9 @@ Failed attempts (answered 401) count against ``FAILOVER_LOGIN_RATE_LIMIT``
 per client address and account name (Flask-Limiter, moving window); once it
 is reached the login answers 429 until the window has passed, even for the
 right password. Successful logins cost nothing. The counters live in Redis
-when ``FAILOVER_REDIS_URL`` is set (shared by every web process) and in
-memory otherwise; if Redis is unreachable the limiter falls back to memory
+(``Settings.shared_redis_url``: ``FAILOVER_REDIS_URL``, else a Redis broker),
+shared by every web process, and in memory otherwise; if Redis is
+unreachable the limiter falls back to memory
 rather than locking everyone out on the worst day. Every login, failure and
 logout is audited (see :mod:`failover.engine.users`).
 """
