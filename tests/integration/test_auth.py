@@ -222,3 +222,20 @@ def test_cookies_are_secure_when_served_over_https(runtime: Runtime, monkeypatch
     response = client.get("/login", base_url="https://failover.example.org")
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-failover=") and "Secure" in cookie and "HttpOnly" in cookie
+
+
+def test_the_throttle_is_shared_by_web_processes_through_redis(
+    runtime: Runtime, redis_server: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uuid
+
+    from failover.settings import load_settings
+
+    monkeypatch.setenv("FAILOVER_REDIS_URL", redis_server.url)  # type: ignore[attr-defined]
+    settings = load_settings()
+    first, second = (create_app(settings, runtime=runtime, test_config={"TESTING": True}) for _ in range(2))
+    name = f"u{uuid.uuid4().hex[:8]}"  # the Redis server outlives this test
+    add_user(runtime, name, "operator")
+    for _ in range(5):
+        assert post_login(first.test_client(), name, "not the password").status_code == 401
+    assert post_login(second.test_client(), name, PASSWORD).status_code == 429
