@@ -49,6 +49,7 @@ def create_celery(runtime: Runtime) -> Celery:
         "task_publish_retry": False,
         "beat_schedule": {
             "sweep": {"task": "failover.tasks.sweep", "schedule": SWEEP_EVERY_S},
+            **runtime.watcher.schedule(),  # Graph, probes and re-evaluation, from detection.yaml
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }

@@ -100,6 +100,7 @@ def init(ctx: Context, demo: bool) -> None:
     click.echo(
         f"config ok: {len(runtime.catalog().runbooks)} runbook(s), {len(runtime.catalog().contacts.people)} contact(s)"
     )
+    click.echo(_detection_summary(runtime.watcher.config()))
     if demo:
         _demo_admin(runtime, settings)
 
@@ -230,6 +231,7 @@ def beat(ctx: Context) -> None:
 
     settings = ctx.settings
     logs.configure(settings.log_level)
+    ctx.runtime().watcher.config()  # a broken detection.yaml stops beat with file:line, not a silent no-watch
     url = settings.shared_redis_url
     lock: locks.Lock = (
         locks.RedisLock(url, "failover:beat", on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
@@ -323,15 +325,29 @@ def runbooks_check(ctx: Context, directory: Path | None) -> None:
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
+    from failover.domain import detection
+
     catalog, problems = loader.check(settings.config_dir, directory or settings.runbooks_dir)
+    detection_config, detection_problems = detection.check(settings.config_dir)
+    problems = sorted([*problems, *detection_problems], key=lambda p: (p.file, p.line, p.message))
     for problem in problems:
         click.echo(str(problem), err=True)
-    if problems or catalog is None:
+    if problems or catalog is None or detection_config is None:
         click.echo(f"{len(problems)} problem(s)", err=True)
         raise SystemExit(1)
     click.echo(
         f"ok: {len(catalog.runbooks)} runbook(s), {len(catalog.contacts.people)} contact(s), "
         f"{len(catalog.contacts.groups)} group(s)"
+    )
+    click.echo(_detection_summary(detection_config))
+
+
+def _detection_summary(config: Any) -> str:
+    if not config.watch:
+        return "detection: nothing watched (no config/detection.yaml, or an empty watch:)"
+    return (
+        f"detection ok: watching {len(config.watch)} service(s) with {len(config.active_probes)} probe(s); "
+        f"quorum {config.confirm.probe_quorum}, hold {config.confirm.hold}, recover_hold {config.confirm.recover_hold}"
     )
 
 
@@ -399,6 +415,45 @@ def resolve(ctx: Context, incident: int, note: str) -> None:
     accepted, broker_ok = ctx.runtime(broker=True).resolve(incident_id=incident, actor=cli_actor(), note=note)
     click.echo(f"incident {incident} resolved; {len(accepted)} all-clear activation(s) queued")
     if not broker_ok:
+        click.echo("queued, broker unreachable: the sweep sends it when the broker is back", err=True)
+
+
+# -- outage detection --------------------------------------------------------------
+
+
+@main.group()
+def watch() -> None:
+    """Outage detection: what the watcher sees, and confirming an outage by hand."""
+
+
+@watch.command("status")
+@pass_ctx
+@friendly
+def watch_status(ctx: Context) -> None:
+    """Each watched service's state, why, and its incident."""
+    data = ctx.runtime().watch_overview()
+    if data["problems"]:
+        raise ConfigError(f"detection.yaml has problems:\n{data['problems']}")
+    graph = data["graph"]["state"] or ("not polled yet" if data["graph_configured"] else "not configured")
+    click.echo(f"graph: {graph}")
+    for service in data["services"]:
+        incident = f" incident {service['incident_id']}" if service["incident_id"] else ""
+        click.echo(f"{service['service']}: {service['phase']}{incident} - {service['reason'] or 'no readings yet'}")
+
+
+@watch.command("confirm")
+@click.argument("service")
+@click.option("--reason", required=True, help="Why you know it is down (audited, shown on the dashboard).")
+@pass_ctx
+@friendly
+def watch_confirm(ctx: Context, service: str, reason: str) -> None:
+    """Confirm an outage of SERVICE by hand: activates its runbooks; only `failover resolve` ends it."""
+    result = ctx.runtime(broker=True).confirm_outage(service=service, actor=cli_actor(), reason=reason)
+    if result["opened"] is not None:
+        click.echo(f"incident {result['opened']} opened; {len(result['activations'])} activation(s)")
+    else:
+        click.echo("; ".join(result["transitions"]) or f"{service} is already part of an open incident")
+    if not result["broker_ok"]:
         click.echo("queued, broker unreachable: the sweep sends it when the broker is back", err=True)
 
 

@@ -26,7 +26,12 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 2
+end
 return 0
 """
 
@@ -84,8 +89,18 @@ class RedisLock:
         self._thread: threading.Thread | None = None
 
     def acquire(self) -> None:
-        if not self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
-            holder = self.client.get(self.key)
+        """Take the lease; wait while Redis is unreachable (it may be restarting); LockHeld if taken."""
+        import redis
+
+        while True:
+            try:
+                if self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+                    break
+                holder = self.client.get(self.key)
+            except redis.ConnectionError:
+                log.warning("Redis unreachable; waiting to take %s", self.key)
+                self._stop.wait(2.0)
+                continue
             raise LockHeld(f"{self.key} is held by {holder.decode() if holder else 'another process'}")
         self._thread = threading.Thread(target=self._renew, name="lock-renewal", daemon=True)
         self._thread.start()
@@ -97,7 +112,10 @@ class RedisLock:
             except Exception as exc:  # a Redis blip: keep trying until the lease runs out
                 log.warning("could not renew %s: %s", self.key, type(exc).__name__)
                 continue
-            if not renewed:
+            if renewed == 2:
+                # Redis came back empty (a restart without persistence); the lease is ours again.
+                log.warning("re-took %s after Redis lost it", self.key)
+            elif not renewed:
                 log.error("lost %s to another process", self.key)
                 if callable(self.on_lost):
                     self.on_lost()

@@ -240,6 +240,95 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+# -- outage detection (issue 3): see failover/engine/detection.py ------------------------------------------
+
+
+class WatchHead(Base):
+    """The detector's lock row: every evaluation locks it, so two watchers take turns."""
+
+    __tablename__ = "watch_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    graph_state: Mapped[str | None] = mapped_column(String(16))  # ok | unreachable | misconfigured | throttled
+    graph_detail: Mapped[str | None] = mapped_column(Text)
+    graph_checked_at: Mapped[dt.datetime | None]
+    graph_ok_at: Mapped[dt.datetime | None]  # last successful Graph poll
+    graph_backoff_until: Mapped[dt.datetime | None]  # a long Retry-After: no poll before this
+
+
+class WatchedService(Base):
+    """One watched service's place in the detection state machine (domain.detector.ServiceState)."""
+
+    __tablename__ = "watched_services"
+
+    service: Mapped[str] = mapped_column(String(100), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(16))
+    since: Mapped[dt.datetime | None]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    graph_status: Mapped[str | None] = mapped_column(String(40))  # healthOverviews status
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DetectionVote(Base):
+    """A voter's standing opinion about one service (domain.signals.Vote)."""
+
+    __tablename__ = "detection_votes"
+
+    voter: Mapped[str] = mapped_column(String(200), primary_key=True)
+    service: Mapped[str] = mapped_column(String(100), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(120))
+    failing: Mapped[bool] = mapped_column(Boolean)
+    since: Mapped[dt.datetime]
+    seen_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+    summary: Mapped[str] = mapped_column(Text, default="")
+
+
+class ServiceIssue(Base):
+    """A Microsoft service health issue (EX…, MO…) as the last successful poll saw it."""
+
+    __tablename__ = "service_issues"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    service: Mapped[str] = mapped_column(String(100), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(40))
+    classification: Mapped[str] = mapped_column(String(40))
+    is_resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    impact: Mapped[str | None] = mapped_column(Text)
+    feature: Mapped[str | None] = mapped_column(String(200))
+    latest_post: Mapped[str | None] = mapped_column(Text)
+    latest_post_at: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime | None]
+    ended_at: Mapped[dt.datetime | None]
+    last_modified_at: Mapped[dt.datetime | None]
+    current: Mapped[bool] = mapped_column(Boolean, default=True)  # still listed by Graph
+    first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Signal(Base):
+    """A reading that mattered (a verdict that changed, a Microsoft issue that moved, a webhook call)."""
+
+    __tablename__ = "signals"
+    __table_args__ = (Index("ix_signals_service_at", "service", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # graph | issue | probe | webhook | manual
+    origin: Mapped[str] = mapped_column(String(120))
+    voter: Mapped[str] = mapped_column(String(200))
+    service: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(40))  # failing | healthy | a Microsoft status
+    summary: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ms_issue_id: Mapped[str | None] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+
+
 class AuditEvent(Base):
     """Append-only, hash-chained record of every decision and message."""
 

@@ -12,7 +12,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from failover import throttle
 from failover.channels import build_channels
@@ -26,6 +26,9 @@ from failover.engine import activation, dispatch, incidents, relay, trigger
 from failover.engine.activation import Accepted
 from failover.errors import BrokerUnavailable
 from failover.settings import Settings
+
+if TYPE_CHECKING:
+    from failover.watcher import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +76,7 @@ class Runtime:
 
     @property
     def policy(self) -> dispatch.Policy:
-        return dispatch.Policy(max_attempts=self.settings.max_attempts)
+        return dispatch.Policy(max_attempts=self.settings.max_attempts, sending_timeout=self.settings.sending_timeout)
 
     @property
     def prices(self) -> Prices:
@@ -129,12 +132,49 @@ class Runtime:
         return relay.relay(self.database, self.publisher, batch_ids) if batch_ids else True
 
     def send_batch(self, batch_id: int) -> dispatch.BatchResult:
-        return dispatch.send_batch(self.database, self.channels, batch_id, policy=self.policy, executor=self.executor)
+        return dispatch.send_batch(
+            self.database, self.channels, batch_id, policy=self.policy, executor=self.executor, guard=self.guard
+        )
 
     def sweep(self) -> relay.SweepReport:
-        return relay.sweep(self.database, self.channels, self.publisher, sending_timeout=self.settings.sending_timeout)
+        return relay.sweep(
+            self.database,
+            self.channels,
+            self.publisher,
+            sending_timeout=self.settings.sending_timeout,
+            guard=self.guard,
+            policy=self.policy,
+        )
+
+    # -- outage detection (failover/watcher.py wires it, failover/engine/detection.py decides) ----
+
+    @cached_property
+    def watcher(self) -> Watcher:
+        from failover.watcher import Watcher
+
+        return Watcher(self)
+
+    def poll_graph(self) -> dict[str, Any]:
+        return self.watcher.poll_graph()
+
+    def run_probe(self, name: str) -> dict[str, Any]:
+        return self.watcher.run_probe(name)
+
+    def evaluate_detection(self) -> dict[str, Any]:
+        return self.watcher.evaluate()
+
+    def receive_signals(self, **kwargs: Any) -> dict[str, Any]:
+        return self.watcher.receive_signals(**kwargs)
+
+    def confirm_outage(self, **kwargs: Any) -> dict[str, Any]:
+        return self.watcher.confirm_outage(**kwargs)
+
+    def watch_overview(self) -> dict[str, Any]:
+        return self.watcher.overview()
 
     def close(self) -> None:
+        if "watcher" in self.__dict__:
+            self.watcher.close()
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
         for channel in self.__dict__.get("channels", {}).values():

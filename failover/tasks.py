@@ -17,3 +17,18 @@ def send_batch(self: Any, batch_id: int) -> dict[str, int]:
 def sweep(self: Any) -> dict[str, Any]:
     report = self.app.runtime.sweep()
     return {"republished": report.republished, "broker_ok": report.broker_ok}
+
+
+@shared_task(name="failover.tasks.poll_graph", bind=True)
+def poll_graph(self: Any) -> dict[str, Any]:
+    return self.app.runtime.poll_graph()  # type: ignore[no-any-return]
+
+
+@shared_task(name="failover.tasks.run_probe", bind=True)
+def run_probe(self: Any, name: str) -> dict[str, Any]:
+    return self.app.runtime.run_probe(name)  # type: ignore[no-any-return]
+
+
+@shared_task(name="failover.tasks.evaluate_detection", bind=True)
+def evaluate_detection(self: Any) -> dict[str, Any]:
+    return self.app.runtime.evaluate_detection()  # type: ignore[no-any-return]

@@ -5,8 +5,13 @@ One ``Guard`` per process wraps every provider request:
 * **concurrency** - at most ``max_concurrent`` requests in flight per transport,
   counted across every worker on every host (leases in a Redis sorted set that
   expire, so a killed worker cannot hold a slot for ever);
-* **rate** - at most ``rate`` requests in any one-second window (a sliding
-  window log in Redis, scored by the Redis server's clock);
+* **rate** - at most ``rate`` requests in any one-second window *as the
+  provider counts them*, on arrival. We cannot see arrival, only that it lies
+  between our grant and the answer, so a request occupies the window from its
+  grant until one second after its answer (a sliding window log in Redis,
+  scored by the Redis server's clock). That is exact whatever the delay
+  between grant and arrival (a new TLS connection, a busy interpreter), at the
+  cost of counting each request's latency against the rate;
 * **slow down on 429 / 20429** - the allowed concurrency is halved and then
   grows back by one per success (additive increase, multiplicative decrease);
   the throttled message itself waits for Retry-After in the ledger;
@@ -27,7 +32,6 @@ import random
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,9 +41,7 @@ from failover.errors import DeliveryError, RetryableDeliveryError
 log = logging.getLogger(__name__)
 
 LEASE_TTL_S = 60.0  # longer than any provider request timeout
-# The rate window is a little longer than a second: requests reach the provider a few
-# milliseconds after we grant them, with jitter, and the provider counts by arrival.
-WINDOW_S = 1.05
+WINDOW_S = 1.0
 MAX_WAIT_S = 20.0  # longer than this, give the row back to the ledger instead of blocking a worker
 _DOWN_CODES = frozenset({"timeout", "network", "500", "502", "503", "504", "internal"})
 
@@ -101,14 +103,17 @@ class Guard:
     @contextlib.contextmanager
     def request(self, transport: str) -> Iterator[None]:
         limits = self._limits(transport)
-        state = self.backend.circuit(transport, limits)
-        if state.open and not self.backend.allow_probe(transport, limits):
-            raise CircuitOpen(transport, state.retry_in)
+        probe = self._may_call(transport, limits, probe=False)
         lease = uuid.uuid4().hex
         deadline = time.monotonic() + MAX_WAIT_S
         while True:
             wait = self.backend.try_acquire(transport, lease, limits)
             if wait <= 0:
+                try:  # the circuit may have opened while we waited for the slot
+                    self._may_call(transport, limits, probe=probe)
+                except CircuitOpen:
+                    self.backend.release(transport, lease)
+                    raise
                 break
             if time.monotonic() + wait > deadline:
                 raise RetryableDeliveryError(
@@ -125,6 +130,15 @@ class Guard:
         finally:
             self.backend.release(transport, lease)
 
+    def _may_call(self, transport: str, limits: Limits, *, probe: bool) -> bool:
+        """Raise CircuitOpen unless the circuit is closed or this request is (or becomes) the probe."""
+        state = self.backend.circuit(transport, limits)
+        if not state.open or probe:
+            return probe
+        if self.backend.allow_probe(transport, limits):
+            return True
+        raise CircuitOpen(transport, state.retry_in)
+
     def _outcome(self, transport: str, limits: Limits, exc: DeliveryError) -> None:
         throttled = exc.code in {"429", "20429"}
         down = isinstance(exc, RetryableDeliveryError) and exc.code in _DOWN_CODES
@@ -140,7 +154,7 @@ class Guard:
 @dataclass
 class _Local:
     leases: set[str] = field(default_factory=set)
-    window: deque[float] = field(default_factory=deque)
+    window: dict[str, float] = field(default_factory=dict)  # lease -> grant, then answer time
     allowed: float = 0.0  # current concurrency allowance (AIMD); 0 = not yet initialised
     failures: int = 0
     open_until: float = 0.0
@@ -167,11 +181,11 @@ class LocalBackend:
             if limits.max_concurrent and len(state.leases) >= max(1, int(state.allowed)):
                 return 0.005
             if limits.rate:
-                while state.window and now - state.window[0] >= WINDOW_S:
-                    state.window.popleft()
+                for key in [k for k, stamp in state.window.items() if now - stamp >= WINDOW_S]:
+                    del state.window[key]
                 if len(state.window) >= limits.rate:
-                    return max(0.001, WINDOW_S - (now - state.window[0]))
-                state.window.append(now)
+                    return max(0.001, WINDOW_S - (now - min(state.window.values())))
+                state.window[lease] = now
             state.leases.add(lease)
             return 0.0
 
@@ -180,6 +194,8 @@ class LocalBackend:
             state = self._state.get(transport)
             if state is not None:
                 state.leases.discard(lease)
+                if lease in state.window:
+                    state.window[lease] = time.monotonic()  # occupy until a second after the answer
 
     def record(self, transport: str, limits: Limits, *, ok: bool, throttled: bool, down: bool) -> None:
         with self._lock:
@@ -199,8 +215,9 @@ class LocalBackend:
     def circuit(self, transport: str, limits: Limits) -> CircuitState:
         with self._lock:
             state = self._get(transport, limits)
-            opened = bool(limits.breaker_threshold) and state.failures >= limits.breaker_threshold
-            return CircuitState(transport, opened, state.failures, max(0.0, state.open_until - time.monotonic()))
+            return CircuitState(
+                transport, state.open_until > 0, state.failures, max(0.0, state.open_until - time.monotonic())
+            )
 
     def allow_probe(self, transport: str, limits: Limits) -> bool:
         with self._lock:
@@ -236,6 +253,14 @@ if rate > 0 then
 end
 redis.call('ZADD', leases, now + ttl_ms, lease)
 redis.call('PEXPIRE', leases, ttl_ms * 2)
+return 0
+"""
+
+_RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[2], 'XX', now, ARGV[1])
 return 0
 """
 
@@ -283,6 +308,7 @@ class RedisBackend:
         self.client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=3)
         self.prefix = prefix
         self._acquire = self.client.register_script(_ACQUIRE)
+        self._release = self.client.register_script(_RELEASE)
         self._record = self.client.register_script(_RECORD)
         self._probe = self.client.register_script(_PROBE)
 
@@ -304,8 +330,9 @@ class RedisBackend:
         return float(waited) / 1000.0
 
     def release(self, transport: str, lease: str) -> None:
+        leases, window, _, _ = self._keys(transport)
         try:
-            self.client.zrem(self._keys(transport)[0], lease)
+            self._release(keys=[leases, window], args=[lease])
         except Exception:  # the lease expires by itself
             log.warning("could not release a %s slot; it expires in %ss", transport, LEASE_TTL_S)
 
@@ -336,8 +363,8 @@ class RedisBackend:
         failures = int(values[0] or 0)
         open_until = int(values[1] or 0) / 1000.0
         now = now_s + now_us / 1e6
-        opened = bool(limits.breaker_threshold) and failures >= limits.breaker_threshold
-        return CircuitState(transport, opened, failures, max(0.0, open_until - now))
+        # Open from the moment the threshold tripped until a success clears the key.
+        return CircuitState(transport, open_until > 0, failures, max(0.0, open_until - now))
 
     def allow_probe(self, transport: str, limits: Limits) -> bool:
         try:

@@ -107,10 +107,16 @@ class Verdict:
 
 
 def verify(session: Session, batch: int = 5000) -> Verdict:
-    """Walk the whole chain in id order; report the first event that does not fit."""
+    """Walk the chain in id order up to the head; report the first event that does not fit.
+
+    The head is read first: every event up to ``head.seq`` was committed with
+    (or before) it, so events appended while we walk cannot look like damage.
+    """
+    head = session.get(AuditHead, 1)
+    end = head.seq if head is not None else None
     expected_id, prev = 1, GENESIS
     checked = 0
-    for event in _in_order(session, batch):
+    for event in _in_order(session, batch, end):
         if event.id != expected_id:
             return Verdict(False, checked, expected_id, f"event {expected_id} is missing (next is {event.id})")
         if event.prev_hash != prev:
@@ -120,18 +126,18 @@ def verify(session: Session, batch: int = 5000) -> Verdict:
         prev = event.hash
         expected_id += 1
         checked += 1
-    head = session.get(AuditHead, 1)
     if head is not None and (head.seq != checked or head.hash != prev):
         return Verdict(False, checked, checked + 1, f"chain ends early: the head records {head.seq} events")
     return Verdict(True, checked)
 
 
-def _in_order(session: Session, batch: int) -> Iterator[AuditEvent]:
+def _in_order(session: Session, batch: int, end: int | None) -> Iterator[AuditEvent]:
     last = 0
     while True:
-        rows = list(
-            session.scalars(select(AuditEvent).where(AuditEvent.id > last).order_by(AuditEvent.id).limit(batch))
-        )
+        query = select(AuditEvent).where(AuditEvent.id > last)
+        if end is not None:
+            query = query.where(AuditEvent.id <= end)
+        rows = list(session.scalars(query.order_by(AuditEvent.id).limit(batch)))
         if not rows:
             return
         yield from rows

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -75,6 +76,10 @@ class Policy:
     max_attempts: int = 5
     backoff_base: float = 2.0
     backoff_cap: float = 120.0
+    sending_timeout: float = 120.0  # a claim not refreshed for this long is presumed dead
+
+
+DEFAULT_POLICY = Policy()
 
 
 def send_batch(
@@ -82,7 +87,7 @@ def send_batch(
     channels: Mapping[str, Channel],
     batch_id: int,
     *,
-    policy: Policy = Policy(),
+    policy: Policy = DEFAULT_POLICY,
     executor: Executor | None = None,
     guard: Guard | None = None,
     actor: str = "dispatcher",
@@ -98,11 +103,65 @@ def send_batch(
         messages = _messages(session, claimed)
     attempts = {row.id: row.attempts for row in claimed}
     if messages:
-        for outcomes in _send_all(channel, messages, executor, guard):
-            _with_db_retries(lambda o=outcomes: _record(database, channel, o, attempts, policy, result, actor))
+        with _ClaimKeeper(database, attempts, policy.sending_timeout / 4) as keeper:
+            for outcomes in _send_all(channel, messages, executor, guard):
+                _with_db_retries(lambda o=outcomes: _record(database, channel, o, attempts, policy, result, actor))
+                keeper.release(d for outcome in outcomes for d in _ids(outcome))
     with database.transaction() as session:
         _complete_finished(session, _activation_of(session, batch_id), actor)
     return result
+
+
+class _ClaimKeeper:
+    """Refreshes ``claimed_at`` of the rows this worker still holds, while it is alive.
+
+    Rows may wait a while for a provider slot (rate limits, a 429 slow-down).
+    Without the refresh the sweep would take a long wait for a dead worker,
+    reconcile (finding nothing, as nothing was sent yet) and queue the row
+    again, while this worker is about to send it: a duplicate. Only the rows
+    of a worker that stopped refreshing - killed, or frozen past the timeout -
+    go in doubt.
+    """
+
+    def __init__(self, database: Database, held: Mapping[int, int], interval: float) -> None:
+        self.database = database
+        self.held = set(held)
+        self.interval = max(0.05, interval)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="claim-keeper", daemon=True)
+
+    def __enter__(self) -> _ClaimKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def release(self, ids: Iterable[int]) -> None:
+        with self._lock:
+            self.held.difference_update(ids)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                ids = sorted(self.held)
+            if not ids:
+                continue
+            try:
+                with self.database.transaction() as session:
+                    session.execute(
+                        update(_T)
+                        .where(_T.c.id.in_(ids), _T.c.status == DeliveryStatus.SENDING)
+                        .values(claimed_at=utcnow())
+                    )
+            except DBAPIError as exc:  # a database blip: the next beat tries again
+                log.warning("could not refresh %d claimed row(s): %s", len(ids), type(exc.orig).__name__)
+
+
+def _ids(outcome: _Outcome) -> list[int]:
+    return [m.delivery_id for m in outcome.messages]
 
 
 def _claim(session: Session, batch_id: int, now: dt.datetime) -> Sequence[Row[Any]]:
@@ -229,12 +288,15 @@ def _changes(
                 "code": error.code,
                 "attempt": tries,
             }
-            if isinstance(error, RetryableDeliveryError) and tries < policy.max_attempts:
+            maybe_sent = isinstance(error, RetryableDeliveryError) and error.maybe_sent
+            if maybe_sent or (isinstance(error, RetryableDeliveryError) and tries < policy.max_attempts):
+                # A message that may have gone out is reconciled even on its last attempt:
+                # only the provider can say whether the person got it.
                 delay = backoff_seconds(
                     max(1, tries), retry_after=error.retry_after, base=policy.backoff_base, cap=policy.backoff_cap
                 )
-                status = IN_DOUBT if error.maybe_sent else DeliveryStatus.PENDING
-                kind = "delivery.in_doubt" if error.maybe_sent else "delivery.retry_scheduled"
+                status = IN_DOUBT if maybe_sent else DeliveryStatus.PENDING
+                kind = "delivery.in_doubt" if maybe_sent else "delivery.retry_scheduled"
                 details["retry_in_s"] = round(delay, 2)
                 due: dt.datetime | None = now + dt.timedelta(seconds=delay)
             else:
@@ -407,8 +469,10 @@ def reconcile(
     actor: str = "reconciler",
     lookup: Callable[[Session, int], str | None] | None = None,
     guard: Guard | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> tuple[int, int]:
-    """Settle due in-doubt rows: found at the provider -> sent; not found -> pending again.
+    """Settle due in-doubt rows: found at the provider -> sent; not found -> pending again
+    (or failed, when its attempts are used up).
 
     ``lookup`` may answer from our own records first (a status callback that
     already named the message). Channels without ``find`` cannot be asked;
@@ -425,6 +489,7 @@ def reconcile(
                 Delivery.severity,
                 Delivery.claimed_at,
                 Delivery.activation_id,
+                Delivery.attempts,
             )
             .where(
                 Delivery.status == IN_DOUBT, or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
@@ -455,7 +520,9 @@ def reconcile(
             provider_id = receipt.provider_id if receipt else None
             if provider_id is not None and _owned_elsewhere(database, provider_id, row.id):
                 provider_id = None  # the same text to the same number, but another row's message
-        (found if provider_id else missing).append({"_id": row.id, "_pid": provider_id})
+        (found if provider_id else missing).append(
+            {"_id": row.id, "_pid": provider_id, "_last": row.attempts >= policy.max_attempts}
+        )
     if not rows:
         return 0, 0
     with database.transaction() as session:
@@ -475,16 +542,21 @@ def reconcile(
                 ),
                 found,
             )
-        if missing:
+        retry = [p for p in missing if not p["_last"]]
+        give_up = [p for p in missing if p["_last"]]
+        if retry:
             connection.execute(
                 update(_T)
                 .where(_T.c.id == bindparam("_id"), doubtful)
-                .values(
-                    status=DeliveryStatus.PENDING,
-                    next_attempt_at=now,
-                    updated_at=now,
-                ),
-                missing,
+                .values(status=DeliveryStatus.PENDING, next_attempt_at=now, updated_at=now),
+                retry,
+            )
+        if give_up:
+            connection.execute(
+                update(_T)
+                .where(_T.c.id == bindparam("_id"), doubtful)
+                .values(status=DeliveryStatus.FAILED, updated_at=now),
+                give_up,
             )
         audit.record_many(
             session,
@@ -499,7 +571,13 @@ def reconcile(
                 for p in found
             ]
             + [
-                audit.Entry("delivery.reconciled", actor, "delivery", p["_id"], details={"found": False})
+                audit.Entry(
+                    "delivery.reconciled",
+                    actor,
+                    "delivery",
+                    p["_id"],
+                    details={"found": False, "then": "failed" if p["_last"] else "retry"},
+                )
                 for p in missing
             ],
         )

@@ -59,11 +59,12 @@ def sweep(
     sending_timeout: float,
     republish_after: float = 30.0,
     guard: Guard | None = None,
+    policy: dispatch.Policy = dispatch.DEFAULT_POLICY,
 ) -> SweepReport:
     now = utcnow()
     with database.transaction() as session:
         dispatch.stale_sending(session, now, sending_timeout)
-    found, missing = dispatch.reconcile(database, channels, now=now, guard=guard)
+    found, missing = dispatch.reconcile(database, channels, now=now, guard=guard, policy=policy)
     with database.reading() as session:
         due = dispatch.batches_to_publish(session, now, republish_after)
     ok = relay(database, publish, due) if due else True

@@ -32,7 +32,22 @@ def create_app(
 
     app.extensions["celery"] = create_celery(runtime)
 
-    from failover.web import access, account, admin, api, audit, auth, console, errors, health, notices, status, views
+    from failover.web import (
+        access,
+        account,
+        admin,
+        api,
+        audit,
+        auth,
+        console,
+        errors,
+        health,
+        notices,
+        signals,
+        status,
+        views,
+        watch,
+    )
 
     views.init_app(app)
     errors.init_app(app)
@@ -48,4 +63,6 @@ def create_app(
     app.register_blueprint(admin.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
+    app.register_blueprint(signals.bp)
+    app.register_blueprint(watch.bp)
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 
-from failover.engine import auditlog, overview, queries
+from failover.engine import auditlog, detection_view, overview, queries
 from failover.errors import InvalidRequest
 from failover.web import health
 from failover.web.access import actor, requires
@@ -34,7 +34,13 @@ def dashboard():  # type: ignore[no-untyped-def]
         "status": "fallback status page",
     }
     return render_template(
-        "dashboard.html", channels=channels, readiness=readiness, problems=health.problems(), form=ConfirmForm(), **data
+        "dashboard.html",
+        channels=channels,
+        readiness=readiness,
+        problems=health.problems(),
+        watch=rt.watch_overview(),
+        form=ConfirmForm(),
+        **data,
     )
 
 
@@ -132,9 +138,11 @@ def incidents():  # type: ignore[no-untyped-def]
 @bp.get("/incidents/<id:incident_id>")
 @requires("viewer")
 def incident(incident_id: int):  # type: ignore[no-untyped-def]
-    detail = read(queries.incident_detail, incident_id)
-    timeline = read(auditlog.timeline, incident_id)
-    return render_template("incident.html", incident=detail, timeline=timeline)
+    with runtime().database.reading() as session:
+        detail = queries.incident_detail(session, incident_id)
+        evidence = detection_view.incident_evidence(session, incident_id)
+        timeline = auditlog.timeline(session, incident_id)
+    return render_template("incident.html", incident=detail, evidence=evidence, timeline=timeline)
 
 
 @bp.route("/incidents/<id:incident_id>/resolve", methods=["GET", "POST"])

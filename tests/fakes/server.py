@@ -117,7 +117,8 @@ class FakeServer:
         assert self._server is not None
         self._server.close()
         for writer in list(self._writers):
-            writer.close()
+            # abort, not close: a TLS close waits for a close_notify exchange the stopping loop never finishes.
+            writer.transport.abort()
         for task in asyncio.all_tasks() - {asyncio.current_task()}:
             task.cancel()
         await asyncio.sleep(0)
@@ -168,8 +169,9 @@ class FakeServer:
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             over = self.max_concurrent is not None and self.in_flight > self.max_concurrent
         try:
-            if over:
-                response = self.too_many(request)
+            refused = self.too_many(request) if over else self.admit(request)
+            if refused is not None:
+                response = refused
             else:
                 if self.latency:
                     await asyncio.sleep(self.latency)
@@ -192,6 +194,10 @@ class FakeServer:
 
     def too_many(self, request: Request) -> Response:
         return Response.json(429, {"message": "Too Many Requests"}, {"Retry-After": "1"})
+
+    def admit(self, request: Request) -> Response | None:
+        """Checks made when a request arrives, before the latency: None lets it through."""
+        return None
 
 
 async def _read_request(reader: asyncio.StreamReader) -> Request | None:

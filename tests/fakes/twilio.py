@@ -9,6 +9,7 @@ number, or at random (seeded) for fault tests.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import email.utils
@@ -61,6 +62,7 @@ class FakeTwilio(FakeServer):
         self.number_failures: dict[str, Failure] = {}
         self.chaos: list[tuple[float, Failure]] = []  # (probability, failure), checked in order
         self.rate_per_second = rate_per_second
+        self.hold = 0.0  # seconds to sit on an answer after storing the message (the client may die meanwhile)
         self._window: collections.deque[float] = collections.deque()
         self._random = random.Random(seed)
         base = f"/2010-04-01/Accounts/{account_sid}"
@@ -86,7 +88,19 @@ class FakeTwilio(FakeServer):
     def too_many(self, request: Request) -> Response:
         return error(429, 20429, "Too Many Requests", {"Retry-After": "1"})
 
-    def _create(self, request: Request) -> Response:
+    def admit(self, request: Request) -> Response | None:
+        # Twilio counts a request when it arrives, not when it has been processed.
+        if request.method == "POST" and self.rate_per_second is not None and self._over_rate():
+            return error(429, 20429, "Too Many Requests", {"Retry-After": "1"})
+        return None
+
+    async def _create(self, request: Request) -> Response:
+        response = self._create_now(request)
+        if self.hold and response.status == 201:
+            await asyncio.sleep(self.hold)
+        return response
+
+    def _create_now(self, request: Request) -> Response:
         if not self._authorised(request):
             return error(401, 20003, "Authenticate")
         form = request.form()
@@ -101,8 +115,6 @@ class FakeTwilio(FakeServer):
             return error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
         if not E164.match(to):
             return error(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        if self.rate_per_second is not None and self._over_rate():
-            return error(429, 20429, "Too Many Requests", {"Retry-After": "1"})
         failure = self._failure_for(to)
         if failure is not None and not failure.accept:
             return self._failure_response(failure)

@@ -67,6 +67,7 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("GET", "/incidents/1/resolve", None, signed_in(403, 200, 200)),
     ("POST", "/incidents/1/resolve", {"note": LONG_NOTE}, signed_in(403, 400, 400)),
     ("GET", "/outbox", None, V_200),
+    ("POST", "/watch/confirm", {"service": "Exchange Online", "reason": ""}, signed_in(403, 400, 400)),
     ("GET", "/notices", None, V_200),
     ("GET", "/notices/new", None, signed_in(403, 200, 200)),
     ("POST", "/notices/new", {}, signed_in(403, 400, 400)),

@@ -1,7 +1,7 @@
 """console: API tokens, and TOTP replay protection for console users
 
 Revision ID: 0004
-Revises: 0001 (the integrator re-chains the parallel branches)
+Revises: 0003 (written against 0001; re-chained after main merged issue 3)
 Create Date: 2026-11-28 09:45:21.733125
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import failover.models
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
