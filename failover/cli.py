@@ -101,6 +101,39 @@ def init(ctx: Context, demo: bool) -> None:
         f"config ok: {len(runtime.catalog().runbooks)} runbook(s), {len(runtime.catalog().contacts.people)} contact(s)"
     )
     click.echo(_detection_summary(runtime.watcher.config()))
+    if demo:
+        _demo_admin(runtime, settings)
+
+
+DEMO_ADMIN = "admin"
+
+
+def demo_password_file(settings: Settings) -> Path:
+    return settings.data_dir / "demo-admin-password"
+
+
+def _demo_admin(runtime: Any, settings: Settings) -> None:
+    """With --demo and no account yet: an admin with a generated password, shown once and kept 0600.
+
+    Nothing configured is printed: the password is made here, for this demo, and
+    `failover user passwd admin` replaces it.
+    """
+    import secrets
+
+    from failover.engine import users
+
+    with runtime.database.transaction() as session:
+        if users.count(session):
+            return
+        password = secrets.token_urlsafe(12)
+        users.add(session, username=DEMO_ADMIN, password=password, role="admin", actor=cli_actor())
+    path = demo_password_file(settings)
+    path.unlink(missing_ok=True)
+    # Created 0600 from the start: never readable by others, not even for a moment.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(password + "\n")
+    click.echo(f"demo console login: {DEMO_ADMIN} / {password}")
+    click.echo(f"  (kept in {path} until you change it: failover user passwd {DEMO_ADMIN})")
 
 
 def _copy_demo(name: str, target: Path) -> bool:
@@ -240,6 +273,8 @@ def up(ctx: Context, no_init: bool) -> None:
         f"failover is up: console http://{settings.host}:{settings.port}/  "
         f"status page http://{settings.host}:{settings.port}/status  (Ctrl-C stops)"
     )
+    if demo_password_file(settings).exists():
+        click.echo(f"log in as {DEMO_ADMIN}; the demo password is in {demo_password_file(settings)}")
     stopping = False
 
     def stop(signum: int, _frame: Any) -> None:
@@ -487,6 +522,125 @@ def user_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
     with ctx.runtime().database.transaction() as session:
         users.add(session, username=name, password=password, role=role, actor=cli_actor())
     click.echo(f"user {name} added with role {role}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@pass_ctx
+@friendly
+def user_passwd(ctx: Context, name: str, password_stdin: bool) -> None:
+    """Set NAME's password (other sessions of that account end)."""
+    from failover.engine import users
+
+    password = _read_password(password_stdin)
+    with ctx.runtime().database.transaction() as session:
+        users.set_password(session, username=name, password=password, actor=cli_actor())
+    if name == DEMO_ADMIN:
+        demo_password_file(ctx.settings).unlink(missing_ok=True)
+    click.echo(f"password of {name} changed")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Enable the account again instead.")
+@pass_ctx
+@friendly
+def user_disable(ctx: Context, name: str, enable: bool) -> None:
+    """Disable NAME: no login, and their sessions end at once."""
+    from failover.engine import users
+
+    with ctx.runtime().database.transaction() as session:
+        users.set_disabled(session, username=name, disabled=not enable, actor=cli_actor())
+    click.echo(f"user {name} {'enabled' if enable else 'disabled'}")
+
+
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(["viewer", "operator", "admin"]))
+@pass_ctx
+@friendly
+def user_role(ctx: Context, name: str, role: str) -> None:
+    """Give NAME another role."""
+    from failover.engine import users
+
+    with ctx.runtime().database.transaction() as session:
+        users.set_role(session, username=name, role=role, actor=cli_actor())
+    click.echo(f"user {name} is now {role}")
+
+
+@user.command("reset-totp")
+@click.argument("name")
+@pass_ctx
+@friendly
+def user_reset_totp(ctx: Context, name: str) -> None:
+    """Remove NAME's second factor (lost phone); they can enrol again after logging in."""
+    from failover.engine import users
+
+    with ctx.runtime().database.transaction() as session:
+        users.reset_totp(session, username=name, actor=cli_actor())
+    click.echo(f"two-step login of {name} removed")
+
+
+@user.command("list")
+@pass_ctx
+@friendly
+def user_list(ctx: Context) -> None:
+    """List console accounts."""
+    from failover.engine import users
+
+    with ctx.runtime().database.reading() as session:
+        accounts = users.list_accounts(session)
+    for account in accounts:
+        flags = ", ".join(f for f, on in (("totp", account["totp"]), ("disabled", account["disabled"])) if on)
+        click.echo(f"{account['username']:<24} {account['role']:<9} {flags}".rstrip())
+
+
+@main.group()
+def token() -> None:
+    """API bearer tokens."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--days", type=int, default=90, show_default=True, help="Days until it expires (1-366).")
+@pass_ctx
+@friendly
+def token_create(ctx: Context, name: str, role: str, days: int) -> None:
+    """Create a token; it is printed once and only its hash is kept."""
+    from failover.engine import tokens
+
+    with ctx.runtime().database.transaction() as session:
+        token_id, secret = tokens.create(session, name=name, role=role, days=days, actor=cli_actor())
+    click.echo(f"token {token_id} ({name}, {role}, {days} days): {secret}")
+
+
+@token.command("list")
+@pass_ctx
+@friendly
+def token_list(ctx: Context) -> None:
+    """List tokens (never the tokens themselves)."""
+    from failover.engine import tokens
+
+    with ctx.runtime().database.reading() as session:
+        rows = tokens.list_tokens(session)
+    for row in rows:
+        state = "active" if row["active"] else ("revoked" if row["revoked_at"] else "expired")
+        click.echo(f"{row['id']:>4} {row['name']:<24} {row['role']:<9} {row['prefix']}... {state}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@pass_ctx
+@friendly
+def token_revoke(ctx: Context, token_id: int) -> None:
+    """Revoke a token at once."""
+    from failover.engine import tokens
+
+    with ctx.runtime().database.transaction() as session:
+        tokens.revoke(session, token_id=token_id, actor=cli_actor())
+    click.echo(f"token {token_id} revoked")
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -5,7 +5,8 @@
     │   └── ConfigProblems          several file:line problems found at once (runbooks check)
     ├── NotFound                    an id that names nothing (runbook, incident, activation)
     ├── InvalidRequest              a request that cannot be honoured as asked
-    │   └── ApprovalError           approving your own activation, or one not pending approval
+    │   ├── ApprovalError           approving your own activation, or one not pending approval
+    │   └── Conflict                the object is no longer in a state that allows it (already resolved...)
     ├── BrokerUnavailable           the task broker refused a publish; the sweep will retry
     ├── WebhookRejected             a provider callback that is unsigned, forged, stale (403) or unreadable (400)
     └── DeliveryError               a channel could not hand a message to its provider
@@ -60,6 +61,10 @@ class InvalidRequest(FailoverError):
 
 class ApprovalError(InvalidRequest):
     """An approval that is not allowed."""
+
+
+class Conflict(InvalidRequest):
+    """Well-formed, but the object's state forbids it now (HTTP 409): resolved, closed, revoked."""
 
 
 class BrokerUnavailable(FailoverError):

@@ -23,8 +23,20 @@ from failover.clock import utcnow
 from failover.db import Database
 from failover.domain import runbooks
 from failover.domain.planning import Plan
+from failover.domain.preview import Preview, Prices
 from failover.domain.runbooks import Catalog
-from failover.engine import activation, audit, dispatch, followup, incidents, optouts, relay, replies, tracking
+from failover.engine import (
+    activation,
+    audit,
+    dispatch,
+    followup,
+    incidents,
+    optouts,
+    relay,
+    replies,
+    tracking,
+    trigger,
+)
 from failover.engine.activation import Accepted
 from failover.errors import BrokerUnavailable, ConfigError
 from failover.settings import Settings
@@ -80,6 +92,11 @@ class Runtime:
     def policy(self) -> dispatch.Policy:
         return dispatch.Policy(max_attempts=self.settings.max_attempts, sending_timeout=self.settings.sending_timeout)
 
+    @property
+    def prices(self) -> Prices:
+        settings = self.settings
+        return Prices(settings.sms_segment_price, settings.email_price, settings.price_currency)
+
     # -- use cases ----------------------------------------------------------
 
     def preview(self, **kwargs: Any) -> Plan:
@@ -94,6 +111,26 @@ class Runtime:
         with self.database.transaction() as session:
             accepted = activation.activate(session, catalog, **kwargs)
         return accepted, self.relay(accepted.batch_ids)
+
+    def trigger_preview(self, **kwargs: Any) -> Preview:
+        """The console's preview of one or more runbooks (nothing is written)."""
+        return trigger.preview(self.catalog(), prices=self.prices, **kwargs)
+
+    def trigger(self, **kwargs: Any) -> tuple[list[Accepted], bool]:
+        """One incident, one or more runbooks, one transaction; then publish."""
+        catalog = self.catalog()
+        with self.database.transaction() as session:
+            accepted = trigger.activate(session, catalog, **kwargs)
+        return accepted, self.relay([batch for item in accepted for batch in item.batch_ids])
+
+    def stand_down_preview(self, **kwargs: Any) -> trigger.StandDown:
+        catalog = self.catalog()
+        with self.database.reading() as session:
+            return trigger.preview_all_clear(session, catalog, prices=self.prices, **kwargs)
+
+    def cancel(self, **kwargs: Any) -> None:
+        with self.database.transaction() as session:
+            activation.cancel(session, **kwargs)
 
     def approve(self, **kwargs: Any) -> tuple[Accepted, bool]:
         catalog = self.catalog()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import secrets
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,6 +65,16 @@ class Settings(BaseSettings):
     sendgrid_rate: float = Field(0.0, ge=0, validation_alias="FAILOVER_SENDGRID_RATE")
     breaker_threshold: int = Field(5, ge=0, validation_alias="FAILOVER_BREAKER_THRESHOLD")
     breaker_cooldown: float = Field(30.0, gt=0, validation_alias="FAILOVER_BREAKER_COOLDOWN")
+
+    # Console sessions: idle timeout (each request extends it) and an absolute cap since login, in seconds.
+    session_timeout: int = Field(1800, ge=60, le=86400, validation_alias="FAILOVER_SESSION_TIMEOUT")
+    session_max_age: int = Field(43200, ge=300, le=7 * 86400, validation_alias="FAILOVER_SESSION_MAX_AGE")
+    # Failed logins allowed per client address and account name (Flask-Limiter syntax, "5 per minute").
+    login_rate_limit: str = Field("5 per minute;30 per hour", validation_alias="FAILOVER_LOGIN_RATE_LIMIT")
+    # Prices for the preview's cost estimate; unset means "not configured", never a guess.
+    sms_segment_price: Decimal | None = Field(None, ge=0, validation_alias="FAILOVER_SMS_SEGMENT_PRICE")
+    email_price: Decimal | None = Field(None, ge=0, validation_alias="FAILOVER_EMAIL_PRICE")
+    price_currency: str = Field("USD", pattern=r"^[A-Z]{3}$", validation_alias="FAILOVER_PRICE_CURRENCY")
 
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
@@ -131,6 +142,7 @@ class Settings(BaseSettings):
                 "FAILOVER_GRAPH_CLIENT_SECRET": self.graph_client_secret,
             },
         )
+        _check_rate_limit(self.login_rate_limit)
         if self.graph_tenant_id and not self.graph_authority_base.startswith("https://"):
             # msal refuses anything else; say so at start-up, not at the first poll.
             raise ValueError("FAILOVER_GRAPH_AUTHORITY_BASE must start with https://")
@@ -159,6 +171,11 @@ class Settings(BaseSettings):
         return broker if broker.startswith(("redis://", "rediss://")) else None
 
     @property
+    def rate_limit_storage_uri(self) -> str:
+        """Login throttling is shared through the same Redis as provider limits, per process when embedded."""
+        return self.shared_redis_url or "memory://"
+
+    @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid)
 
@@ -180,6 +197,17 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def _check_rate_limit(value: str) -> None:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError(
+            f"FAILOVER_LOGIN_RATE_LIMIT: '{value}' is not a rate limit such as '5 per minute;30 per hour'"
+        ) from None
 
 
 def _all_or_none(provider: str, values: dict[str, Any]) -> None:

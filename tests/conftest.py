@@ -137,6 +137,45 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+# -- console accounts (the flaskr ``auth`` helper) ------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def add_user(runtime: Runtime, username: str, role: str, password: str = PASSWORD) -> None:
+    from failover.engine import users
+
+    with runtime.database.transaction() as session:
+        users.add(session, username=username, password=password, role=role, actor="test")
+
+
+class AuthActions:
+    """Log the test client in through the real login form (creating the account on first use)."""
+
+    def __init__(self, client, runtime: Runtime) -> None:  # type: ignore[no-untyped-def]
+        self.client, self.runtime = client, runtime
+        self.created: set[str] = set()
+
+    def login(self, role: str = "operator", username: str | None = None, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+        username = username or role
+        if username not in self.created:
+            add_user(self.runtime, username, role, password)
+            self.created.add(username)
+        token = csrf_from(self.client.get("/login").get_data(as_text=True))
+        response = self.client.post("/login", data={"csrf_token": token, "username": username, "password": password})
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return response
+
+    def logout(self):  # type: ignore[no-untyped-def]
+        token = csrf_from(self.client.get("/account").get_data(as_text=True))
+        return self.client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client, runtime: Runtime) -> AuthActions:  # type: ignore[no-untyped-def]
+    return AuthActions(client, runtime)
+
+
 def csrf_from(html: str) -> str:
     match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
         r'name="csrf_token" value="([^"]+)"', html

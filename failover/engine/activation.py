@@ -23,7 +23,7 @@ from failover.domain import planning
 from failover.domain.planning import ActivationInfo, IncidentInfo, Plan, PlannedDelivery
 from failover.domain.runbooks import Catalog, Runbook
 from failover.engine import audit, optouts, timers
-from failover.errors import ApprovalError, InvalidRequest, NotFound
+from failover.errors import ApprovalError, Conflict, InvalidRequest, NotFound
 from failover.models import (
     Activation,
     ActivationState,
@@ -170,7 +170,7 @@ def activate(
     else:
         incident = _incident(session, incident_id)
         if incident.state != IncidentState.CONFIRMED:
-            raise InvalidRequest(f"incident {incident.id} is {incident.state}; open a new one")
+            raise Conflict(f"incident {incident.id} is {incident.state}; open a new one")
         drill = drill or incident.drill
     needs_approval = runbook.trigger.activation == "approval" or (
         actor in AUTOMATIC_ACTORS and runbook.trigger.activation == "manual"
@@ -231,7 +231,7 @@ def cancel(session: Session, *, activation_id: int, actor: str, reason: str = ""
     """Withdraw an activation that has not been released yet."""
     activation = _activation(session, activation_id, lock=True)
     if activation.state != ActivationState.PENDING_APPROVAL:
-        raise InvalidRequest(f"activation {activation.id} is {activation.state}; only pending ones can be cancelled")
+        raise Conflict(f"activation {activation.id} is {activation.state}; only pending ones can be cancelled")
     activation.state = ActivationState.CANCELLED
     activation.completed_at = utcnow()
     audit.record(

@@ -11,7 +11,7 @@ from failover.clock import utcnow
 from failover.domain.runbooks import Catalog
 from failover.engine import audit
 from failover.engine.activation import Accepted, all_clear
-from failover.errors import InvalidRequest, NotFound
+from failover.errors import Conflict, NotFound
 from failover.models import Incident, IncidentState, Notice
 
 
@@ -29,7 +29,7 @@ def resolve(
     if incident is None:
         raise NotFound(f"no incident {incident_id}")
     if incident.state == IncidentState.RESOLVED:
-        raise InvalidRequest(f"incident {incident_id} is already resolved")
+        raise Conflict(f"incident {incident_id} is already resolved")
     now = utcnow()
     incident.state = IncidentState.RESOLVED
     incident.resolved_at = now

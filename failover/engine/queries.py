@@ -118,10 +118,14 @@ def incident_json(incident: Incident) -> dict[str, Any]:
     }
 
 
-def incidents(session: Session, *, open_only: bool = False, limit: int = 50) -> list[dict[str, Any]]:
+def incidents(
+    session: Session, *, open_only: bool = False, state: str | None = None, limit: int = 50
+) -> list[dict[str, Any]]:
     query = select(Incident).order_by(Incident.id.desc()).limit(limit)
     if open_only:
         query = query.where(Incident.state == IncidentState.CONFIRMED)
+    if state is not None:
+        query = query.where(Incident.state == state)
     return [incident_json(i) for i in session.scalars(query)]
 
 

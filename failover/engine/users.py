@@ -1,32 +1,111 @@
-"""Local console accounts: argon2 password hashes, roles, audited changes."""
+"""Local console accounts: argon2 password hashes, roles, optional TOTP, every change audited.
+
+These accounts never depend on Microsoft sign-in: they are the break-glass
+way in when Entra ID is down too. Logins report their outcome as a value
+(:class:`LoginOutcome`) instead of raising, so that a failed attempt and its
+audit row are committed together.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+from dataclasses import dataclass
+from typing import Any
 
+import pyotp
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from failover.clock import utcnow
 from failover.engine import audit
-from failover.errors import InvalidRequest
+from failover.errors import InvalidRequest, NotFound
 from failover.models import User
 
 ROLES = ("viewer", "operator", "admin")
 MIN_PASSWORD = 12
+MAX_PASSWORD = 1024  # argon2 would hash a megabyte happily; a login form should not make it
+TOTP_ISSUER = "failover"
 _hasher = PasswordHasher()
+# Verified when the account does not exist, so that a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("failover: no such account")
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the web layer keeps of a user: no ORM object outlives its session."""
+
+    id: int
+    username: str
+    role: str
+    totp: bool
+    disabled: bool
+    # Changes whenever the password or the second factor changes, which ends other sessions.
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    account: Account | None = None
+    needs_totp: bool = False
+    failure: str | None = None  # for the audit log; the person is only told "wrong name or password"
+
+    @property
+    def ok(self) -> bool:
+        return self.account is not None and self.failure is None
+
+
+def account_of(user: User) -> Account:
+    secret = f"{user.password_hash}\x00{user.totp_secret or ''}".encode()
+    return Account(
+        id=user.id,
+        username=user.username,
+        role=user.role,
+        totp=bool(user.totp_secret),
+        disabled=user.disabled,
+        fingerprint=hashlib.sha256(secret).hexdigest()[:16],
+    )
+
+
+def get(session: Session, user_id: int) -> Account | None:
+    user = session.get(User, user_id)
+    return account_of(user) if user is not None else None
+
+
+def list_accounts(session: Session) -> list[dict[str, Any]]:
+    users = session.scalars(select(User).order_by(User.username))
+    return [
+        {
+            "id": u.id,
+            "username": u.username,
+            "role": u.role,
+            "totp": bool(u.totp_secret),
+            "disabled": u.disabled,
+            "created_at": u.created_at,
+            "last_login_at": u.last_login_at,
+        }
+        for u in users
+    ]
+
+
+def count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+# -- administration -----------------------------------------------------------
 
 
 def add(session: Session, *, username: str, password: str, role: str, actor: str) -> User:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", username):
         raise InvalidRequest("a username is 1-64 letters, digits, '.', '_', '@' or '-'")
-    if role not in ROLES:
-        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}")
-    if len(password) < MIN_PASSWORD:
-        raise InvalidRequest(f"a password needs at least {MIN_PASSWORD} characters")
+    _check_role(role)
+    _check_password(password)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise InvalidRequest(f"user '{username}' already exists")
-    user = User(username=username, password_hash=_hasher.hash(password), role=role)
+    user = User(username=username, password_hash=_hasher.hash(password), role=role, created_at=utcnow())
     session.add(user)
     session.flush()
     audit.record(
@@ -38,3 +117,215 @@ def add(session: Session, *, username: str, password: str, role: str, actor: str
         details={"username": username, "role": role},
     )
     return user
+
+
+def set_password(session: Session, *, username: str, password: str, actor: str) -> None:
+    """An administrator (or the CLI on the server) sets someone's password."""
+    user = _by_name(session, username, lock=True)
+    _check_password(password)
+    user.password_hash = _hasher.hash(password)
+    _audit_user(session, "user.password_set", actor, user)
+
+
+def change_password(session: Session, *, user_id: int, current: str, new: str) -> Account:
+    """Someone changes their own password; the current one is asked again."""
+    user = _by_id(session, user_id, lock=True)
+    if not _verify(user.password_hash, current):
+        raise InvalidRequest("the current password is wrong")
+    _check_password(new)
+    user.password_hash = _hasher.hash(new)
+    _audit_user(session, "user.password_changed", user.username, user)
+    return account_of(user)
+
+
+def set_role(session: Session, *, username: str, role: str, actor: str) -> None:
+    user = _by_name(session, username, lock=True)
+    _check_role(role)
+    if user.role == "admin" and role != "admin":
+        _keep_an_admin(session, user)
+    previous, user.role = user.role, role
+    _audit_user(session, "user.role_changed", actor, user, {"from": previous, "to": role})
+
+
+def set_disabled(session: Session, *, username: str, disabled: bool, actor: str) -> None:
+    user = _by_name(session, username, lock=True)
+    if disabled and user.role == "admin":
+        _keep_an_admin(session, user)
+    user.disabled = disabled
+    _audit_user(session, "user.disabled" if disabled else "user.enabled", actor, user)
+
+
+def reset_totp(session: Session, *, username: str, actor: str) -> None:
+    """Remove someone's second factor (a lost phone); they can enrol again after logging in."""
+    user = _by_name(session, username, lock=True)
+    user.totp_secret, user.totp_last_step = None, None
+    _audit_user(session, "user.totp_reset", actor, user)
+
+
+# -- logging in -----------------------------------------------------------------
+
+
+def check_password(session: Session, *, username: str, password: str, ip: str | None) -> LoginOutcome:
+    """First step of a login. Audits failures, and success when no second factor follows."""
+    user = session.scalars(select(User).where(User.username == username).with_for_update()).one_or_none()
+    if user is None:
+        _verify(_DUMMY_HASH, password)
+        # The attempted name is not recorded: people type passwords into the wrong field.
+        return _failed(session, None, "unknown user", ip)
+    if not _verify(user.password_hash, password):
+        return _failed(session, user, "wrong password", ip)
+    if user.disabled:
+        return _failed(session, user, "account disabled", ip)
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    if user.totp_secret:
+        return LoginOutcome(account_of(user), needs_totp=True)
+    return _logged_in(session, user, ip, totp=False)
+
+
+def check_totp(session: Session, *, user_id: int, code: str, ip: str | None) -> LoginOutcome:
+    """Second step: a six-digit code from the enrolled authenticator, each code good once."""
+    user = session.scalars(select(User).where(User.id == user_id).with_for_update()).one_or_none()
+    if user is None or user.disabled or not user.totp_secret:
+        return _failed(session, user, "account changed during login", ip)
+    step = _matching_step(user.totp_secret, code, after=user.totp_last_step)
+    if step is None:
+        return _failed(session, user, "wrong or reused TOTP code", ip)
+    user.totp_last_step = step
+    return _logged_in(session, user, ip, totp=True)
+
+
+def record_logout(session: Session, *, username: str, ip: str | None) -> None:
+    audit.record(session, action="auth.logout", actor=username, details={"ip": ip})
+
+
+# -- second factor ----------------------------------------------------------------
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, username: str, issuer: str = TOTP_ISSUER) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=issuer)
+
+
+def enable_totp(session: Session, *, user_id: int, secret: str, code: str) -> Account:
+    """Turn the second factor on once the person proved their authenticator shows the right codes."""
+    if not re.fullmatch(r"[A-Z2-7]{32}", secret):
+        raise InvalidRequest("the enrolment expired; start again")
+    user = _by_id(session, user_id, lock=True)
+    step = _matching_step(secret, code, after=None)
+    if step is None:
+        raise InvalidRequest("that code does not match; check the time on your phone and try the next code")
+    user.totp_secret, user.totp_last_step = secret, step
+    _audit_user(session, "user.totp_enabled", user.username, user)
+    return account_of(user)
+
+
+def disable_totp(session: Session, *, user_id: int, password: str) -> Account:
+    user = _by_id(session, user_id, lock=True)
+    if not _verify(user.password_hash, password):
+        raise InvalidRequest("the password is wrong")
+    user.totp_secret, user.totp_last_step = None, None
+    _audit_user(session, "user.totp_disabled", user.username, user)
+    return account_of(user)
+
+
+def _matching_step(secret: str, code: str, *, after: int | None) -> int | None:
+    """The time step (of now, or one either side for clock drift) whose code matches, if any."""
+    code = (code or "").replace(" ", "")
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = totp.timecode(utcnow())
+    for step in (now - 1, now, now + 1):
+        if (after is None or step > after) and hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _logged_in(session: Session, user: User, ip: str | None, *, totp: bool) -> LoginOutcome:
+    user.last_login_at = utcnow()
+    audit.record(
+        session,
+        action="auth.login",
+        actor=user.username,
+        target_type="user",
+        target_id=user.id,
+        details={"ip": ip, "totp": totp, "role": user.role},
+    )
+    return LoginOutcome(account_of(user))
+
+
+def _failed(session: Session, user: User | None, reason: str, ip: str | None) -> LoginOutcome:
+    audit.record(
+        session,
+        action="auth.login_failed",
+        actor=user.username if user is not None else "anonymous",
+        target_type="user" if user is not None else None,
+        target_id=user.id if user is not None else None,
+        details={"ip": ip, "reason": reason},
+    )
+    return LoginOutcome(failure=reason)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    if len(password) > MAX_PASSWORD:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidRequest(f"a password needs at least {MIN_PASSWORD} characters")
+    if len(password) > MAX_PASSWORD:
+        raise InvalidRequest(f"a password has at most {MAX_PASSWORD} characters")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}")
+
+
+def _keep_an_admin(session: Session, leaving: User) -> None:
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == "admin", User.disabled.is_(False), User.id != leaving.id)
+    )
+    if not others:
+        raise InvalidRequest(f"'{leaving.username}' is the last enabled admin; make another admin first")
+
+
+def _by_name(session: Session, username: str, *, lock: bool = False) -> User:
+    query = select(User).where(User.username == username)
+    user = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if user is None:
+        raise NotFound(f"no user '{username}'")
+    return user
+
+
+def _by_id(session: Session, user_id: int, *, lock: bool = False) -> User:
+    query = select(User).where(User.id == user_id)
+    user = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+def _audit_user(session: Session, action: str, actor: str, user: User, extra: dict[str, Any] | None = None) -> None:
+    audit.record(
+        session,
+        action=action,
+        actor=actor,
+        target_type="user",
+        target_id=user.id,
+        details={"username": user.username, **(extra or {})},
+    )

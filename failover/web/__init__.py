@@ -32,13 +32,38 @@ def create_app(
 
     app.extensions["celery"] = create_celery(runtime)
 
-    from failover.web import console, errors, health, provider_webhooks, signals, status, views, watch
+    from failover.web import (
+        access,
+        account,
+        admin,
+        api,
+        audit,
+        auth,
+        console,
+        errors,
+        health,
+        notices,
+        provider_webhooks,
+        signals,
+        status,
+        views,
+        watch,
+    )
 
     views.init_app(app)
     errors.init_app(app)
+    # Default-deny gate: every route needs a declared role unless its path is public (see web/access.py).
+    access.init_app(app, runtime=runtime, settings=settings)
+    auth.init_app(app, settings=settings)
     app.register_blueprint(health.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(notices.bp)
+    app.register_blueprint(audit.bp)
+    app.register_blueprint(admin.bp)
+    views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
+    app.register_blueprint(api.bp)
     app.register_blueprint(signals.bp)
     app.register_blueprint(watch.bp)
     app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token

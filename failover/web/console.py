@@ -1,79 +1,117 @@
-"""The on-call console: dashboard, trigger form with preview and confirm, progress, outbox."""
+"""The on-call console: dashboard, trigger form with preview and confirm, progress, approvals, stand-down, outbox.
+
+Every view declares its role (see :mod:`failover.web.access`): viewers read,
+operators trigger, approve and stand down.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
-from failover.engine import detection_view, queries, roster
+from failover.engine import auditlog, detection_view, overview, queries, roster
+from failover.errors import InvalidRequest
 from failover.web import health
-from failover.web.forms import ActivateForm, ConfirmForm
-from failover.web.views import runtime
+from failover.web.access import actor, requires
+from failover.web.forms import ActivateForm, ConfirmForm, StandDownForm
+from failover.web.views import read, runtime
 
 bp = Blueprint("console", __name__)
 
 
-def actor() -> str:
-    return "console"
-
-
 @bp.get("/")
+@requires("viewer")
 def dashboard():  # type: ignore[no-untyped-def]
     rt = runtime()
-    with rt.database.reading() as session:
-        data = {
-            "incidents": queries.incidents(session, open_only=True),
-            "activations": queries.recent_activations(session, limit=15),
-        }
-    data["watch"] = rt.watch_overview()
-    channels = {name: channel.transport for name, channel in rt.channels.items()}
-    return render_template("dashboard.html", channels=channels, problems=health.problems(), **data)
+    data = read(overview.overview)
+    settings = rt.settings
+    channels = {
+        name: {"transport": channel.transport, "ready": channel.transport != "outbox"}
+        for name, channel in rt.channels.items()
+    }
+    readiness = {
+        "sms": "Twilio" if settings.twilio_enabled else "outbox (TWILIO_* not set)",
+        "email": "SendGrid" if settings.sendgrid_enabled else "outbox (SENDGRID_* not set)",
+        "status": "fallback status page",
+    }
+    return render_template(
+        "dashboard.html",
+        channels=channels,
+        readiness=readiness,
+        problems=health.problems(),
+        watch=rt.watch_overview(),
+        form=ConfirmForm(),
+        **data,
+    )
 
 
 @bp.route("/activate", methods=["GET", "POST"])
+@requires("operator")
 def activate():  # type: ignore[no-untyped-def]
     rt = runtime()
     catalog = rt.catalog()
     form = ActivateForm()
-    form.runbook.choices = [(r.id, f"{r.title} ({r.id})") for r in catalog.runbooks.values()]
+    form.runbook.choices = [(r.id, r.title) for r in catalog.runbooks.values()]
+    known = dict.fromkeys(s for r in catalog.runbooks.values() for s in r.trigger.services)
+    form.services.choices = [(s, s) for s in known]
     if request.method == "GET" and request.args.get("runbook"):
-        form.runbook.data = request.args["runbook"]
+        form.runbook.data = request.args.getlist("runbook")
     if not form.validate_on_submit():
-        return render_template("activate.html", form=form, catalog=catalog), 400 if request.method == "POST" else 200
-    services = [s.strip() for s in (form.services.data or "").split(",") if s.strip()]
+        status = 400 if request.method == "POST" else 200
+        return render_template("activate.html", form=form, catalog=catalog), status
     request_args = {
-        "runbook_id": form.runbook.data,
+        "runbook_ids": form.runbook.data,
         "reason": form.reason.data,
         "actor": actor(),
-        "services": services,
+        "services": form.chosen_services(),
         "drill": form.drill.data,
         "override": form.override.data,
     }
-    if form.confirm.data != "yes":
-        plan = rt.preview(**request_args)
-        form.confirm.data = "yes"
-        return render_template("preview.html", form=form, plan=plan, runbook=catalog.runbook(form.runbook.data))
-    accepted, broker_ok = rt.activate(**request_args)
+    try:
+        preview = rt.trigger_preview(**request_args)
+    except InvalidRequest as exc:  # e.g. a drill of a runbook without a drill group, an SMS too long
+        flash(str(exc), "error")
+        return render_template("activate.html", form=form, catalog=catalog), 400
+    if form.confirm.data != "yes" or form.fingerprint.data != preview.fingerprint:
+        changed = form.confirm.data == "yes"
+        if changed:
+            flash("What would be sent changed since your preview (contacts or templates). Check it again.", "warning")
+        form.confirm.data, form.fingerprint.data = "yes", preview.fingerprint
+        page = render_template("preview.html", form=form, preview=preview, catalog=catalog)
+        return page, 409 if changed else 200
+    accepted, broker_ok = rt.trigger(**request_args)
     if not broker_ok:
         flash("Queued, broker unreachable: messages go out as soon as it is back.", "warning")
-    return redirect(url_for("console.activation", activation_id=accepted.activation_id))
+    waiting = [a.activation_id for a in accepted if a.state == "pending_approval"]
+    if waiting:
+        flash(
+            "Waiting for a second operator to approve activation "
+            + ", ".join(f"#{n}" for n in waiting)
+            + ": nothing of it is sent before then.",
+            "warning",
+        )
+    if len(accepted) == 1:
+        return redirect(url_for("console.activation", activation_id=accepted[0].activation_id))
+    return redirect(url_for("console.incident", incident_id=accepted[0].incident_id))
 
 
-@bp.get("/activations/<int:activation_id>")
+@bp.get("/activations/<id:activation_id>")
+@requires("viewer")
 def activation(activation_id: int):  # type: ignore[no-untyped-def]
     rt = runtime()
     with rt.database.reading() as session:
         detail = queries.activation_detail(session, activation_id)
         people = roster.roster(session, activation_id, rt.catalog_or_none())
-    return render_template("activation.html", a=detail, roster=people)
+    return render_template("activation.html", a=detail, roster=people, form=ConfirmForm())
 
 
-@bp.get("/activations/<int:activation_id>.json")
+@bp.get("/activations/<id:activation_id>.json")
+@requires("viewer")
 def activation_json(activation_id: int):  # type: ignore[no-untyped-def]
-    with runtime().database.reading() as session:
-        return jsonify(queries.activation_progress(session, activation_id))
+    return jsonify(read(queries.activation_progress, activation_id))
 
 
-@bp.get("/activations/<int:activation_id>/roster.json")
+@bp.get("/activations/<id:activation_id>/roster.json")
+@requires("viewer")
 def roster_json(activation_id: int):  # type: ignore[no-untyped-def]
     """Who was reached and who answered, live (the page polls it)."""
     rt = runtime()
@@ -81,7 +119,8 @@ def roster_json(activation_id: int):  # type: ignore[no-untyped-def]
         return jsonify(roster.roster(session, activation_id, rt.catalog_or_none()))
 
 
-@bp.get("/activations/<int:activation_id>/roster.csv")
+@bp.get("/activations/<id:activation_id>/roster.csv")
+@requires("viewer")
 def roster_csv(activation_id: int):  # type: ignore[no-untyped-def]
     rt = runtime()
     with rt.database.reading() as session:
@@ -93,20 +132,56 @@ def roster_csv(activation_id: int):  # type: ignore[no-untyped-def]
     )
 
 
-@bp.get("/incidents/<int:incident_id>")
+@bp.post("/activations/<id:activation_id>/approve")
+@requires("operator")
+def approve(activation_id: int):  # type: ignore[no-untyped-def]
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        raise InvalidRequest("the approval form is incomplete")
+    _, broker_ok = runtime().approve(activation_id=activation_id, actor=actor())
+    flash("Approved: the messages are on their way." if broker_ok else "Approved; broker unreachable, queued.", "info")
+    return redirect(url_for("console.activation", activation_id=activation_id))
+
+
+@bp.post("/activations/<id:activation_id>/cancel")
+@requires("operator")
+def cancel(activation_id: int):  # type: ignore[no-untyped-def]
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        raise InvalidRequest("the cancel form is incomplete")
+    runtime().cancel(activation_id=activation_id, actor=actor(), reason="withdrawn in the console")
+    flash("Withdrawn: nothing of it was sent.", "info")
+    return redirect(url_for("console.activation", activation_id=activation_id))
+
+
+@bp.get("/incidents")
+@requires("viewer")
+def incidents():  # type: ignore[no-untyped-def]
+    return render_template("incidents.html", incidents=read(queries.incidents, limit=200))
+
+
+@bp.get("/incidents/<id:incident_id>")
+@requires("viewer")
 def incident(incident_id: int):  # type: ignore[no-untyped-def]
     with runtime().database.reading() as session:
         detail = queries.incident_detail(session, incident_id)
         evidence = detection_view.incident_evidence(session, incident_id)
-    return render_template("incident.html", incident=detail, evidence=evidence, form=ConfirmForm())
+        timeline = auditlog.timeline(session, incident_id)
+    return render_template("incident.html", incident=detail, evidence=evidence, timeline=timeline)
 
 
-@bp.post("/incidents/<int:incident_id>/resolve")
+@bp.route("/incidents/<id:incident_id>/resolve", methods=["GET", "POST"])
+@requires("operator")
 def resolve(incident_id: int):  # type: ignore[no-untyped-def]
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        return redirect(url_for("console.incident", incident_id=incident_id))
-    _, broker_ok = runtime().resolve(incident_id=incident_id, actor=actor())
+    """GET shows what standing down sends (the confirmation); POST does it."""
+    rt = runtime()
+    form = StandDownForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        detail = read(queries.incident_detail, incident_id)
+        stand_down = rt.stand_down_preview(incident_id=incident_id, actor=actor())
+        page = render_template("stand_down.html", incident=detail, plan=stand_down, form=form)
+        return page, 400 if request.method == "POST" else 200
+    _, broker_ok = rt.resolve(incident_id=incident_id, actor=actor(), note=form.note.data or "")
     flash(
         "Stood down: the all-clear is on its way."
         if broker_ok
@@ -117,7 +192,6 @@ def resolve(incident_id: int):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/outbox")
+@requires("viewer")
 def outbox():  # type: ignore[no-untyped-def]
-    with runtime().database.reading() as session:
-        messages = queries.outbox(session)
-    return render_template("outbox.html", messages=messages)
+    return render_template("outbox.html", messages=read(queries.outbox))

@@ -6,7 +6,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from failover.errors import ApprovalError, ConfigError, InvalidRequest, NotFound
+from failover.errors import ApprovalError, ConfigError, Conflict, InvalidRequest, NotFound
 
 
 def wants_json() -> bool:
@@ -23,6 +23,11 @@ def _answer(status: int, message: str):  # type: ignore[no-untyped-def]
     return render_template("error.html", status=status, message=message), status
 
 
+def answer(status: int, message: str):  # type: ignore[no-untyped-def]
+    """An error as JSON for JSON clients and /api/, as a page for people (for other modules)."""
+    return _answer(status, message)
+
+
 def init_app(app: Flask) -> None:
     @app.errorhandler(NotFound)
     def _not_found(exc: NotFound):  # type: ignore[no-untyped-def]
@@ -31,6 +36,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApprovalError)
     def _forbidden(exc: ApprovalError):  # type: ignore[no-untyped-def]
         return _answer(403, str(exc))
+
+    @app.errorhandler(Conflict)
+    def _conflict(exc: Conflict):  # type: ignore[no-untyped-def]
+        return _answer(409, str(exc))
 
     @app.errorhandler(InvalidRequest)
     def _invalid(exc: InvalidRequest):  # type: ignore[no-untyped-def]

@@ -1,22 +1,139 @@
-"""Flask-WTF forms: every console form carries a CSRF token."""
+"""Flask-WTF forms: every console form carries a CSRF token, every text field refuses control characters."""
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from failover.engine.notices import SEVERITIES
+from failover.engine.users import ROLES
+
+# NUL and other C0 controls (tab and newlines are fine): PostgreSQL refuses NUL in text outright.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def plain_text(_form: Any, field: Any) -> None:
+    values = field.data if isinstance(field.data, list) else [field.data]
+    if any(isinstance(v, str) and _CONTROL.search(v) for v in values):
+        raise ValidationError("contains control characters")
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class LoginForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64), plain_text])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class TotpForm(FlaskForm):
+    code = StringField("Six-digit code", validators=[DataRequired(), Length(max=12), plain_text])
 
 
 class ActivateForm(FlaskForm):
-    runbook = SelectField("Runbook", validators=[DataRequired()])
-    reason = StringField("Reason", validators=[DataRequired(message="say why you are activating"), Length(max=500)])
-    services = StringField("Affected services (comma-separated)", validators=[Optional(), Length(max=500)])
+    runbook = MultiCheckboxField("Runbooks", validators=[DataRequired(message="choose at least one runbook")])
+    services = MultiCheckboxField("Affected services", validators=[Optional()])
+    other_services = StringField(
+        "Other affected services (comma-separated)", validators=[Optional(), Length(max=500), plain_text]
+    )
+    reason = StringField(
+        "Reason", validators=[DataRequired(message="say why you are activating"), Length(max=500), plain_text]
+    )
     override = TextAreaField(
-        "Message override (optional, replaces SMS and email text)", validators=[Optional(), Length(max=1600)]
+        "Message override (optional, replaces SMS and email text)",
+        validators=[Optional(), Length(max=1600), plain_text],
     )
     drill = BooleanField("Drill (prefix [DRILL], drill group only, status page untouched)")
     confirm = HiddenField()
+    fingerprint = HiddenField(validators=[Optional(), Length(max=64), plain_text])
+
+    def chosen_services(self) -> list[str]:
+        extra = [s.strip() for s in (self.other_services.data or "").split(",") if s.strip()]
+        return list(dict.fromkeys([*(self.services.data or []), *extra]))
 
 
 class ConfirmForm(FlaskForm):
     """An empty form: a button that only carries the CSRF token."""
+
+
+class StandDownForm(FlaskForm):
+    note = StringField("Note for the audit log (optional)", validators=[Optional(), Length(max=500), plain_text])
+
+
+class NoticeForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=300), plain_text])
+    body = TextAreaField("Text (Markdown)", validators=[DataRequired(), Length(max=10_000), plain_text])
+    severity = SelectField("Severity", choices=list(SEVERITIES), default="major")
+    incident_id = IntegerField(
+        "Incident number (optional)", validators=[Optional(), NumberRange(min=1, max=2_147_483_647)]
+    )
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField("New password (12 characters or more)", validators=[DataRequired(), Length(max=1024)])
+    repeat = PasswordField("New password again", validators=[DataRequired(), Length(max=1024)])
+
+    def validate_repeat(self, field: Any) -> None:
+        if field.data != self.new.data:
+            raise ValidationError("the two new passwords differ")
+
+
+class TotpEnrolForm(FlaskForm):
+    code = StringField("Code shown by your authenticator", validators=[DataRequired(), Length(max=12), plain_text])
+
+
+class TotpDisableForm(FlaskForm):
+    password = PasswordField("Your password", validators=[DataRequired(), Length(max=1024)])
+
+
+class UserAddForm(FlaskForm):
+    username = StringField("Username", validators=[DataRequired(), Length(max=64), plain_text])
+    role = SelectField("Role", choices=list(ROLES), default="operator")
+    password = PasswordField("Initial password (12 characters or more)", validators=[DataRequired(), Length(max=1024)])
+
+
+class UserChangeForm(FlaskForm):
+    action = SelectField(
+        "Change",
+        choices=["role", "disable", "enable", "reset_totp", "password"],
+    )
+    role = SelectField("Role", choices=list(ROLES), validators=[Optional()])
+    password = PasswordField("New password", validators=[Optional(), Length(max=1024)])
+
+
+class TokenForm(FlaskForm):
+    name = StringField("Name (who or what uses it)", validators=[DataRequired(), Length(max=64), plain_text])
+    role = SelectField("Role", choices=list(ROLES), default="viewer")
+    days = IntegerField("Expires after (days)", default=90, validators=[InputRequired(), NumberRange(min=1, max=366)])
+
+
+class AuditFilterForm(FlaskForm):
+    """Read by GET: no CSRF token, nothing changes."""
+
+    class Meta:
+        csrf = False
+
+    since = DateTimeLocalField("From (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    until = DateTimeLocalField("Until (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
+    actor = StringField("Actor", validators=[Optional(), Length(max=64), plain_text])
+    action = StringField("Action (auth.* for a prefix)", validators=[Optional(), Length(max=64), plain_text])
+    incident = IntegerField("Incident", validators=[Optional(), NumberRange(min=1, max=2_147_483_647)])
+    before = IntegerField(validators=[Optional(), NumberRange(min=1, max=2_147_483_647)])

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, request, url_for
 
+from failover.web.access import actor, requires
 from failover.web.views import runtime
 
 bp = Blueprint("watch", __name__)
 
 
-def actor() -> str:
-    return "console"
-
-
 @bp.post("/watch/confirm")
+@requires("operator")
 def confirm():  # type: ignore[no-untyped-def]
     # CSRF is checked globally (views.csrf); a missing service or reason is a 400/404 from the use case.
     result = runtime().confirm_outage(

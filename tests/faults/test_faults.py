@@ -79,6 +79,8 @@ def test_4_provider_errors_and_throttling(rig: Rig) -> None:
     """20 % 500s (half of them after accepting the message), 10 % 20429 with Retry-After: all delivered once."""
     with_people(rig, 300)
     rig.env["FAILOVER_MAX_ATTEMPTS"] = "12"  # 30 % failures: 0.3^12 makes running out of attempts negligible
+    # A run of 500s could trip the breaker and hand people to the email fallback; that is test 6's subject.
+    rig.env["FAILOVER_BREAKER_THRESHOLD"] = "50"
     rig.twilio.chaos = [
         (0.10, Failure(500, message="Internal error")),
         (0.10, Failure(500, message="Internal error after accepting", accept=True)),
@@ -155,8 +157,10 @@ def test_6_provider_down_for_good_opens_the_circuit(rig: Rig) -> None:
     assert set(rig.sendgrid.recipients().values()) == {1}
     assert rig.statuses()["failed"] == 100 and rig.statuses()["sent"] == 100
     from failover.web import create_app
+    from tests.conftest import AuthActions
 
     client = create_app(runtime=rig.runtime, test_config={"TESTING": True}).test_client()
+    AuthActions(client, rig.runtime).login("viewer")
     ready = client.get("/readyz").get_json()
     assert ready["providers"]["circuits"]["twilio"]["state"] == "open"
     assert "twilio looks down" in client.get("/").get_data(as_text=True)

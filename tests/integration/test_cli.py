@@ -116,3 +116,50 @@ def test_user_add(cli: CliRunner) -> None:
     assert "at least 12 characters" in run(
         cli, "user", "add", "x", "--role", "viewer", "--password-stdin", stdin="short\n", code=1
     )
+
+
+def test_init_demo_creates_an_admin_once_and_shows_its_generated_password(
+    cli: CliRunner, env: dict[str, str], tmp_path: Path
+) -> None:
+    out = run(cli, "init", "--demo")
+    line = next(line for line in out.splitlines() if line.startswith("demo console login: admin / "))
+    password = line.rsplit(" ", 1)[1]
+    kept = Path(env["FAILOVER_DATA_DIR"]) / "demo-admin-password"
+    assert kept.read_text().strip() == password and kept.stat().st_mode & 0o777 == 0o600
+    assert "demo console login" not in run(cli, "init", "--demo")  # never again, never reset
+    assert "admin" in run(cli, "user", "list")
+    run(cli, "user", "passwd", "admin", "--password-stdin", stdin="a brand new passphrase\n")
+    assert not kept.exists()  # the file no longer tells a valid password
+
+
+def test_init_without_demo_creates_no_account(cli: CliRunner) -> None:
+    assert "demo console login" not in run(cli, "init")
+    assert run(cli, "user", "list") == ""
+
+
+def test_user_passwd_disable_role_and_reset_totp(cli: CliRunner) -> None:
+    run(cli, "init")
+    run(cli, "user", "add", "root", "--role", "admin", "--password-stdin", stdin="correct horse battery\n")
+    run(cli, "user", "add", "ops", "--role", "operator", "--password-stdin", stdin="correct horse battery\n")
+    assert "password of ops changed" in run(
+        cli, "user", "passwd", "ops", "--password-stdin", stdin="another pass phrase\n"
+    )
+    assert "user ops disabled" in run(cli, "user", "disable", "ops")
+    assert "ops                      operator  disabled" in run(cli, "user", "list")
+    assert "user ops enabled" in run(cli, "user", "disable", "ops", "--enable")
+    assert "user ops is now viewer" in run(cli, "user", "role", "ops", "viewer")
+    assert "two-step login of ops removed" in run(cli, "user", "reset-totp", "ops")
+    assert "last enabled admin" in run(cli, "user", "disable", "root", code=1)
+    assert "no user 'ghost'" in run(cli, "user", "disable", "ghost", code=1)
+
+
+def test_token_create_list_and_revoke(cli: CliRunner) -> None:
+    run(cli, "init")
+    out = run(cli, "token", "create", "monitoring", "--role", "viewer", "--days", "30")
+    secret = out.strip().rsplit(" ", 1)[1]
+    assert secret.startswith("fo_") and len(secret) > 40
+    listing = run(cli, "token", "list")
+    assert "monitoring" in listing and "active" in listing and secret not in listing
+    assert "token 1 revoked" in run(cli, "token", "revoke", "1")
+    assert "revoked" in run(cli, "token", "list")
+    assert "1 to 366 days" in run(cli, "token", "create", "x", "--role", "viewer", "--days", "999", code=1)

@@ -311,7 +311,10 @@ def test_confirm_by_hand_validates_its_input(runtime: Runtime, missing: str) -> 
         )
 
 
-def test_the_incident_page_shows_what_microsoft_said_and_the_linked_signals(runtime: Runtime, client: Any) -> None:
+def test_the_incident_page_shows_what_microsoft_said_and_the_linked_signals(
+    runtime: Runtime, client: Any, auth: Any
+) -> None:
+    auth.login("viewer")
     with freeze_time(START):
         report = poll(runtime, issue("EX226574", status="serviceInterruption"))
     html = client.get(f"/incidents/{report.opened}").get_data(as_text=True)

@@ -173,7 +173,8 @@ def test_alertmanager_alerts_are_one_origin_and_two_monitors_confirm_after_hold(
     assert [r["format"] for r in received] == ["alertmanager", "generic"]
 
 
-def test_the_dashboard_shows_watched_services_and_signals(secret: str, client: FlaskClient) -> None:
+def test_the_dashboard_shows_watched_services_and_signals(secret: str, client: FlaskClient, auth: Any) -> None:
+    auth.login("viewer")
     post(client, generic(summary="OWA answers 503"))
     page = client.get("/")
     html = page.get_data(as_text=True)
@@ -182,9 +183,10 @@ def test_the_dashboard_shows_watched_services_and_signals(secret: str, client: F
     assert "OWA answers 503" in html and "not configured" in html  # Graph has no credentials here
 
 
-def test_an_operator_confirms_from_the_console(client: FlaskClient, runtime: Runtime) -> None:
+def test_an_operator_confirms_from_the_console(client: FlaskClient, runtime: Runtime, auth: Any) -> None:
     from tests.conftest import csrf_from
 
+    auth.login("operator", username="olga")
     token = csrf_from(client.get("/").get_data(as_text=True))
     missing = client.post("/watch/confirm", data={"csrf_token": token, "service": "Exchange Online", "reason": ""})
     assert missing.status_code == 400 and "a reason is required" in missing.get_data(as_text=True)
@@ -196,4 +198,4 @@ def test_an_operator_confirms_from_the_console(client: FlaskClient, runtime: Run
     assert done.status_code == 302 and "/incidents/" in done.headers["Location"]
     with runtime.database.reading() as session:
         [incident] = session.scalars(select(Incident))
-    assert incident.source == "manual" and incident.opened_by == "console"
+    assert incident.source == "manual" and incident.opened_by == "olga"  # the logged-in operator

@@ -1,7 +1,8 @@
-"""The web app: health, the public status page, and the trigger form from preview to confirm."""
+"""The web app: health, the public status page, and the trigger form from preview to confirm (logged in)."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 from flask.testing import FlaskClient
@@ -9,7 +10,7 @@ from flask.testing import FlaskClient
 from failover.clock import utcnow
 from failover.engine import dispatch
 from failover.runtime import Runtime
-from tests.conftest import csrf_from
+from tests.conftest import AuthActions, csrf_from
 
 
 def sent_all(runtime: Runtime) -> None:
@@ -53,12 +54,19 @@ def confirm_activation(client: FlaskClient, **fields: str) -> str:
     assert preview.status_code == 200, preview.get_data(as_text=True)
     html = preview.get_data(as_text=True)
     assert "Confirm and send" in html
-    confirmed = client.post("/activate", data={**data, "confirm": "yes"})
+    confirmed = client.post("/activate", data={**data, "confirm": "yes", "fingerprint": fingerprint_from(html)})
     assert confirmed.status_code == 302
     return confirmed.headers["Location"]
 
 
-def test_trigger_preview_then_confirm(client: FlaskClient, runtime: Runtime) -> None:
+def fingerprint_from(html: str) -> str:
+    match = re.search(r'name="fingerprint" value="([0-9a-f]+)"', html)
+    assert match, "the preview carries no fingerprint"
+    return match.group(1)
+
+
+def test_trigger_preview_then_confirm(client: FlaskClient, runtime: Runtime, auth: AuthActions) -> None:
+    auth.login("operator")
     form = client.get("/activate")
     token = csrf_from(form.get_data(as_text=True))
     preview = client.post(
@@ -79,7 +87,10 @@ def test_trigger_preview_then_confirm(client: FlaskClient, runtime: Runtime) -> 
     assert outbox.count('class="card outbox-message"') == 10
 
 
-def test_status_page_shows_the_runbook_notice_in_html_json_and_atom(client: FlaskClient, runtime: Runtime) -> None:
+def test_status_page_shows_the_runbook_notice_in_html_json_and_atom(
+    client: FlaskClient, runtime: Runtime, auth: AuthActions
+) -> None:
+    auth.login("operator")
     confirm_activation(client)
     sent_all(runtime)
     html = client.get("/status").get_data(as_text=True)
@@ -91,10 +102,13 @@ def test_status_page_shows_the_runbook_notice_in_html_json_and_atom(client: Flas
     assert [e.findtext("a:title", namespaces=ns) for e in feed.findall("a:entry", ns)] == ["Email delays"]
 
 
-def test_stand_down_sends_the_all_clear(client: FlaskClient, runtime: Runtime) -> None:
+def test_stand_down_sends_the_all_clear(client: FlaskClient, runtime: Runtime, auth: AuthActions) -> None:
+    auth.login("operator")
     confirm_activation(client)
     sent_all(runtime)
-    page = client.get("/incidents/1")
+    page = client.get("/incidents/1/resolve")
+    assert "Stand down incident #1?" in page.get_data(as_text=True)
+    assert "Email is working again" in page.get_data(as_text=True)  # the all-clear to be sent, shown first
     response = client.post("/incidents/1/resolve", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
     assert response.status_code == 302
     sent_all(runtime)
@@ -102,25 +116,29 @@ def test_stand_down_sends_the_all_clear(client: FlaskClient, runtime: Runtime) -
     assert "resolved" in client.get("/incidents/1").get_data(as_text=True)
 
 
-def test_a_form_without_csrf_token_is_refused(client: FlaskClient) -> None:
+def test_a_form_without_csrf_token_is_refused(client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("operator")
     response = client.post("/activate", data={"runbook": "exchange-outage", "reason": "x", "confirm": "yes"})
     assert response.status_code == 400
     assert b"The CSRF token is missing" in response.data
 
 
-def test_a_missing_reason_is_a_400_with_the_form_again(client: FlaskClient) -> None:
+def test_a_missing_reason_is_a_400_with_the_form_again(client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("operator")
     token = csrf_from(client.get("/activate").get_data(as_text=True))
     response = client.post("/activate", data={"csrf_token": token, "runbook": "exchange-outage", "reason": ""})
     assert response.status_code == 400 and b"say why you are activating" in response.data
 
 
-def test_an_unknown_runbook_is_a_400(client: FlaskClient) -> None:
+def test_an_unknown_runbook_is_a_400(client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("operator")
     token = csrf_from(client.get("/activate").get_data(as_text=True))
     response = client.post("/activate", data={"csrf_token": token, "runbook": "nope", "reason": "x"})
-    assert response.status_code == 400 and b"Not a valid choice" in response.data
+    assert response.status_code == 400 and b"is not a valid choice" in response.data
 
 
-def test_an_oversized_override_is_a_400_not_a_500(client: FlaskClient) -> None:
+def test_an_oversized_override_is_a_400_not_a_500(client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("operator")
     token = csrf_from(client.get("/activate").get_data(as_text=True))
     response = client.post(
         "/activate", data={"csrf_token": token, "runbook": "exchange-outage", "reason": "x", "override": "y" * 2000}
@@ -128,7 +146,8 @@ def test_an_oversized_override_is_a_400_not_a_500(client: FlaskClient) -> None:
     assert response.status_code == 400
 
 
-def test_unknown_ids_are_404_in_html_and_json(client: FlaskClient) -> None:
+def test_unknown_ids_are_404_in_html_and_json(client: FlaskClient, auth: AuthActions) -> None:
+    auth.login("operator")
     assert client.get("/activations/999").status_code == 404
     response = client.get("/activations/999.json")
     assert response.status_code == 404 and response.get_json() == {"error": "no activation 999", "status": 404}

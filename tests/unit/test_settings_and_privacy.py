@@ -24,6 +24,11 @@ def clean_env(env: dict[str, str]) -> None:
         ("FAILOVER_PUBLIC_URL", "failover.example", "FAILOVER_PUBLIC_URL: must start with http:// or https://"),
         ("FAILOVER_TWILIO_API_BASE", "ftp://x", "FAILOVER_TWILIO_API_BASE: must start with http:// or https://"),
         ("FAILOVER_MAX_ATTEMPTS", "0", "FAILOVER_MAX_ATTEMPTS: Input should be greater than or equal to 1"),
+        ("FAILOVER_LOGIN_RATE_LIMIT", "lots", "FAILOVER_LOGIN_RATE_LIMIT: 'lots' is not a rate limit"),
+        ("FAILOVER_SESSION_TIMEOUT", "5", "FAILOVER_SESSION_TIMEOUT: Input should be greater than or equal to 60"),
+        ("FAILOVER_SMS_SEGMENT_PRICE", "-1", "FAILOVER_SMS_SEGMENT_PRICE: Input should be greater than or equal to 0"),
+        ("FAILOVER_EMAIL_PRICE", "cheap", "FAILOVER_EMAIL_PRICE: Input should be a valid decimal"),
+        ("FAILOVER_PRICE_CURRENCY", "dollars", "FAILOVER_PRICE_CURRENCY: String should match pattern"),
     ],
 )
 def test_a_bad_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:

@@ -16,7 +16,7 @@ import pytest
 from failover.db import migrate
 from failover.runtime import Runtime
 from failover.settings import load_settings
-from tests.conftest import provider_env
+from tests.conftest import AuthActions, provider_env
 from tests.fakes import sendgrid as sg
 from tests.fakes import twilio as tw
 from tests.integration.tracking.support import PUBLIC_URL, Tracked, tracking_config
@@ -48,6 +48,7 @@ def tracked(
     migrate(runtime.database)
     app = create_app(runtime=runtime, test_config={"TESTING": True})
     client = app.test_client()
+    AuthActions(client, runtime).login("viewer")  # the console pages need a signed-in user
     fake_twilio.poster = tw.flask_poster(client)
     fake_sendgrid.poster = sg.flask_poster(client)
     wired = Tracked(runtime, client, fake_twilio, fake_sendgrid)

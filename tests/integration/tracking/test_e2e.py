@@ -24,7 +24,7 @@ from failover.engine import audit
 from failover.models import Activation, Delivery
 from failover.runtime import Runtime
 from failover.settings import load_settings
-from tests.conftest import provider_env
+from tests.conftest import PASSWORD, add_user, csrf_from, provider_env
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.fakes.twilio import FakeTwilio
 from tests.integration import workers
@@ -141,9 +141,11 @@ def test_receipts_replies_and_escalation_end_to_end(
         reminders = [m["to"] for m in fake_twilio.messages if m["body"] == "Reminder: email is down. Reply ACK."]
         assert sorted(reminders) == sorted([PHONES["heidi"], PHONES["erin"]])
 
-        roster: dict[str, Any] = requests.get(
-            f"{public}/activations/{accepted.activation_id}/roster.json", timeout=10
-        ).json()
+        roster: dict[str, Any] = (
+            signed_in(runtime, public)
+            .get(f"{public}/activations/{accepted.activation_id}/roster.json", timeout=10)
+            .json()
+        )
         counts = {c["group"]: (c["acknowledged"], c["need_help"], c["no_answer"]) for c in roster["counts"]}
         assert counts == {
             "(everyone)": (3, 0, 2),
@@ -169,3 +171,18 @@ def test_receipts_replies_and_escalation_end_to_end(
     assert {status for _, _, status in fake_twilio.callbacks} == {200, 204}
     text = log.read_text()
     assert "+1202555" not in text and "@personal.example" not in text  # no contact data in any log
+
+
+def signed_in(runtime: Runtime, public: str) -> requests.Session:
+    """A browser-like session logged in to the real server through its login form."""
+    add_user(runtime, "watcher-viewer", "viewer")
+    session = requests.Session()
+    token = csrf_from(session.get(f"{public}/login", timeout=10).text)
+    answer = session.post(
+        f"{public}/login",
+        timeout=10,
+        allow_redirects=False,
+        data={"csrf_token": token, "username": "watcher-viewer", "password": PASSWORD},
+    )
+    assert answer.status_code == 302, answer.text
+    return session
