@@ -30,8 +30,13 @@ lint: $(VENV)/.dev-installed
 test: lint
 	$(BIN)/pytest
 
-bench: $(VENV)/.dev-installed
-	$(BIN)/python -m benchmarks.run
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	@touch $@ $(VENV)/.dev-installed $(VENV)/.run-installed
+
+# Not part of `make test`: about 15 minutes; writes benchmarks/results/ (BENCH_ARGS="--quick" for a short run).
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
