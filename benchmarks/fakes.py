@@ -1,0 +1,296 @@
+"""The provider fakes of tests/fakes, run in their own process and steered over HTTP.
+
+A separate process keeps the fakes off the GIL of whatever is being measured
+(the peers run in the benchmark's own process). ``python -m benchmarks.fakes``
+starts a fake Twilio and a fake SendGrid, prints one JSON line with their
+URLs, and serves until its standard input closes. Requests under ``/_bench/``
+never count as provider traffic: they reset the record, change the latency or
+the concurrency cap, and return statistics computed from the recorded
+exchanges (arrival and answer times, status), so that only a summary crosses
+the process boundary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.fakes.sendgrid import FakeSendGrid
+from tests.fakes.server import Request, Response
+from tests.fakes.twilio import FakeTwilio
+
+REPO = Path(__file__).resolve().parents[1]
+CONTROL = "/_bench/"
+
+
+class _Measured:
+    """Mixin for a FakeServer: control routes and the time the fake itself spends per request."""
+
+    latency: float
+    max_concurrent: int | None
+    lock: Any
+    exchanges: list[Any]
+    peak_in_flight: int
+
+    def _bench_init(self) -> None:
+        self.handler_seconds: list[float] = []
+
+    async def _dispatch(self, request: Request) -> Response:
+        if request.path.startswith(CONTROL):
+            return self._control(request)
+        return await super()._dispatch(request)  # type: ignore[misc]
+
+    async def _handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await super()._handle(request)  # type: ignore[misc]
+        with self.lock:
+            self.handler_seconds.append(time.perf_counter() - started)
+        return response
+
+    def _control(self, request: Request) -> Response:
+        action = request.path.removeprefix(CONTROL)
+        if action == "reset":
+            self.reset_all()
+            return Response.json(200, {"ok": True})
+        if action == "config":
+            values = request.json() or {}
+            if "latency" in values:
+                self.latency = float(values["latency"])
+            if "max_concurrent" in values:
+                self.max_concurrent = values["max_concurrent"]
+            return Response.json(200, {"latency": self.latency, "max_concurrent": self.max_concurrent})
+        if action == "progress":
+            with self.lock:
+                accepted = sum(1 for e in self.exchanges if 200 <= e.status < 300)
+                first = min((e.request.received_at for e in self.exchanges), default=None)
+            return Response.json(200, {"accepted": accepted, "units": self.units(), "first_received": first})
+        if action == "stats":
+            return Response.json(200, self.stats())
+        return Response.json(404, {"message": f"no control action {action}"})
+
+    def reset_all(self) -> None:
+        with self.lock:
+            self.exchanges.clear()
+            self.handler_seconds.clear()
+            self.peak_in_flight = 0
+
+    def units(self) -> int:
+        """Messages accepted (an SMS; one recipient of an email request)."""
+        raise NotImplementedError
+
+    def duplicates(self) -> int:
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            exchanges = list(self.exchanges)
+            handler = sorted(self.handler_seconds)
+            peak = self.peak_in_flight
+        accepted = [e for e in exchanges if 200 <= e.status < 300]
+        statuses = collections.Counter(str(e.status) for e in exchanges)
+        service = sorted(e.answered_at - e.request.received_at - self.latency for e in accepted)
+        return {
+            "latency_s": self.latency,
+            "max_concurrent": self.max_concurrent,
+            "requests": len(exchanges),
+            "by_status": dict(statuses),
+            "accepted": len(accepted),
+            "units": self.units(),
+            "duplicates": self.duplicates(),
+            "first_received": min((e.request.received_at for e in exchanges), default=None),
+            "first_accepted": min((e.answered_at for e in accepted), default=None),
+            "last_accepted": max((e.answered_at for e in accepted), default=None),
+            "peak_in_flight": peak,
+            "max_started_in_any_second": _max_in_window([e.request.received_at for e in exchanges], 1.0),
+            "max_accepted_in_any_second": _max_in_window([e.request.received_at for e in accepted], 1.0),
+            "handler_ms": _quantiles(handler),
+            # Time the fake added on top of its configured latency, from request read to answer ready.
+            "overhead_ms": _quantiles(service),
+            "process_cpu_s": time.process_time(),
+        }
+
+
+class BenchTwilio(_Measured, FakeTwilio):
+    def __init__(self, **kwargs: Any) -> None:
+        # Apprise accepts only letters and digits in an auth token.
+        super().__init__(auth_token="bench0auth0token0" + "f" * 15, **kwargs)
+        self._bench_init()
+
+    def reset_all(self) -> None:
+        super().reset_all()
+        with self.lock:
+            self.messages.clear()
+
+    def units(self) -> int:
+        with self.lock:
+            return len(self.messages)
+
+    def duplicates(self) -> int:
+        return sum(count - 1 for count in self.sent_to().values() if count > 1)
+
+
+class BenchSendGrid(_Measured, FakeSendGrid):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bench_init()
+
+    def reset_all(self) -> None:
+        super().reset_all()
+        with self.lock:
+            self.sends.clear()
+
+    def units(self) -> int:
+        with self.lock:
+            return sum(len(send["personalizations"]) for send in self.sends)
+
+    def duplicates(self) -> int:
+        return sum(count - 1 for count in self.recipients().values() if count > 1)
+
+
+def _max_in_window(times: list[float], width: float) -> int:
+    """The largest number of events inside any window of ``width`` seconds."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= width:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def _quantiles(values: list[float]) -> dict[str, float | None]:
+    """p50 / p99 / max of sorted seconds, in milliseconds."""
+    if not values:
+        return {"p50": None, "p99": None, "max": None}
+
+    def at(q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 3)
+
+    return {"p50": at(0.5), "p99": at(0.99), "max": round(values[-1] * 1000, 3)}
+
+
+# -- the client side -----------------------------------------------------------
+
+
+class ProviderFakes:
+    """Start ``python -m benchmarks.fakes`` and talk to it. Use as a context manager."""
+
+    def __init__(self, *, latency: float = 0.0, max_concurrent: int | None = None) -> None:
+        self.latency = latency
+        self.max_concurrent = max_concurrent
+        self.process: subprocess.Popen[str] | None = None
+        self.info: dict[str, Any] = {}
+
+    def start(self) -> ProviderFakes:
+        argv = [sys.executable, "-m", "benchmarks.fakes", "--latency", str(self.latency)]
+        if self.max_concurrent is not None:
+            argv += ["--max-concurrent", str(self.max_concurrent)]
+        self.process = subprocess.Popen(
+            argv, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.close()
+            raise RuntimeError("the provider fakes did not start")
+        self.info = json.loads(line)
+        return self
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.stdin:
+            process.stdin.close()  # the child exits when its stdin closes
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+    def __enter__(self) -> ProviderFakes:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def pid(self) -> int:
+        return int(self.info["pid"])
+
+    @property
+    def twilio_url(self) -> str:
+        return str(self.info["twilio"]["url"])
+
+    @property
+    def sendgrid_url(self) -> str:
+        return str(self.info["sendgrid"]["url"])
+
+    def env(self) -> dict[str, str]:
+        """The provider variables that point failover's SDK clients at these fakes."""
+        return {
+            "TWILIO_ACCOUNT_SID": self.info["twilio"]["account_sid"],
+            "TWILIO_AUTH_TOKEN": self.info["twilio"]["auth_token"],
+            "TWILIO_FROM": "+12025550100",
+            "FAILOVER_TWILIO_API_BASE": self.twilio_url,
+            "SENDGRID_API_KEY": self.info["sendgrid"]["api_key"],
+            "SENDGRID_FROM": "alerts@failover.example",
+            "FAILOVER_SENDGRID_API_BASE": self.sendgrid_url,
+        }
+
+    def _call(self, provider: str, action: str, payload: Any = None) -> Any:
+        url = f"{self.info[provider]['url']}{CONTROL}{action}"
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        for provider in ("twilio", "sendgrid"):
+            self._call(provider, "reset", {})
+
+    def configure(self, *, latency: float, max_concurrent: int | None) -> None:
+        self.latency, self.max_concurrent = latency, max_concurrent
+        for provider in ("twilio", "sendgrid"):
+            self._call(provider, "config", {"latency": latency, "max_concurrent": max_concurrent})
+
+    def progress(self, provider: str) -> dict[str, Any]:
+        return dict(self._call(provider, "progress"))
+
+    def stats(self, provider: str) -> dict[str, Any]:
+        return dict(self._call(provider, "stats"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--max-concurrent", type=int, default=None, help="requests in flight before 429 / 20429")
+    args = parser.parse_args(argv)
+    options = {"latency": args.latency, "max_concurrent": args.max_concurrent}
+    twilio = BenchTwilio(**options).start()
+    sendgrid = BenchSendGrid(**options).start()
+    try:
+        info = {
+            "pid": os.getpid(),
+            "twilio": {"url": twilio.url, "account_sid": twilio.account_sid, "auth_token": twilio.auth_token},
+            "sendgrid": {"url": sendgrid.url, "api_key": sendgrid.api_key},
+        }
+        print(json.dumps(info), flush=True)
+        sys.stdin.read()  # until the parent closes the pipe (or dies)
+    finally:
+        twilio.stop()
+        sendgrid.stop()
+
+
+if __name__ == "__main__":
+    main()
