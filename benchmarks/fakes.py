@@ -109,6 +109,9 @@ class _Measured:
             "first_accepted": min((e.answered_at for e in accepted), default=None),
             "last_accepted": max((e.answered_at for e in accepted), default=None),
             "peak_in_flight": peak,
+            # Requests in flight on average from the first arrival to the last answer: how much of the
+            # allowed concurrency the client used.
+            "mean_in_flight": _mean_in_flight(exchanges),
             "max_started_in_any_second": _max_in_window([e.request.received_at for e in exchanges], 1.0),
             "max_accepted_in_any_second": _max_in_window([e.request.received_at for e in accepted], 1.0),
             "handler_ms": _quantiles(handler),
@@ -164,6 +167,15 @@ def _max_in_window(times: list[float], width: float) -> int:
             start += 1
         best = max(best, end - start + 1)
     return best
+
+
+def _mean_in_flight(exchanges: list[Any]) -> float | None:
+    if not exchanges:
+        return None
+    start = min(e.request.received_at for e in exchanges)
+    span = max(e.answered_at for e in exchanges) - start
+    busy = sum(e.answered_at - e.request.received_at for e in exchanges)
+    return round(busy / span, 1) if span > 0 else None
 
 
 def _quantiles(values: list[float]) -> dict[str, float | None]:

@@ -21,39 +21,34 @@ from typing import Any
 
 RATE = 100  # samples per second
 
-# (label, pattern on "function (file:line)") — the first match from the innermost frame outwards wins.
-LIBRARIES = (
-    ("audit hash chain (failover/engine/audit.py)", r"failover/engine/audit\.py"),
-    ("SQLAlchemy", r"/sqlalchemy/"),
-    ("psycopg (PostgreSQL driver)", r"/psycopg/"),
-    ("sqlite3", r"sqlite3/"),
-    ("twilio SDK", r"/twilio/"),
-    ("sendgrid SDK / python_http_client", r"/(sendgrid|python_http_client)/"),
-    ("requests", r"/requests/"),
-    ("urllib3", r"/urllib3/"),
-    ("http.client / socket / ssl", r"(/http/client\.py|/socket\.py|/ssl\.py|/selectors\.py)"),
-    ("json", r"/json/"),
-    ("celery", r"/celery/"),
-    ("kombu / redis-py", r"/(kombu|redis)/"),
-    ("logging", r"/logging/"),
-    ("threading / queue / concurrent.futures", r"/(threading|queue)\.py|/concurrent/futures/"),
-    ("failover (own code)", r"/failover/"),
-)
-# Inclusive time of these functions of ours (matched on "function (failover/...").
+# Inclusive time of these functions of ours (a frame is "name (path:line)").
 OURS = (
-    ("dispatch.send_batch (whole task)", r"^send_batch \(.*failover/engine/dispatch\.py"),
-    ("dispatch._claim (claim rows)", r"^_claim \(.*failover/engine/dispatch\.py"),
-    ("dispatch._messages (load rows)", r"^_messages \(.*failover/engine/dispatch\.py"),
-    ("dispatch._send_piece (provider call)", r"^_send_piece \(.*failover/engine/dispatch\.py"),
-    ("dispatch._record (record results)", r"^_record \(.*failover/engine/dispatch\.py"),
-    ("audit.record_many (hash chain append)", r"^record_many \(.*failover/engine/audit\.py"),
-    ("dispatch._complete_finished", r"^_complete_finished \(.*failover/engine/dispatch\.py"),
-    ("relay.sweep (beat's sweep task)", r"^sweep \(.*failover/engine/relay\.py"),
-    ("TwilioSMS._send_one", r"^_send_one \(.*failover/channels/twilio_sms\.py"),
-    ("TwilioSMS.client (per-thread client)", r"^client \(.*failover/channels/twilio_sms\.py"),
-    ("SendGridEmail.send", r"^send \(.*failover/channels/sendgrid_email\.py"),
-    ("celery worker loop (not in a task)", r"^(start|asynloop|synloop|_receive_callback|on_task_received) \(.*celery/"),
+    ("dispatch.send_batch (the whole task)", r"^send_batch \(failover/engine/dispatch\.py"),
+    ("dispatch._claim (claim the batch's rows)", r"^_claim \(failover/engine/dispatch\.py"),
+    ("dispatch._messages (load the rows)", r"^_messages \(failover/engine/dispatch\.py"),
+    ("dispatch._send_piece (one provider call)", r"^_send_piece \(failover/engine/dispatch\.py"),
+    ("dispatch._record (record 25 results)", r"^_record \(failover/engine/dispatch\.py"),
+    ("audit.record_many (hash chain append)", r"^record_many \(failover/engine/audit\.py"),
+    ("dispatch._complete_finished (is the activation done?)", r"^_complete_finished \(failover/engine/dispatch\.py"),
+    ("relay.sweep (beat's sweep, run by a worker)", r"^sweep \(failover/engine/relay\.py"),
+    ("TwilioSMS.client (per-thread SDK client)", r"^TwilioSMS\.client \("),
+    ("SendGridEmail.send", r"^SendGridEmail\.send \("),
+    ("imports at first use", r"^_find_and_load \("),
+    ("requests: proxy settings from os.environ, per request", r"^Session\.merge_environment_settings \("),
 )
+# Threads, told apart by a frame their stacks contain.
+THREADS = (
+    ("SMS send threads (Runtime.executor)", "_send_all.<locals>.<lambda> ("),
+    ("Celery task threads (--pool threads)", "apply_target (celery/concurrency/base.py"),
+)
+FAILOVER_PARTS = (
+    ("failover/engine/audit.py", "failover: audit hash chain"),
+    ("failover/engine/dispatch.py", "failover: dispatch"),
+    ("failover/channels/", "failover: channels"),
+    ("failover/", "failover: other"),
+)
+STDLIB = frozenset(sys.stdlib_module_names) | {"<frozen"}
+_LOCATION = re.compile(r"\((.*):\d+\)$")
 
 
 def available() -> str | None:
@@ -115,42 +110,65 @@ def summarise(files: list[Path], *, top: int = 12) -> dict[str, Any]:
             if stack and count.isdigit():
                 stacks[stack] += int(count)
     total = sum(stacks.values())
-    by_library: collections.Counter[str] = collections.Counter()
+    by_module: collections.Counter[str] = collections.Counter()
+    by_component: collections.Counter[str] = collections.Counter()
+    by_thread: collections.Counter[str] = collections.Counter()
     ours: collections.Counter[str] = collections.Counter()
     self_frames: collections.Counter[str] = collections.Counter()
-    libraries = [(label, re.compile(pattern)) for label, pattern in LIBRARIES]
     functions = [(label, re.compile(pattern)) for label, pattern in OURS]
     for stack, count in stacks.items():
         frames = stack.split(";")
-        self_frames[_short(frames[-1])] += count
-        by_library[_library(frames, libraries)] += count
+        self_frames[frames[-1]] += count
+        by_module[_module(frames[-1])] += count
+        by_component[_component(frames)] += count
+        by_thread[next((label for label, marker in THREADS if marker in stack), "worker main thread (consumer)")] += (
+            count
+        )
         for label, pattern in functions:
             if any(pattern.search(frame) for frame in frames):
                 ours[label] += count
 
-    def share(counter: collections.Counter[str]) -> list[dict[str, Any]]:
+    def share(counter: collections.Counter[str], limit: int = top) -> list[dict[str, Any]]:
         return [
             {"what": what, "samples": n, "share": round(n / total, 3) if total else 0.0}
-            for what, n in counter.most_common(top)
+            for what, n in counter.most_common(limit)
         ]
 
     return {
         "samples": total,
         "cpu_s_sampled": round(total / RATE, 1),
-        "self_by_library": share(by_library),
-        "inclusive_by_failover_function": share(ours),
+        "by_thread": share(by_thread),
+        "by_component": share(by_component),
+        "self_by_module": share(by_module),
+        "inclusive_by_function": share(ours, len(OURS)),
         "top_self_frames": share(self_frames),
     }
 
 
-def _library(frames: list[str], libraries: list[tuple[str, re.Pattern[str]]]) -> str:
+def _path(frame: str) -> str:
+    match = _LOCATION.search(frame)
+    return match.group(1) if match else ""
+
+
+def _module(frame: str) -> str:
+    """The top-level module a frame runs in: ``sqlalchemy``, ``typing``, ``<frozen importlib...>``."""
+    path = _path(frame)
+    if path.startswith("<"):
+        return path
+    return path.split("/", 1)[0].removesuffix(".py") or "?"
+
+
+def _component(frames: list[str]) -> str:
+    """Who the time is for: the innermost frame outside the standard library, failover split by part.
+
+    Standard-library time (typing checks, os.environ, the thread pool) is charged to the package that called it.
+    """
     for frame in reversed(frames):
-        for label, pattern in libraries:
-            if pattern.search(frame):
-                return label
-    return "other (interpreter, stdlib)"
-
-
-def _short(frame: str) -> str:
-    """``name (path/to/site-packages/pkg/mod.py:12)`` → ``name (pkg/mod.py:12)``."""
-    return re.sub(r"\(.*?(site-packages/|/lib/python3\.\d+/|/wt\d+/|/work/[^/]+/)", "(", frame)
+        path = _path(frame)
+        module = _module(frame)
+        if module.split(" ")[0] in STDLIB or module.startswith("<"):
+            continue
+        if module == "failover":
+            return next(label for prefix, label in FAILOVER_PARTS if path.startswith(prefix))
+        return module
+    return "standard library only (thread bootstrap, idle loops)"

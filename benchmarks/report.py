@@ -72,14 +72,15 @@ def markdown(results: dict[str, Any]) -> str:
             "CPU is the worker processes' user + system time per 1,000 messages (SMS and email both count).",
             "",
             "| N | mode | TTN s | bound s | TTN / bound | SMS done s | email done s | first SMS s | ledger final s "
-            "| CPU s / 1k msgs | worker peak MiB | peak in flight | 429s | everyone once |",
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |",
+            "| CPU s / 1k msgs | worker peak MiB | Twilio in flight, mean / peak | 429s | tasks run / batches "
+            "| everyone once |",
+            "| ---: | --- |" + " ---: |" * 12 + " :---: |",
         ]
         for row in rows:
             if not row.get("measured", True):
                 lines.append(
                     f"| {row['n']:,} | {row['mode']} | ~{_fmt(row.get('ttn_s'), 1)} (extrapolated) | "
-                    f"{_fmt(row['bound_s'])} | ~{_fmt(row.get('ratio'))} | | | | | | | | | |"
+                    f"{_fmt(row['bound_s'])} | ~{_fmt(row.get('ratio'))} | | | | | | | | | | |"
                 )
                 continue
             too_many = row["twilio"]["by_status"].get("429", 0) + row["sendgrid"]["by_status"].get("429", 0)
@@ -89,7 +90,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_fmt(row['first_sms_s'])} | {_fmt(row['ledger_final_s'])} | "
                 f"{_fmt(row['cpu_s_per_1000_messages'], 3)} | "
                 f"{' / '.join(_fmt(m, 0) for m in row['worker_peak_mib'])} | "
-                f"{row['twilio']['peak_in_flight']} | {too_many} | {_fmt(row['exactly_once'])} |"
+                f"{_fmt(row['twilio']['mean_in_flight'], 0)} / {row['twilio']['peak_in_flight']} | {too_many} | "
+                f"{row['tasks']['send_batch_tasks']:,} / {row['batches']:,} | {_fmt(row['exactly_once'])} |"
             )
         peers = results.get("peers", {})
         if peers:
@@ -175,22 +177,28 @@ def markdown(results: dict[str, Any]) -> str:
     for target in results.get("targets", []):
         lines.append(f"| {target['target']} | {target['measured']} | {_fmt(target['met'])} |")
     lines.append("")
-    profile = results.get("profile")
-    if profile and profile.get("summary"):
-        summary = profile["summary"]
+    for profile in results.get("profile") or []:
+        summary = profile.get("summary")
+        if not summary:
+            lines += ["## Profile", "", f"Not recorded: {profile.get('why', 'unknown')}", ""]
+            continue
         lines += [
-            f"## Where the workers' time goes (py-spy, {profile['mode']} N = {profile['n']:,}, "
-            f"{summary['cpu_s_sampled']} s of GIL-holding samples)",
+            f"## Where the workers' time goes: py-spy, {profile['mode']}, N = {profile['n']:,}, "
+            f"{profile['latency_s'] * 1000:.0f} ms latency ({profile['runbook']})",
             "",
-            "| self time by library | share |",
-            "| --- | ---: |",
+            f"{summary['cpu_s_sampled']} s of samples of the thread holding the GIL in {len(profile['files'])} "
+            f"workers (their CPU from /proc: {profile['worker_cpu_s']} s); on average "
+            f"{profile['mean_in_flight']} Twilio requests were in flight.",
+            "",
         ]
-        lines += [f"| {r['what']} | {r['share'] * 100:.0f} % |" for r in summary["self_by_library"]]
-        lines += ["", "| inclusive time of failover functions | share |", "| --- | ---: |"]
-        lines += [f"| {r['what']} | {r['share'] * 100:.0f} % |" for r in summary["inclusive_by_failover_function"]]
-        lines.append("")
-    elif profile:
-        lines += ["## Profile", "", f"Not recorded: {profile.get('why', 'unknown')}", ""]
+        for title, key in (
+            ("thread", "by_thread"),
+            ("component (standard-library time charged to its caller)", "by_component"),
+            ("failover function, inclusive", "inclusive_by_function"),
+        ):
+            lines += [f"| {title} | share |", "| --- | ---: |"]
+            lines += [f"| {r['what']} | {r['share'] * 100:.0f} % |" for r in summary[key] if r["samples"]]
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -211,31 +211,41 @@ def _ttn(
     say(f"  {_brief(row, 'ttn_s', 'bound_s', 'ratio', 'cpu_s_per_1000_messages', 'worker_peak_mib', 'exactly_once')}")
 
 
-def _profile(root: Path, fakes: ProviderFakes, services: Services, raw: Path, say: Any) -> dict[str, Any]:
+def _profile(root: Path, fakes: ProviderFakes, services: Services, raw: Path, say: Any) -> list[dict[str, Any]]:
+    """py-spy on the production workers at N = 5,000: once as measured (150 ms), once with no latency (CPU-bound)."""
     why = profiling.available()
     if why is not None:
-        return {"why": why}
-    say(f"profile: py-spy on the production workers, N={PROFILE_N:,}")
-    fakes.configure(latency=LATENCY, max_concurrent=CONCURRENCY)
-    config = write_config(root / "configs" / str(PROFILE_N), PROFILE_N)
-    with Installation("production", root, config, fakes, services) as inst:
-        recorder = profiling.Recorder(raw, inst.worker_pids()).start()
-        time.sleep(1.0)  # py-spy attaches
-        try:
-            row = scenarios.Run(inst, fakes).measure(runbook="bench", sms=PROFILE_N, email=PROFILE_N, timeout=600)
-        finally:
-            files = recorder.stop()
-    inst.remove()
-    summary = profiling.summarise(files) if files else None
-    say(f"  profiled run TTN {row['ttn_s']} s (with py-spy attached); {len(files)} profile(s) in {raw}")
-    return {
-        "mode": "production",
-        "n": PROFILE_N,
-        "ttn_s_with_profiler": row["ttn_s"],
-        "files": [str(f.relative_to(REPO)) if f.is_relative_to(REPO) else str(f) for f in files],
-        "summary": summary,
-        "why": None if files else "py-spy wrote no output (is ptrace allowed?)",
-    }
+        return [{"why": why}]
+    profiles = []
+    for latency, runbook, email in ((LATENCY, "bench", PROFILE_N), (0.0, "bench-sms", 0)):
+        say(f"profile: py-spy on the production workers, N={PROFILE_N:,}, {latency * 1000:.0f} ms")
+        fakes.configure(latency=latency, max_concurrent=CONCURRENCY if latency else None)
+        config = write_config(root / "configs" / str(PROFILE_N), PROFILE_N)
+        with Installation("production", root, config, fakes, services) as inst:
+            recorder = profiling.Recorder(raw / f"latency-{latency * 1000:.0f}ms", inst.worker_pids()).start()
+            time.sleep(1.0)  # py-spy attaches
+            try:
+                row = scenarios.Run(inst, fakes).measure(runbook=runbook, sms=PROFILE_N, email=email, timeout=600)
+            finally:
+                files = recorder.stop()
+        inst.remove()
+        summary = profiling.summarise(files) if files else None
+        say(f"  TTN {row['ttn_s']} s with py-spy attached; worker CPU {row['worker_cpu_s']} s; {len(files)} profile(s)")
+        profiles.append(
+            {
+                "mode": "production",
+                "n": PROFILE_N,
+                "latency_s": latency,
+                "runbook": runbook,
+                "ttn_s_with_profiler": row["ttn_s"],
+                "worker_cpu_s": row["worker_cpu_s"],
+                "mean_in_flight": row["twilio"]["mean_in_flight"],
+                "files": [str(f.relative_to(REPO)) if f.is_relative_to(REPO) else str(f) for f in files],
+                "summary": summary,
+                "why": None if files else "py-spy wrote no output (is ptrace allowed?)",
+            }
+        )
+    return profiles
 
 
 def _brief(row: dict[str, Any], *keys: str) -> str:

@@ -38,6 +38,7 @@ def _provider_summary(stats: dict[str, Any]) -> dict[str, Any]:
         "units",
         "duplicates",
         "peak_in_flight",
+        "mean_in_flight",
         "max_started_in_any_second",
         "max_accepted_in_any_second",
         "handler_ms",
@@ -60,6 +61,7 @@ class Run:
         workers, beat, servers = inst.worker_cpu(), inst.beat_cpu(), inst.server_cpu()
         fake_cpu = procstats.cpu_seconds(fakes.pid)
         own_cpu = time.process_time()
+        logs = inst.log_sizes()
         activation = inst.activate(runbook)
 
         def providers_done() -> bool:
@@ -87,6 +89,8 @@ class Run:
         return {
             "activation_id": activation.activation_id,
             "counts": activation.counts,
+            "batches": activation.batches,
+            "tasks": inst.task_stats(logs),
             "broker_ok": activation.broker_ok,
             "accept_s": round(activation.accepted - activation.started, 3),
             "first_sms_s": _since(twilio["first_received"], activation.started),

@@ -12,6 +12,7 @@ the use case that the console's confirm button (and the API of issue 4) run.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -87,6 +88,13 @@ def write_config(directory: Path, people: int) -> tuple[Path, Path]:
     return config, runbooks
 
 
+# Celery's "Task <name>[<id>] succeeded in <s>s: <result>" lines.
+_SUCCEEDED = re.compile(
+    r"Task failover\.tasks\.(?P<task>send_batch|sweep)\[[^\]]+\] succeeded in (?P<seconds>[\d.e-]+)s: "
+    r"(?:\{'republished': (?P<republished>\d+))?"
+)
+
+
 class Services:
     """PostgreSQL and Redis for the production mode, started on first use and shared by installations.
 
@@ -153,6 +161,7 @@ class Activation:
     started: float  # time.time() just before Runtime.activate
     accepted: float  # when it returned: ledger committed, batches published
     activation_id: int
+    batches: int
     counts: dict[str, int]
     broker_ok: bool
     cpu_s: float  # CPU this process spent accepting it
@@ -265,7 +274,13 @@ class Installation:
         accepted, broker_ok = self.runtime.activate(runbook_id=runbook_id, reason=reason, actor="bench")
         done = time.time()
         return Activation(
-            started, done, accepted.activation_id, dict(accepted.counts), broker_ok, time.thread_time() - cpu
+            started,
+            done,
+            accepted.activation_id,
+            len(accepted.batch_ids),
+            dict(accepted.counts),
+            broker_ok,
+            time.thread_time() - cpu,
         )
 
     def open_rows(self) -> int:
@@ -302,6 +317,28 @@ class Installation:
 
     def worker_peak_mib(self) -> list[float]:
         return [round(procstats.peak_rss_mib(pid) or 0.0, 1) for pid in self.worker_pids()]
+
+    def log_sizes(self) -> dict[str, int]:
+        return {name: (self.dir / f"{name}.log").stat().st_size for name in self.processes}
+
+    def task_stats(self, since: dict[str, int]) -> dict[str, Any]:
+        """What the workers' logs say happened after ``since`` (from log_sizes): tasks run, sweep republishes."""
+        stats: dict[str, Any] = {"send_batch_tasks": 0, "sweep_tasks": 0, "sweep_s": 0.0, "republished": 0}
+        for name in self.processes:
+            if not name.startswith("worker"):
+                continue
+            with (self.dir / f"{name}.log").open("rb") as handle:
+                handle.seek(since.get(name, 0))
+                text = handle.read().decode(errors="replace")
+            for match in _SUCCEEDED.finditer(text):
+                if match["task"] == "send_batch":
+                    stats["send_batch_tasks"] += 1
+                else:
+                    stats["sweep_tasks"] += 1
+                    stats["sweep_s"] += float(match["seconds"])
+                    stats["republished"] += int(match["republished"] or 0)
+        stats["sweep_s"] = round(stats["sweep_s"], 2)
+        return stats
 
     def log(self, name: str) -> str:
         path = self.dir / f"{name}.log"
