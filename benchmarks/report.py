@@ -125,6 +125,29 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append("![TTN against N](ttn.png)")
         lines.append("")
 
+    measured = [row for row in rows if row.get("measured", True)]
+    if measured:
+        lines += [
+            "## During each TTN run: the beat sweep, the servers, the machine",
+            "",
+            "The sweep is the beat's safety net (every 2 s, run by a worker); it republishes batches that were "
+            "published more than 30 s ago and still hold pending rows. Busy cores are the whole machine's; "
+            "'others' is what processes outside the benchmark used meanwhile.",
+            "",
+            "| N | mode | accept s | sweeps run | sweep worker s | batches republished | PostgreSQL + Redis CPU s "
+            "| busy cores (of 2) | others' cores |",
+            "| ---: | --- |" + " ---: |" * 7,
+        ]
+        for row in measured:
+            tasks, machine = row["tasks"], row["machine"]
+            servers = _fmt(row["db_broker_server_cpu_s"], 1) if row["mode"] == "production" else "in the worker"
+            lines.append(
+                f"| {row['n']:,} | {row['mode']} | {_fmt(row['accept_s'])} | {tasks['sweep_tasks']} | "
+                f"{_fmt(tasks['sweep_s'], 1)} | {tasks['republished']:,} | {servers} | "
+                f"{_fmt(machine['busy_cores'])} | {_fmt(machine['foreign_cores'])} |"
+            )
+        lines.append("")
+
     throughput = [row for row in results.get("throughput", []) if row]
     if throughput:
         lines += [
@@ -200,6 +223,16 @@ def markdown(results: dict[str, Any]) -> str:
             lines += [f"| {r['what']} | {r['share'] * 100:.0f} % |" for r in summary[key] if r["samples"]]
             lines.append("")
     return "\n".join(lines)
+
+
+def main() -> None:
+    """Render results.md and ttn.png again from a results.json: ``python -m benchmarks.report [DIR]``."""
+    import sys
+
+    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "results"
+    results = json.loads((directory / "results.json").read_text())
+    for path in write(results, directory):
+        print(path)
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -332,3 +365,7 @@ def chart(results: dict[str, Any], path: Path) -> Path | None:
     figure.savefig(path)
     plt.close(figure)
     return path
+
+
+if __name__ == "__main__":
+    main()
