@@ -127,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["load_note"] = _load_note(results)
     fake_cpu = [r["fake_cpu_ms_per_request"] for r in results["ttn"] if r.get("fake_cpu_ms_per_request")]
     results["meta"]["fake_cpu_ms_per_request_max"] = max(fake_cpu, default=None)
+    late = [
+        r["twilio"]["overhead_ms"] for r in results["ttn"] if r.get("measured") and r["twilio"]["overhead_ms"]["p50"]
+    ]
+    results["meta"]["twilio_late_ms"] = {
+        "p50_max": max((o["p50"] for o in late), default=None),
+        "p99_max": max((o["p99"] for o in late), default=None),
+    }
     paths = report.write(results, args.out)
     say("wrote " + ", ".join(str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p) for p in paths))
     print((args.out / "results.md").read_text())

@@ -59,7 +59,7 @@ class Run:
         fakes.reset()
         machine = procstats.MachineSample.now()
         workers, beat, servers = inst.worker_cpu(), inst.beat_cpu(), inst.server_cpu()
-        fake_cpu = procstats.cpu_seconds(fakes.pid)
+        fake_cpu = fakes.cpu_seconds()
         own_cpu = time.process_time()
         logs = inst.log_sizes()
         activation = inst.activate(runbook)
@@ -77,7 +77,7 @@ class Run:
                 inst.worker_cpu() - workers,
                 inst.beat_cpu() - beat,
                 inst.server_cpu() - servers,
-                procstats.cpu_seconds(fakes.pid) - fake_cpu,
+                fakes.cpu_seconds() - fake_cpu,
                 time.process_time() - own_cpu,
             )
         )
@@ -112,7 +112,7 @@ class Run:
             "db_broker_server_cpu_s": round(inst.server_cpu() - servers, 2),
             "activation_cpu_s": round(activation.cpu_s, 2),
             "fake_cpu_ms_per_request": _per_request(
-                procstats.cpu_seconds(fakes.pid) - fake_cpu, twilio["requests"] + sendgrid["requests"]
+                fakes.cpu_seconds() - fake_cpu, twilio["requests"] + sendgrid["requests"]
             ),
             "machine": procstats.machine_busy(machine, after, ours),
             "twilio": _provider_summary(twilio),
@@ -298,7 +298,7 @@ def fake_overhead(fakes: ProviderFakes, requests: int = 2000) -> dict[str, Any]:
     connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
     headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/x-www-form-urlencoded"}
     path = f"/2010-04-01/Accounts/{sid}/Messages.json"
-    cpu = procstats.cpu_seconds(fakes.pid)
+    cpu = fakes.cpu_seconds("twilio")
     rtts: list[float] = []
     try:
         for i in range(requests):
@@ -312,7 +312,7 @@ def fake_overhead(fakes: ProviderFakes, requests: int = 2000) -> dict[str, Any]:
                 raise RuntimeError(f"fake answered {response.status}")
     finally:
         connection.close()
-    cpu = procstats.cpu_seconds(fakes.pid) - cpu
+    cpu = fakes.cpu_seconds("twilio") - cpu
     stats = fakes.stats("twilio")
     rtts.sort()
     return {
