@@ -223,7 +223,7 @@ def markdown(results: dict[str, Any]) -> str:
             ("failover function, inclusive", "inclusive_by_function"),
         ):
             lines += [f"| {title} | share |", "| --- | ---: |"]
-            lines += [f"| {r['what']} | {r['share'] * 100:.0f} % |" for r in summary[key] if r["samples"]]
+            lines += [f"| {r['what']} | {r['share'] * 100:.0f} % |" for r in summary[key] if r["share"] >= 0.005]
             lines.append("")
     return "\n".join(lines)
 
