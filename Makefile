@@ -34,7 +34,7 @@ $(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	@touch $@ $(VENV)/.dev-installed $(VENV)/.run-installed
 
-# Not part of `make test`: about 15 minutes; writes benchmarks/results/ (BENCH_ARGS="--quick" for a short run).
+# Not part of `make test`: 10-15 minutes on 2 cores; writes benchmarks/results/ (BENCH_ARGS=--quick: about a minute).
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
