@@ -30,8 +30,13 @@ lint: $(VENV)/.dev-installed
 test: lint
 	$(BIN)/pytest
 
-bench: $(VENV)/.dev-installed
-	$(BIN)/python -m benchmarks.run
+$(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	@touch $@ $(VENV)/.dev-installed $(VENV)/.run-installed
+
+# Not part of `make test`: 10-15 minutes on 2 cores; writes benchmarks/results/ (BENCH_ARGS=--quick: about a minute).
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

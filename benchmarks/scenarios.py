@@ -1,0 +1,388 @@
+"""The measurements. Each returns a plain dict that goes into results.json as it is.
+
+Times are ``time.time()`` in every process (one machine, one clock), so a
+provider request recorded by the fakes can be compared with the moment this
+process asked for the activation.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+from benchmarks import procstats
+from benchmarks.fakes import ProviderFakes
+from benchmarks.stack import Installation, Services, write_config
+
+SMS_BODY = "Email is down. Do not rely on Outlook. Updates by SMS and on the status page. Reply ACK to confirm."
+
+
+def bound(n: int, latency: float, concurrency: int) -> dict[str, float]:
+    """The physical bound: what the provider's latency and concurrency allow, nothing of ours."""
+    sms = n * latency / concurrency + latency
+    email_requests = math.ceil(n / 1000)
+    email = math.ceil(email_requests / concurrency) * latency
+    return {"sms_s": sms, "email_s": email, "email_requests": email_requests, "s": max(sms, email)}
+
+
+def _provider_summary(stats: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "requests",
+        "by_status",
+        "units",
+        "duplicates",
+        "peak_in_flight",
+        "mean_in_flight",
+        "max_started_in_any_second",
+        "max_accepted_in_any_second",
+        "handler_ms",
+        "overhead_ms",
+    )
+    return {key: stats[key] for key in keys}
+
+
+class Run:
+    """One installation, sampled before and after one activation."""
+
+    def __init__(self, installation: Installation, fakes: ProviderFakes) -> None:
+        self.installation = installation
+        self.fakes = fakes
+
+    def measure(self, *, runbook: str, sms: int, email: int, timeout: float, poll: float = 0.25) -> dict[str, Any]:
+        inst, fakes = self.installation, self.fakes
+        fakes.reset()
+        machine = procstats.MachineSample.now()
+        workers, beat, servers = inst.worker_cpu(), inst.beat_cpu(), inst.server_cpu()
+        fake_cpu = fakes.cpu_seconds()
+        own_cpu = time.process_time()
+        logs = inst.log_sizes()
+        activation = inst.activate(runbook)
+
+        def providers_done() -> bool:
+            return (not sms or fakes.progress("twilio")["units"] >= sms) and (
+                not email or fakes.progress("sendgrid")["units"] >= email
+            )
+
+        inst.wait_for(providers_done, timeout=timeout, what=f"{sms} SMS and {email} emails at the fakes", every=poll)
+        ledger_final = inst.wait_for(lambda: inst.open_rows() == 0, timeout=timeout, what="every row final", every=poll)
+        after = procstats.MachineSample.now()
+        ours = sum(
+            (
+                inst.worker_cpu() - workers,
+                inst.beat_cpu() - beat,
+                inst.server_cpu() - servers,
+                fakes.cpu_seconds() - fake_cpu,
+                time.process_time() - own_cpu,
+            )
+        )
+        twilio, sendgrid = fakes.stats("twilio"), fakes.stats("sendgrid")
+        messages = sms + email
+        worker_cpu = inst.worker_cpu() - workers
+        last = [s["last_accepted"] for s, count in ((twilio, sms), (sendgrid, email)) if count]
+        statuses = inst.statuses()
+        return {
+            "activation_id": activation.activation_id,
+            "counts": activation.counts,
+            "batches": activation.batches,
+            "tasks": inst.task_stats(logs),
+            "broker_ok": activation.broker_ok,
+            "accept_s": round(activation.accepted - activation.started, 3),
+            "first_sms_s": _since(twilio["first_received"], activation.started),
+            "sms_done_s": _since(twilio["last_accepted"], activation.started) if sms else None,
+            "email_done_s": _since(sendgrid["last_accepted"], activation.started) if email else None,
+            "ttn_s": _since(max(last), activation.started),
+            "ledger_final_s": _since(ledger_final, activation.started),
+            "statuses": statuses,
+            "exactly_once": twilio["units"] == sms
+            and twilio["duplicates"] == 0
+            and sendgrid["units"] == email
+            and sendgrid["duplicates"] == 0
+            and statuses.get("sms:sent", 0) == sms
+            and statuses.get("email:sent", 0) == email,
+            "worker_cpu_s": round(worker_cpu, 2),
+            "cpu_s_per_1000_messages": round(worker_cpu / messages * 1000, 3),
+            "worker_peak_mib": inst.worker_peak_mib(),
+            "beat_cpu_s": round(inst.beat_cpu() - beat, 2),
+            "db_broker_server_cpu_s": round(inst.server_cpu() - servers, 2),
+            "activation_cpu_s": round(activation.cpu_s, 2),
+            "fake_cpu_ms_per_request": _per_request(
+                fakes.cpu_seconds() - fake_cpu, twilio["requests"] + sendgrid["requests"]
+            ),
+            "machine": procstats.machine_busy(machine, after, ours),
+            "twilio": _provider_summary(twilio),
+            "sendgrid": _provider_summary(sendgrid),
+        }
+
+
+def _since(at: float | None, start: float) -> float | None:
+    return None if at is None else round(at - start, 3)
+
+
+def _per_request(cpu: float, requests: int) -> float | None:
+    return round(cpu / requests * 1000, 4) if requests else None
+
+
+# -- time to notify everyone ------------------------------------------------------
+
+
+def ttn(
+    mode: str,
+    n: int,
+    *,
+    root: Path,
+    fakes: ProviderFakes,
+    services: Services,
+    latency: float,
+    concurrency: int,
+) -> dict[str, Any]:
+    fakes.configure(latency=latency, max_concurrent=concurrency)
+    config = write_config(root / "configs" / str(n), n)
+    limits = bound(n, latency, concurrency)
+    with Installation(mode, root, config, fakes, services) as inst:
+        result = Run(inst, fakes).measure(runbook="bench", sms=n, email=n, timeout=120 + n * 0.05)
+    inst.remove()
+    result.update(
+        mode=mode,
+        n=n,
+        latency_s=latency,
+        concurrency=concurrency,
+        bound_s=round(limits["s"], 3),
+        sms_bound_s=round(limits["sms_s"], 3),
+        email_bound_requests=limits["email_requests"],
+        ratio=round(result["ttn_s"] / limits["s"], 2),
+        measured=True,
+    )
+    return result
+
+
+# -- throughput at zero latency ------------------------------------------------------
+
+
+def throughput(mode: str, n: int, *, root: Path, fakes: ProviderFakes, services: Services) -> dict[str, Any]:
+    """SMS only, no latency, no cap: how fast the durable path (ledger in, statuses out) goes."""
+    fakes.configure(latency=0.0, max_concurrent=None)
+    config = write_config(root / "configs" / str(n), n)
+    with Installation(mode, root, config, fakes, services) as inst:
+        result = Run(inst, fakes).measure(runbook="bench-sms", sms=n, email=0, timeout=120 + n * 0.05)
+    inst.remove()
+    result.update(
+        mode=mode,
+        n=n,
+        sms_per_s_ledger=round(n / result["ledger_final_s"], 1),
+        sms_per_s_provider=round(n / result["sms_done_s"], 1),
+    )
+    return result
+
+
+# -- latency to the first message ------------------------------------------------------
+
+
+class Trigger(Protocol):
+    """What starts an activation; ``name`` labels the figure. Returns the time it was asked for."""
+
+    name: str
+
+    def available(self) -> str | None:
+        """None when this trigger can be measured here, else why not."""
+
+    def fire(self, installation: Installation) -> float: ...
+
+
+class ConfirmTrigger:
+    """An operator's confirm: ``Runtime.activate``, which the console's confirm and the API call run."""
+
+    name = "api_confirm"
+
+    def available(self) -> str | None:
+        return None
+
+    def fire(self, installation: Installation) -> float:
+        return installation.activate("bench").started
+
+
+class GraphFlipTrigger:
+    """Graph service health flips Exchange Online to serviceInterruption; the watcher activates.
+
+    Needs the watcher of issue 3 (Graph source, confirmation policy, automatic
+    activation). When it lands: serve a flipping Graph fake, start the watcher,
+    return the moment of the flip here, and the first SMS is measured as for a
+    confirm (the target is poll interval + 1 s).
+    """
+
+    name = "graph_flip"
+
+    def available(self) -> str | None:
+        try:
+            from failover.sources import graph  # noqa: F401
+        except ImportError:
+            return "not yet measurable: needs the Graph watcher of issue 3"
+        return "not yet wired: the watcher exists; add its fake Graph and start it here"
+
+    def fire(self, installation: Installation) -> float:
+        raise NotImplementedError(self.available() or "")
+
+
+def first_message(
+    mode: str,
+    trigger: Trigger,
+    *,
+    runs: int,
+    people: int,
+    root: Path,
+    fakes: ProviderFakes,
+    services: Services,
+    latency: float,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Trigger → first SMS request at the fake, over ``runs`` activations with idle workers."""
+    reason = trigger.available()
+    if reason is not None:
+        return {"mode": mode, "trigger": trigger.name, "measured": False, "why": reason}
+    fakes.configure(latency=latency, max_concurrent=concurrency)
+    config = write_config(root / "configs" / str(people), people)
+    samples: list[float] = []
+    accept: list[float] = []
+    with Installation(mode, root, config, fakes, services) as inst:
+        time.sleep(1.0)  # let the workers settle into their idle polling
+        for _ in range(runs):
+            fakes.reset()
+            started = trigger.fire(inst)
+            accept.append(time.time() - started)
+            inst.wait_for(lambda: fakes.progress("twilio")["units"] >= people, timeout=120, what="the run's SMS")
+            inst.wait_for(lambda: inst.open_rows() == 0, timeout=120, what="every row final")
+            first = fakes.stats("twilio")["first_received"]
+            samples.append(first - started)
+            time.sleep(0.3)  # idle again, as before a real outage
+    inst.remove()
+    return {
+        "mode": mode,
+        "trigger": trigger.name,
+        "measured": True,
+        "runs": runs,
+        "people": people,
+        "p50_s": round(statistics.median(samples), 3),
+        "p95_s": round(_quantile(samples, 0.95), 3),
+        "max_s": round(max(samples), 3),
+        "accept_p50_s": round(statistics.median(accept), 3),
+        "samples_s": [round(s, 3) for s in samples],
+    }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+# -- the fakes' own overhead ------------------------------------------------------
+
+
+def fake_overhead(fakes: ProviderFakes, requests: int = 2000) -> dict[str, Any]:
+    """Sequential keep-alive POSTs, shaped like twilio-python's, with no latency configured.
+
+    The round trip includes this client and the loopback; the fake's own part
+    is its CPU per request (from /proc) and its handler time.
+    """
+    fakes.configure(latency=0.0, max_concurrent=None)
+    fakes.reset()
+    sid, token = fakes.env()["TWILIO_ACCOUNT_SID"], fakes.env()["TWILIO_AUTH_TOKEN"]
+    import base64
+
+    auth = base64.b64encode(f"{sid}:{token}".encode()).decode()
+    parts = urlsplit(fakes.twilio_url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/x-www-form-urlencoded"}
+    path = f"/2010-04-01/Accounts/{sid}/Messages.json"
+    cpu = fakes.cpu_seconds("twilio")
+    rtts: list[float] = []
+    try:
+        for i in range(requests):
+            body = urlencode({"To": f"+1202555{1000 + i % 9000:04d}", "From": "+12025550100", "Body": SMS_BODY})
+            started = time.perf_counter()
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            rtts.append(time.perf_counter() - started)
+            if response.status != 201:
+                raise RuntimeError(f"fake answered {response.status}")
+    finally:
+        connection.close()
+    cpu = fakes.cpu_seconds("twilio") - cpu
+    stats = fakes.stats("twilio")
+    rtts.sort()
+    return {
+        "requests": requests,
+        "fake_cpu_ms_per_request": round(cpu / requests * 1000, 4),
+        "handler_ms": stats["handler_ms"],
+        "round_trip_ms": {
+            "p50": round(rtts[len(rtts) // 2] * 1000, 3),
+            "p99": round(rtts[int(len(rtts) * 0.99)] * 1000, 3),
+        },
+        "under_1ms": cpu / requests < 0.001 and rtts[len(rtts) // 2] < 0.001,
+    }
+
+
+# -- peers ------------------------------------------------------------------------
+
+
+def peer_rate(send_all: Callable[[list[str]], None], sample: int, fakes: ProviderFakes) -> dict[str, Any]:
+    from tests.conftest import make_people
+
+    numbers = [str(p["phone"]) for p in make_people(sample)]
+    fakes.reset()
+    started = time.perf_counter()
+    send_all(numbers)
+    elapsed = time.perf_counter() - started
+    stats = fakes.stats("twilio")
+    return {
+        "sample": sample,
+        "elapsed_s": round(elapsed, 3),
+        "sms_per_s": round(sample / elapsed, 2),
+        "accepted": stats["units"],
+        "by_status": stats["by_status"],
+    }
+
+
+def serial_twilio(fakes: ProviderFakes) -> Callable[[list[str]], None]:
+    """What most people write first: the official SDK in a for-loop."""
+    from twilio.rest import Client
+
+    env = fakes.env()
+
+    def send_all(numbers: list[str]) -> None:
+        client = Client(env["TWILIO_ACCOUNT_SID"], env["TWILIO_AUTH_TOKEN"])
+        client.api.base_url = fakes.twilio_url
+        try:
+            for number in numbers:
+                client.messages.create(to=number, from_=env["TWILIO_FROM"], body=SMS_BODY)
+        finally:
+            session = getattr(client.http_client, "session", None)
+            if session is not None:
+                session.close()
+
+    return send_all
+
+
+def apprise_twilio(fakes: ProviderFakes) -> Callable[[list[str]], None]:
+    """Apprise's Twilio plugin, one notify() to every number; only its API host is pointed at the fake."""
+    import apprise
+    from apprise.plugins.twilio import NotifyTwilio
+
+    env = fakes.env()
+    NotifyTwilio.notify_sms_url = fakes.twilio_url + "/2010-04-01/Accounts/{sid}/Messages.json"
+
+    def send_all(numbers: list[str]) -> None:
+        notifier = apprise.Apprise()
+        sender = env["TWILIO_FROM"]
+        url = f"twilio://{env['TWILIO_ACCOUNT_SID']}:{env['TWILIO_AUTH_TOKEN']}@{sender}/" + "/".join(numbers)
+        if not notifier.add(url):
+            raise RuntimeError("apprise refused the twilio:// URL")
+        if not notifier.notify(body=SMS_BODY):
+            raise RuntimeError("apprise reported a failed notification")
+
+    return send_all
