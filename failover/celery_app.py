@@ -17,6 +17,8 @@ from failover.errors import BrokerUnavailable
 from failover.runtime import Runtime
 
 SWEEP_EVERY_S = 2.0
+SEND_QUEUE = "celery"
+CONTROL_QUEUE = "control"
 # Above any countdown we use (none today; retries are timed by the sweep).
 VISIBILITY_TIMEOUT_S = 3600
 
@@ -47,8 +49,18 @@ def create_celery(runtime: Runtime) -> Celery:
         "worker_hijack_root_logger": False,
         "broker_connection_retry_on_startup": True,
         "task_publish_retry": False,
+        # Sends go to the default queue; the beat's housekeeping to its own, so a sweep never waits
+        # behind the backlog of a big broadcast it may have to rescue. Workers consume both.
+        "task_routes": {
+            "failover.tasks.send_batch": {"queue": SEND_QUEUE},
+            "failover.tasks.*": {"queue": CONTROL_QUEUE},
+        },
         "beat_schedule": {
-            "sweep": {"task": "failover.tasks.sweep", "schedule": SWEEP_EVERY_S},
+            "sweep": {
+                "task": "failover.tasks.sweep",
+                "schedule": SWEEP_EVERY_S,
+                "options": {"expires": SWEEP_EVERY_S * 5},
+            },
             **runtime.watcher.schedule(),  # Graph, probes and re-evaluation, from detection.yaml
             # Receipts, fallbacks and escalation timers live in the database; a run lost or expired
             # while no worker listens is simply done by the next one.

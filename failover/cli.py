@@ -202,10 +202,12 @@ def web(ctx: Context) -> None:
 def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
     """Run a Celery worker that sends messages."""
     from failover import logs
+    from failover.celery_app import CONTROL_QUEUE, SEND_QUEUE
 
     logs.configure(ctx.settings.log_level)
-    app = ctx.runtime(broker=True)
-    celery = _celery(app)
+    runtime = ctx.runtime(broker=True)
+    celery = _celery(runtime)
+    runtime.warm()
     argv = [
         "worker",
         "--loglevel",
@@ -215,6 +217,8 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
         "--concurrency",
         str(concurrency or ctx.settings.worker_concurrency),
         "--without-gossip",
+        "--queues",
+        f"{SEND_QUEUE},{CONTROL_QUEUE}",
         "--without-mingle",
     ]
     if hostname:

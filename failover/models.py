@@ -173,6 +173,7 @@ class DispatchBatch(Base):
     channel: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     published_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    started_at: Mapped[dt.datetime | None]  # when a task last claimed its rows
     publish_count: Mapped[int] = mapped_column(Integer, default=0)
 
 

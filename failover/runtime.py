@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SMS_THREADS = 32  # concurrent Twilio requests per worker process
-
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
@@ -74,7 +72,15 @@ class Runtime:
 
     @cached_property
     def executor(self) -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=SMS_THREADS, thread_name_prefix="send")
+        """Threads for one-request-per-message channels. As many as the provider allows at once, so one
+        worker alone can use the whole allowance; the guard keeps all workers together within it."""
+        threads = self.settings.send_threads or max(8, self.settings.twilio_max_concurrent)
+        return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+
+    def warm(self) -> None:
+        """Import and connect what the first send would, before the first activation needs it."""
+        for channel in self.channels.values():
+            getattr(channel, "warm", lambda: None)()
 
     @cached_property
     def guard(self) -> throttle.Guard:
@@ -159,6 +165,7 @@ class Runtime:
             self.channels,
             self.publisher,
             sending_timeout=self.settings.sending_timeout,
+            republish_after=self.settings.republish_after,
             guard=self.guard,
             policy=self.policy,
         )

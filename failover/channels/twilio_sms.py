@@ -1,7 +1,4 @@
-"""SMS through the official twilio SDK.
-
-Each thread gets its own ``Client`` (twilio's HTTP client keeps per-request
-state); all of them point at ``FAILOVER_TWILIO_API_BASE``. Every message
+"""SMS through the official twilio SDK (per-thread clients: see twilio_client). Every message
 carries a ``StatusCallback`` that names its ledger row, which is how delivery
 receipts - and reconciliation after a crash - find it again.
 """
@@ -9,31 +6,16 @@ receipts - and reconciliation after a crash - find it again.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Sequence
-from typing import Any
 
 import requests
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from failover.channels.base import OutgoingMessage, Receipt, classify_http, parse_retry_after
+from failover.channels.base import OutgoingMessage, Receipt, classify_http
+from failover.channels.twilio_client import RecordingHttpClient, TwilioClients
 from failover.errors import RetryableDeliveryError
 from failover.privacy import scrub
-
-
-class _RecordingHttpClient(TwilioHttpClient):
-    """Keeps the last response's Retry-After, which TwilioRestException does not carry."""
-
-    retry_after: float | None = None
-
-    def request(self, *args: Any, **kwargs: Any) -> Any:
-        self.retry_after = None
-        response = super().request(*args, **kwargs)
-        if response.status_code in (429, 503) and response.headers:
-            self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return response
 
 
 class TwilioSMS:
@@ -59,31 +41,19 @@ class TwilioSMS:
         self.api_base = api_base
         self.public_url = public_url
         self.timeout = timeout
-        self._local = threading.local()
-        self._clients: list[_RecordingHttpClient] = []
-        self._clients_lock = threading.Lock()
+        self.clients = TwilioClients(account_sid=account_sid, auth_token=auth_token, api_base=api_base, timeout=timeout)
 
     def status_callback(self, delivery_id: int) -> str:
         return f"{self.public_url}/webhooks/twilio/status?delivery={delivery_id}"
 
-    def client(self) -> tuple[Client, _RecordingHttpClient]:
-        pair = getattr(self._local, "pair", None)
-        if pair is None:
-            http = _RecordingHttpClient(timeout=self.timeout, pool_connections=True)
-            client = Client(self.account_sid, self._auth_token, http_client=http)
-            client.api.base_url = self.api_base
-            pair = self._local.pair = (client, http)
-            with self._clients_lock:
-                self._clients.append(http)
-        return pair
+    def client(self) -> tuple[Client, RecordingHttpClient]:
+        return self.clients.get()
+
+    def warm(self) -> None:
+        self.clients.warm()
 
     def close(self) -> None:
-        """Close every thread's keep-alive connections."""
-        with self._clients_lock:
-            for http in self._clients:
-                if http.session is not None:
-                    http.session.close()
-            self._clients.clear()
+        self.clients.close()
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]:
         return [self._send_one(message) for message in messages]

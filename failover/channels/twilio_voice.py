@@ -9,7 +9,6 @@ receipts (``CallSid`` / ``CallStatus``). Calls need a voice-capable number in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import requests
@@ -18,7 +17,7 @@ from twilio.rest import Client
 
 from failover.channels import twilio_webhooks
 from failover.channels.base import OutgoingMessage, Receipt, classify_http
-from failover.channels.twilio_sms import _RecordingHttpClient
+from failover.channels.twilio_client import RecordingHttpClient, TwilioClients
 from failover.errors import PermanentDeliveryError, RetryableDeliveryError
 from failover.privacy import scrub
 
@@ -47,9 +46,7 @@ class TwilioVoice:
         self.api_base = api_base
         self.public_url = public_url
         self.timeout = timeout
-        self._local = threading.local()
-        self._clients: list[_RecordingHttpClient] = []
-        self._clients_lock = threading.Lock()
+        self.clients = TwilioClients(account_sid=account_sid, auth_token=auth_token, api_base=api_base, timeout=timeout)
 
     def status_callback(self, delivery_id: int) -> str:
         return f"{self.public_url}/webhooks/twilio/status?delivery={delivery_id}"
@@ -57,23 +54,11 @@ class TwilioVoice:
     def keypress_url(self, delivery_id: int) -> str:
         return f"{self.public_url}/webhooks/twilio/voice?delivery={delivery_id}"
 
-    def client(self) -> tuple[Client, _RecordingHttpClient]:
-        pair = getattr(self._local, "pair", None)
-        if pair is None:
-            http = _RecordingHttpClient(timeout=self.timeout, pool_connections=True)
-            client = Client(self.account_sid, self._auth_token, http_client=http)
-            client.api.base_url = self.api_base
-            pair = self._local.pair = (client, http)
-            with self._clients_lock:
-                self._clients.append(http)
-        return pair
+    def client(self) -> tuple[Client, RecordingHttpClient]:
+        return self.clients.get()
 
     def close(self) -> None:
-        with self._clients_lock:
-            for http in self._clients:
-                if http.session is not None:
-                    http.session.close()
-            self._clients.clear()
+        self.clients.close()
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]:
         return [self._call(message) for message in messages]

@@ -37,6 +37,7 @@ from failover.models import (
 # Ledger rows per broker task. SMS rows are sent concurrently inside the task;
 # an email batch is one SendGrid request of up to 1000 personalizations.
 BATCH_SIZES = {"sms": 100, "email": 1000, "status": 10}
+PUBLISH_ORDER = {"status": 0, "email": 1, "sms": 2, "voice": 3}
 AUTOMATIC_ACTORS = frozenset({"watcher"})
 
 
@@ -345,10 +346,16 @@ def _write_ledger(session: Session, activation_id: int, plan: Plan, now) -> list
     for delivery in plan.deliveries:
         groups[_batch_key(delivery)].append(delivery)
     chunks: list[tuple[str, list[PlannedDelivery]]] = []
-    for (channel, _), members in groups.items():
+    # Quick channels first: the status notice and a few 1000-recipient email requests are out
+    # within a second, instead of queueing behind every SMS batch.
+    for (channel, _), members in sorted(groups.items(), key=lambda item: PUBLISH_ORDER.get(item[0][0], 9)):
         size = BATCH_SIZES.get(channel, 50)
         chunks.extend((channel, members[i : i + size]) for i in range(0, len(members), size))
-    batches = [DispatchBatch(activation_id=activation_id, channel=channel, created_at=now) for channel, _ in chunks]
+    # Stamped as published in this transaction; the relay clears the stamp if the broker refuses.
+    batches = [
+        DispatchBatch(activation_id=activation_id, channel=channel, created_at=now, published_at=now)
+        for channel, _ in chunks
+    ]
     session.add_all(batches)
     session.flush()
     rows = [

@@ -28,7 +28,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, Row, bindparam, func, or_, select, update
+from sqlalchemy import Integer, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -99,7 +99,9 @@ def send_batch(
         if batch is None:
             return result
         channel = channels[batch.channel]
-        claimed = _claim(session, batch_id, utcnow())
+        now = utcnow()
+        batch.started_at = now
+        claimed = _claim(session, batch_id, now)
         messages = _messages(session, claimed)
     attempts = {row.id: row.attempts for row in claimed}
     if messages:
@@ -597,10 +599,15 @@ def _owned_elsewhere(database: Database, provider_id: str, delivery_id: int) -> 
 def batches_to_publish(session: Session, now: dt.datetime, republish_after: float, limit: int = 500) -> list[int]:
     """Batches holding due pending rows that no published task will pick up.
 
-    That is: never published; published before a retry was scheduled for one
-    of its rows; or published so long ago that the task must have been lost.
+    That is: never published (the broker refused); published before a retry
+    was scheduled for one of its rows (or before reconciliation queued a row
+    again); or neither published nor started for ``republish_after`` seconds,
+    so the task must have been lost (a broker restarted empty, a dead worker's
+    reserved tasks). A long queue in a big broadcast is not "lost": that is why
+    the last start counts, and why the window is minutes, not seconds.
     """
     stale = now - dt.timedelta(seconds=republish_after)
+    last_seen = func.coalesce(DispatchBatch.started_at, DispatchBatch.published_at)
     query = (
         select(DispatchBatch.id)
         .join(Delivery, Delivery.batch_id == DispatchBatch.id)
@@ -609,8 +616,11 @@ def batches_to_publish(session: Session, now: dt.datetime, republish_after: floa
             or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
             or_(
                 DispatchBatch.published_at.is_(None),
-                DispatchBatch.published_at < stale,
                 DispatchBatch.published_at < Delivery.next_attempt_at,
+                and_(
+                    last_seen < stale,
+                    or_(DispatchBatch.started_at.is_(None), DispatchBatch.started_at >= DispatchBatch.published_at),
+                ),
             ),
         )
         .distinct()
@@ -618,6 +628,17 @@ def batches_to_publish(session: Session, now: dt.datetime, republish_after: floa
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def mark_unpublished(session: Session, batch_ids: Sequence[int]) -> None:
+    """The broker refused these: the sweep must publish them."""
+    if batch_ids:
+        session.execute(
+            update(DispatchBatch)
+            .where(DispatchBatch.id.in_(batch_ids))
+            .values(published_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def mark_published(session: Session, batch_ids: Sequence[int], now: dt.datetime) -> None:

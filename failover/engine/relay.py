@@ -25,8 +25,13 @@ log = logging.getLogger(__name__)
 Publish = Callable[[int, float], None]
 
 
-def relay(database: Database, publish: Publish, batch_ids: Sequence[int]) -> bool:
-    """Publish each batch; record which ones the broker took. False if it refused any."""
+def relay(database: Database, publish: Publish, batch_ids: Sequence[int], *, stamped: bool = True) -> bool:
+    """Publish each batch. False if the broker refused any; those are left for the sweep.
+
+    Batches arrive stamped as published (in the activation's own transaction,
+    so that a long publish loop never looks like lost tasks); the stamp is
+    cleared for whatever the broker refused. ``stamped=False`` stamps after.
+    """
     published: list[int] = []
     try:
         for batch_id in batch_ids:
@@ -37,10 +42,14 @@ def relay(database: Database, publish: Publish, batch_ids: Sequence[int]) -> boo
             "broker unreachable, %d batch(es) stay queued for the sweep: %s", len(batch_ids) - len(published), exc
         )
     finally:
-        if published:
+        refused = [batch_id for batch_id in batch_ids if batch_id not in set(published)]
+        if refused and stamped:
+            with database.transaction() as session:
+                dispatch.mark_unpublished(session, refused)
+        if published and not stamped:
             with database.transaction() as session:
                 dispatch.mark_published(session, published, utcnow())
-    return len(published) == len(batch_ids)
+    return not refused
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ def sweep(
     publish: Publish,
     *,
     sending_timeout: float,
-    republish_after: float = 30.0,
+    republish_after: float = 120.0,
     guard: Guard | None = None,
     policy: dispatch.Policy = dispatch.DEFAULT_POLICY,
 ) -> SweepReport:
@@ -67,5 +76,5 @@ def sweep(
     found, missing = dispatch.reconcile(database, channels, now=now, guard=guard, policy=policy)
     with database.reading() as session:
         due = dispatch.batches_to_publish(session, now, republish_after)
-    ok = relay(database, publish, due) if due else True
+    ok = relay(database, publish, due, stamped=False) if due else True
     return SweepReport(len(due), found, missing, ok)

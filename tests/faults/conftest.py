@@ -161,6 +161,7 @@ def rig(
         "FAILOVER_DATABASE_URL": fault_pg.create_database(database, template="faults_template"),
         "FAILOVER_BROKER_URL": fault_redis.url,
         "FAILOVER_SENDING_TIMEOUT": "3",
+        "FAILOVER_REPUBLISH_AFTER": "10",  # a killed worker's reserved tasks count as lost after 10 s
         "FAILOVER_WORKER_CONCURRENCY": "2",
         "FAILOVER_LOG_LEVEL": "WARNING",
         **provider_env(twilio, sendgrid),

@@ -1,7 +1,7 @@
 """Provider guards: shared concurrency and rate limits, AIMD on 429, the circuit breaker.
 
-The in-process backend is driven with freezegun; the Redis backend against a
-real redis-server with real threads (its clock is the Redis server's).
+The in-process backend is driven with freezegun; both backends (the Redis one
+against a real redis-server) are also run with real threads.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from freezegun import freeze_time
 
 from failover.errors import PermanentDeliveryError, RetryableDeliveryError
-from failover.throttle import CircuitOpen, Guard, Limits, LocalBackend, RedisBackend
+from failover.throttle import CircuitOpen, Grant, Guard, Limits, LocalBackend, RedisBackend
 from tests.services import RedisServer
 
 
@@ -33,22 +33,21 @@ def backend(request: pytest.FixtureRequest) -> Iterator[LocalBackend | RedisBack
 def test_local_rate_window_with_a_frozen_clock() -> None:
     backend, limits = LocalBackend(), Limits(rate=3)
     with freeze_time("2026-11-28 09:00:00") as clock:
-        assert [backend.try_acquire("t", f"l{i}", limits) for i in range(3)] == [0, 0, 0]
-        assert backend.try_acquire("t", "l3", limits) == pytest.approx(0.1)  # all in flight: poll again soon
-        backend.release("t", "l1")
-        backend.release("t", "l2")  # answered at once: they count until 1.0
-        assert backend.try_acquire("t", "l3", limits) == pytest.approx(0.1)
+        assert [backend.acquire("t", f"l{i}", limits) for i in range(3)] == [Grant("")] * 3
+        assert backend.acquire("t", "l3", limits) == Grant("rate", pytest.approx(0.1))  # all in flight
+        backend.release("t", "l1", limits, "ok")
+        backend.release("t", "l2", limits, "ok")  # answered at once: they count until 1.0
         clock.tick(0.4)
-        backend.release("t", "l0")  # l0's answer arrives now: it counts until 1.4
-        assert backend.try_acquire("t", "l4", limits) == pytest.approx(0.1)
+        backend.release("t", "l0", limits, "ok")  # l0's answer arrives now: it counts until 1.4
+        assert backend.acquire("t", "l4", limits).reason == "rate"
         clock.tick(0.6)
-        assert backend.try_acquire("t", "l5", limits) == 0  # l1 and l2 are a second old
-        backend.release("t", "l5")
-        assert backend.try_acquire("t", "l6", limits) == 0
-        backend.release("t", "l6")
-        assert backend.try_acquire("t", "l7", limits) == pytest.approx(0.1)  # l0 counts until 1.4
+        assert backend.acquire("t", "l5", limits) == Grant("")  # l1 and l2 are a second old
+        backend.release("t", "l5", limits, "ok")
+        assert backend.acquire("t", "l6", limits) == Grant("")
+        backend.release("t", "l6", limits, "ok")
+        assert backend.acquire("t", "l7", limits).reason == "rate"  # l0 counts until 1.4
         clock.tick(0.4)
-        assert backend.try_acquire("t", "l7", limits) == 0
+        assert backend.acquire("t", "l7", limits) == Grant("")
 
 
 def test_local_breaker_opens_cools_down_and_probes_once() -> None:
@@ -65,10 +64,24 @@ def test_local_breaker_opens_cools_down_and_probes_once() -> None:
                 pass
         assert caught.value.code == "circuit_open" and caught.value.retry_after == pytest.approx(30)
         clock.tick(31)
-        assert backend.allow_probe("t", limits)  # one probe after the cool-down...
-        assert not backend.allow_probe("t", limits)  # ...and only one
-        backend.record("t", limits, ok=True, throttled=False, down=False)
+        assert backend.acquire("t", "probe", limits) == Grant("")  # one probe after the cool-down...
+        assert backend.acquire("t", "other", limits).reason == "open"  # ...and only one
+        backend.release("t", "probe", limits, "answered")  # any answer from the provider closes it
         assert not guard.circuits()["t"].open
+        assert backend.acquire("t", "other", limits) == Grant("")
+
+
+def test_a_failed_probe_opens_the_circuit_again(backend: LocalBackend | RedisBackend) -> None:
+    limits = Limits(breaker_threshold=1, breaker_cooldown=0.05)
+    guard = Guard(backend, {"t": limits})
+    with pytest.raises(RetryableDeliveryError), guard.request("t"):
+        raise RetryableDeliveryError("refused", code="network", maybe_sent=True)
+    assert guard.circuits()["t"].open
+    deadline = time.monotonic() + 5
+    while backend.acquire("t", "probe", limits).reason == "open":  # the 50 ms cool-down, in real time
+        assert time.monotonic() < deadline
+    backend.release("t", "probe", limits, "down")
+    assert guard.circuits()["t"].open and guard.circuits()["t"].failures == 2
 
 
 def test_permanent_errors_do_not_trip_the_breaker(backend: LocalBackend | RedisBackend) -> None:
@@ -121,11 +134,13 @@ def run_concurrently(guard: Guard, transport: str, count: int, hold: float) -> t
     return peak, starts
 
 
-def test_concurrency_cap_holds_across_guards(backend: LocalBackend | RedisBackend) -> None:
-    limits = {"t": Limits(max_concurrent=3)}
-    guard = Guard(backend, limits)
-    peak, starts = run_concurrently(guard, "t", 30, 0.02)
-    assert len(starts) == 30 and peak <= 3
+def test_concurrency_cap_holds_and_is_used(backend: LocalBackend | RedisBackend) -> None:
+    guard = Guard(backend, {"t": Limits(max_concurrent=3)})
+    started = time.monotonic()
+    peak, starts = run_concurrently(guard, "t", 30, 0.05)
+    assert len(starts) == 30 and peak == 3
+    # 30 requests of 50 ms, 3 at a time: 0.5 s if every freed slot is taken at once.
+    assert time.monotonic() - started < 1.5
 
 
 def test_rate_cap_holds_in_every_one_second_window(backend: LocalBackend | RedisBackend) -> None:
@@ -143,24 +158,21 @@ def test_429_halves_the_allowance_and_successes_restore_it(backend: LocalBackend
     with pytest.raises(RetryableDeliveryError), guard.request("t"):
         raise RetryableDeliveryError("too many", code="20429")
     held = [f"h{i}" for i in range(8)]
-    taken = [lease for lease in held if backend.try_acquire("t", lease, limits) == 0]
+    taken = [lease for lease in held if backend.acquire("t", lease, limits) == Grant("")]
     assert len(taken) == 4  # 8 halved
     for lease in taken:
-        backend.release("t", lease)
-    for _ in range(4):
-        with guard.request("t"):
-            pass
-    taken = [lease for lease in held if backend.try_acquire("t", lease, limits) == 0]
+        backend.release("t", lease, limits, "ok")  # four successes: back to 8
+    taken = [lease for lease in held if backend.acquire("t", lease, limits) == Grant("")]
     assert len(taken) == 8
 
 
-def test_a_guard_without_limits_lets_everything_through(backend: LocalBackend | RedisBackend) -> None:
+def test_unlisted_transports_pass_straight_through(backend: LocalBackend | RedisBackend) -> None:
     guard = Guard(backend, {})
     peak, starts = run_concurrently(guard, "outbox", 40, 0.005)
     assert len(starts) == 40 and peak > 3
 
 
-def test_an_unreachable_redis_means_do_not_send(redis_server: RedisServer) -> None:
+def test_an_unreachable_redis_means_do_not_send() -> None:
     backend = RedisBackend("redis://127.0.0.1:1/0")
     try:
         with pytest.raises(RetryableDeliveryError) as caught:
