@@ -78,7 +78,11 @@ class Runtime:
         return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
 
     def warm(self) -> None:
-        """Import and connect what the first send would, before the first activation needs it."""
+        """Load and import what the first activation would need, before an outage needs it."""
+        try:
+            self.catalog()  # follow-ups and fallbacks read it; 50,000 contacts take seconds to parse
+        except ConfigError as exc:
+            log.error("configuration problem (the worker runs, activations will fail): %s", exc)
         for channel in self.channels.values():
             getattr(channel, "warm", lambda: None)()
 
