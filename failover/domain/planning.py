@@ -125,22 +125,14 @@ def plan(
             if address is None:
                 result.skipped.append(SkippedRecipient(key, person.id, step.channel, reason))
                 continue
-            body = renderer.render(person)
+            body = _prefixed(renderer.render(person), activation) or ""  # as sent: [DRILL] counts too
             if step.channel == "sms" and len(body) > SMS_MAX_CHARS:
                 raise InvalidRequest(
                     f"{runbook.id} {key}: SMS text is {len(body)} characters; Twilio accepts {SMS_MAX_CHARS}"
                 )
             subject = _prefixed(step.subject, activation) if step.channel == "email" else None
             result.deliveries.append(
-                PlannedDelivery(
-                    key,
-                    person.id,
-                    step.channel,
-                    address,
-                    subject,
-                    _prefixed(body, activation) or "",
-                    person.groups,
-                )
+                PlannedDelivery(key, person.id, step.channel, address, subject, body, person.groups)
             )
     return result
 

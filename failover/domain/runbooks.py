@@ -335,8 +335,8 @@ def _load_contacts(path: Path, problems: list[Problem]) -> Contacts | None:
         return None
     seen: dict[str, int] = {}
     for index, person in enumerate(contacts.people):
-        line = doc.lines.of(("people", index, "id"))
         if person.id in seen:
+            line = doc.lines.of(("people", index, "id"))
             problems.append(Problem(shown, line, f"people.{index}.id: duplicate person id '{person.id}'"))
         seen.setdefault(person.id, index)
         for group_index, group in enumerate(person.groups):

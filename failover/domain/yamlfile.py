@@ -4,13 +4,17 @@
 a path (``("steps", 0, "to", 1)``) to the 1-based line it came from. Pydantic
 error locations are such paths, so a validation error maps straight to a line.
 Duplicate keys, which PyYAML would silently collapse, are reported too.
+
+The data is read with libyaml in one pass; the line map is built only when a
+problem needs a line. A valid 50,000-person contact list never pays for it
+(its map would hold a million paths).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -19,30 +23,73 @@ from failover.errors import Problem
 
 Path = tuple[str | int, ...]
 
-try:  # the C loader is much faster on large contact lists
-    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
+try:  # the C parser is much faster on large contact lists
+    _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
 except AttributeError:  # pragma: no cover - libyaml missing
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
 
 
-@dataclass
+class _Loader(_Base):  # type: ignore[valid-type,misc]
+    """libyaml's safe loader, refusing nothing but noting duplicate keys."""
+
+    duplicates: list[tuple[int, Any]]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[str] = set()
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue  # a complex key: the constructor below refuses it
+            if key_node.value in seen:
+                self.duplicates.append((key_node.start_mark.line + 1, key_node.value))
+            seen.add(key_node.value)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
 class Lines:
-    """Where each value (and each mapping key) of a YAML document starts."""
+    """Where each value (and each mapping key) of a YAML document starts; built on first use."""
 
-    values: dict[Path, int] = field(default_factory=dict)
-    keys: dict[Path, int] = field(default_factory=dict)
+    def __init__(self, text: str = "") -> None:
+        self._text = text
+        self._values: dict[Path, int] | None = None
+        self._keys: dict[Path, int] = {}
 
     def of(self, path: Sequence[str | int]) -> int:
         """The line of ``path``, or of its nearest known ancestor; 0 if unknown."""
+        values, keys = self._maps()
         current = tuple(path)
         while True:
-            if current in self.keys:
-                return self.keys[current]
-            if current in self.values:
-                return self.values[current]
+            if current in keys:
+                return keys[current]
+            if current in values:
+                return values[current]
             if not current:
                 return 0
             current = current[:-1]
+
+    def _maps(self) -> tuple[dict[Path, int], dict[Path, int]]:
+        if self._values is None:
+            self._values = {}
+            try:
+                node = yaml.compose(self._text, Loader=_Base)
+            except yaml.YAMLError:
+                node = None
+            if node is not None:
+                self._walk(node, (), yaml.constructor.SafeConstructor())
+        return self._values, self._keys
+
+    def _walk(self, node: yaml.Node, path: Path, scalars: yaml.constructor.SafeConstructor) -> None:
+        assert self._values is not None
+        self._values[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                child = (*path, scalars.construct_object(key_node, deep=True))
+                self._keys.setdefault(child, key_node.start_mark.line + 1)
+                self._walk(value_node, child, scalars)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, (*path, index), scalars)
 
 
 @dataclass
@@ -54,49 +101,21 @@ class Document:
 
 def load(text: str, filename: str) -> Document:
     """Parse one YAML document. Syntax errors come back as problems, not raised."""
+    loader = _Loader(text)
+    loader.duplicates = []
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 0
         reason = getattr(exc, "problem", None) or str(exc)
         return Document(None, Lines(), [Problem(filename, line, f"invalid YAML: {reason}")])
-    lines = Lines()
-    problems: list[Problem] = []
-    if node is None:
-        return Document(None, lines, problems)
-    try:
-        data = _Builder(filename, lines, problems).build(node, ())
-    except (yaml.YAMLError, ValueError, TypeError) as exc:  # bad tags, unhashable keys
-        return Document(None, lines, [Problem(filename, node.start_mark.line + 1, f"invalid YAML: {exc}")])
-    return Document(data, lines, problems)
-
-
-class _Builder:
-    def __init__(self, filename: str, lines: Lines, problems: list[Problem]) -> None:
-        self.filename = filename
-        self.lines = lines
-        self.problems = problems
-        self.scalars = yaml.constructor.SafeConstructor()
-
-    def build(self, node: yaml.Node, path: Path) -> Any:
-        self.lines.values[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                if not isinstance(key_node, yaml.ScalarNode):
-                    raise ValueError("a mapping key must be a plain value")
-                key = self.scalars.construct_object(key_node, deep=True)
-                line = key_node.start_mark.line + 1
-                if key in result:
-                    self.problems.append(Problem(self.filename, line, f"duplicate key '{key}'"))
-                child = (*path, key)
-                self.lines.keys[child] = line
-                result[key] = self.build(value_node, child)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        return self.scalars.construct_object(node, deep=True)
+    except (ValueError, TypeError) as exc:  # unhashable keys
+        return Document(None, Lines(), [Problem(filename, 0, f"invalid YAML: {exc}")])
+    finally:
+        loader.dispose()
+    problems = [Problem(filename, line, f"duplicate key '{key}'") for line, key in loader.duplicates]
+    return Document(data, Lines(text), problems)
 
 
 def display_path(path: os.PathLike[str] | str) -> str:

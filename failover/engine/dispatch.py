@@ -267,6 +267,7 @@ def _changes(
 ) -> list[_Change]:
     """What each outcome means for its ledger row (pure)."""
     changes: list[_Change] = []
+    incidents = {m.delivery_id: m.incident_id for outcome in outcomes for m in outcome.messages}
     for outcome in outcomes:
         error = outcome.error
         if error is None:
@@ -276,7 +277,14 @@ def _changes(
                     _Change(
                         receipt.delivery_id,
                         DeliveryStatus.SENT,
-                        audit.Entry("delivery.sent", actor, "delivery", receipt.delivery_id, details=details),
+                        audit.Entry(
+                            "delivery.sent",
+                            actor,
+                            "delivery",
+                            receipt.delivery_id,
+                            incident_id=incidents.get(receipt.delivery_id),
+                            details=details,
+                        ),
                         provider_id=receipt.provider_id,
                     )
                 )
@@ -308,7 +316,9 @@ def _changes(
                 _Change(
                     message.delivery_id,
                     status,
-                    audit.Entry(kind, actor, "delivery", message.delivery_id, details=details),
+                    audit.Entry(
+                        kind, actor, "delivery", message.delivery_id, incident_id=message.incident_id, details=details
+                    ),
                     due=due,
                     code=error.code,
                     error=error.detail[:1000],
@@ -469,11 +479,10 @@ def reconcile(
     now: dt.datetime,
     limit: int = 200,
     actor: str = "reconciler",
-    lookup: Callable[[Session, int], str | None] | None = None,
     guard: Guard | None = None,
     policy: Policy = DEFAULT_POLICY,
 ) -> tuple[int, int]:
-    """Settle due in-doubt rows by asking the provider (or our own records, through ``lookup``).
+    """Settle due in-doubt rows by asking the provider. (A delivery receipt settles one too, on arrival.)
 
     found -> sent; not found -> pending again, or failed when its attempts are
     used up; provider down (circuit open) for longer than the sending timeout
@@ -507,7 +516,7 @@ def reconcile(
     verdicts: dict[str, list[dict[str, Any]]] = {"sent": [], "retry": [], "failed": [], "unconfirmed": []}
     for row in rows:
         try:
-            provider_id = _ask_provider(database, channels.get(row.channel), row, now, lookup, guard)
+            provider_id = _ask_provider(database, channels.get(row.channel), row, now, guard)
         except CircuitOpen as exc:
             if now - row.updated_at >= dt.timedelta(seconds=policy.sending_timeout):
                 # The provider is down and cannot say whether it took the message. Waiting for it
@@ -565,15 +574,9 @@ def _ask_provider(
     channel: Channel | None,
     row: Row[Any],
     now: dt.datetime,
-    lookup: Callable[[Session, int], str | None] | None,
     guard: Guard | None,
 ) -> str | None:
     """The provider's id for an in-doubt row's message, or None if it never took it."""
-    if lookup is not None:
-        with database.reading() as session:
-            known = lookup(session, row.id)
-        if known is not None:
-            return known
     if channel is None or not hasattr(channel, "find"):
         return None
     message = OutgoingMessage(row.id, row.address, row.body, row.subject, severity=row.severity)

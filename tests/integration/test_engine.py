@@ -104,8 +104,8 @@ def test_sending_marks_every_row_sent_once_and_completes_the_activation(runtime:
         notice = session.scalars(select(Notice)).one()
         assert (notice.title, notice.severity, notice.incident_id) == ("Email delays", "major", accepted.incident_id)
         assert session.get(Activation, accepted.activation_id).state == "completed"
-        sent_events = session.scalar(select(func.count()).where(AuditEvent.action == "delivery.sent"))
-        assert sent_events == 11
+        sent_events = session.scalars(select(AuditEvent.incident_id).where(AuditEvent.action == "delivery.sent"))
+        assert list(sent_events) == [accepted.incident_id] * 11  # per-message events belong to their incident
     # Running the batches again sends nothing more.
     drain(runtime, published)
     with runtime.database.reading() as session:

@@ -147,3 +147,16 @@ def test_templates_render_once_per_distinct_context(tmp_path: Path) -> None:
     planning.plan(cat, cat.runbooks["good"], phase="steps", incident=INCIDENT, activation=info())
     # sms text shared by alice and bob: once; email uses person: once per person (1); status: once
     assert len(calls) == 3
+
+
+def test_the_drill_prefix_counts_towards_the_sms_limit(tmp_path: Path) -> None:
+    cat = catalog(tmp_path)
+    with pytest.raises(InvalidRequest, match="SMS text is 1608 characters"):
+        planning.plan(
+            cat,
+            cat.runbooks["good"],
+            phase="steps",
+            incident=INCIDENT,
+            activation=info(drill=True),
+            override="x" * 1600,
+        )
