@@ -48,7 +48,10 @@ def test_the_preview_shows_segments_encoding_groups_skipped_and_cost(
     assert "1 segment, UCS-2" in html and "UCS-2 because of <code>’</code>" in html
     assert re.search(r"<td data-label=\"Group\">oncall</td><td data-label=\"Recipients\">3</td>", html)
     assert re.search(r"<td data-label=\"Group\">all-staff</td><td data-label=\"Recipients\">7</td>", html)
-    assert "erin (email: no email address)" in html
+    assert (
+        '<td data-label="Person">erin</td><td data-label="Channel">email</td><td data-label="Why">no email address</td>'
+        in html
+    )
     # 3 SMS x 1 segment x 0.0079 + 7 emails x 0.001 = 0.0307
     assert "USD 0.0307" in html
     with runtime.database.reading() as session:

@@ -74,7 +74,10 @@ def test_trigger_preview_then_confirm(client: FlaskClient, runtime: Runtime, aut
     )
     html = preview.get_data(as_text=True)
     assert "sms: 3" in html and "email: 7" in html and "status: 1" in html
-    assert "erin (email: no email address)" in html
+    assert (
+        '<td data-label="Person">erin</td><td data-label="Channel">email</td><td data-label="Why">no email address</td>'
+        in html
+    )
     assert "Do not rely on email" in html  # the rendered SMS text
     location = confirm_activation(client)
     assert location.endswith("/activations/1")
