@@ -7,7 +7,8 @@ line with its URL and credentials, and serves until its standard input closes. R
 never count as provider traffic: they reset the record, change the latency or
 the concurrency cap, and return statistics computed from the recorded
 exchanges (arrival and answer times, status), so that only a summary crosses
-the process boundary.
+the process boundary. ``MicrosoftFakes`` (Entra ID and Graph service health
+over TLS, for the Graph flip) is the exception: it runs in this process.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import procstats
+from tests.fakes.microsoft import CLIENT_ID, CLIENT_SECRET, ISSUES, TENANT, FakeEntra, FakeGraph, issue
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.fakes.server import Request, Response
+from tests.fakes.tls import TestCA
 from tests.fakes.twilio import FakeTwilio
 
 REPO = Path(__file__).resolve().parents[1]
@@ -295,6 +298,89 @@ class ProviderFakes:
 
     def stats(self, provider: str) -> dict[str, Any]:
         return dict(self._call(provider, "stats"))
+
+
+class MicrosoftFakes:
+    """Entra ID and Graph service health of tests/fakes over local TLS, for the Graph flip. A context manager.
+
+    ``FakeEntra`` (OpenID configuration and the client-credentials token that msal asks for) and
+    ``FakeGraph`` (issues and healthOverviews) with a leaf certificate from a throwaway ``TestCA``; the
+    workers trust it through ``REQUESTS_CA_BUNDLE`` (see ``env``). Unlike the provider fakes these run on
+    threads of the benchmark's own process: they answer one poll every few seconds, never a flood, and a
+    flip is a method call whose moment this process knows exactly.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.entra: FakeEntra | None = None
+        self.graph: FakeGraph | None = None
+        self._past: list[dict[str, Any]] = []  # resolved issues, listed on as Graph does for a while
+
+    def start(self) -> MicrosoftFakes:
+        ca = TestCA(self.directory)
+        self.bundle = ca.bundle
+        try:
+            self.entra = FakeEntra(ssl_context=ca.server_context())
+            self.entra.start()
+            self.graph = FakeGraph(self.entra, ssl_context=ca.server_context())
+            self.graph.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self) -> None:
+        for server in (self.graph, self.entra):
+            if server is not None:
+                server.stop()
+        self.graph = self.entra = None
+
+    def __enter__(self) -> MicrosoftFakes:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def env(self) -> dict[str, str]:
+        """What points failover's Graph client (msal and requests) at these fakes."""
+        assert self.entra is not None and self.graph is not None
+        return {
+            "FAILOVER_GRAPH_TENANT_ID": TENANT,
+            "FAILOVER_GRAPH_CLIENT_ID": CLIENT_ID,
+            "FAILOVER_GRAPH_CLIENT_SECRET": CLIENT_SECRET,
+            "FAILOVER_GRAPH_API_BASE": self.graph.url,
+            "FAILOVER_GRAPH_AUTHORITY_BASE": self.entra.url,
+            "REQUESTS_CA_BUNDLE": str(self.bundle),
+        }
+
+    def flip(self, issue_id: str, service: str) -> float:
+        """Graph starts reporting an open serviceInterruption / incident; returns time.time() of that moment."""
+        assert self.graph is not None
+        outage = issue(issue_id, service=service, status="serviceInterruption", classification="incident")
+        at = time.time()
+        self.graph.set_issues(*self._past, outage)  # every poll answered from here on lists it
+        self.graph.set_overview(service, "serviceInterruption")
+        return at
+
+    def restore(self, issue_id: str, service: str) -> float:
+        """Microsoft marks the issue restored and resolved; returns time.time() of that moment."""
+        assert self.graph is not None
+        self._past.append(issue(issue_id, service=service, status="serviceRestored", resolved=True))
+        at = time.time()
+        self.graph.set_issues(*self._past)
+        self.graph.set_overview(service, "serviceOperational")
+        return at
+
+    def first_poll_after(self, moment: float) -> float | None:
+        """When Graph answered the first issues request after ``moment``: the poll that saw the flip."""
+        assert self.graph is not None
+        with self.graph.lock:
+            answered = [e.answered_at for e in self.graph.exchanges if e.request.path == ISSUES and e.status == 200]
+        return min((at for at in answered if at >= moment), default=None)
+
+    def token_requests(self) -> int:
+        assert self.entra is not None
+        return self.entra.token_requests()
 
 
 def main(argv: list[str] | None = None) -> None:

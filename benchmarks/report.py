@@ -182,6 +182,19 @@ def markdown(results: dict[str, Any]) -> str:
             else:
                 lines.append(f"| {row['trigger']} | {row['mode']} | {row['why']} | | | | |")
         lines.append("")
+        for row in first:
+            if row.get("measured") and row["trigger"] == "graph_flip":
+                lines += [
+                    f"graph_flip: from the moment the fake Graph lists an open serviceInterruption / incident for "
+                    f"Exchange Online to the first SMS request at the fake Twilio. The watcher polls Graph every "
+                    f"{row['poll_interval_s']:g} s and each flip lands at a random point of the poll cycle, so "
+                    f"up to one interval is waiting for the poll; from Graph's answer that carried the flip to the "
+                    f"first SMS took p50 {_fmt(row['after_poll_p50_s'], 3)} s, max "
+                    f"{_fmt(row['after_poll_max_s'], 3)} s. Each flip opened an incident of its own and was "
+                    f"resolved by the watcher's all-clear before the next ({row['incidents']} incidents, "
+                    f"everyone reached once each time: {_fmt(row['exactly_once'])}).",
+                    "",
+                ]
 
     fakes = results.get("fakes")
     late = meta.get("twilio_late_ms") or {}
@@ -275,14 +288,20 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     graph = next((r for r in results.get("first_message", []) if r["trigger"] == "graph_flip"), None)
+    graph_met: bool | None = None
     if graph is None:
         graph_measured = "not run"
     elif not graph.get("measured"):
         graph_measured = graph["why"]
     else:
-        graph_measured = f"p50 {graph['p50_s']} s, p95 {graph['p95_s']} s"
-    # The poll interval is the watcher's (issue 3); judge it once the watcher can be measured.
-    out.append({"target": "Graph flip → first SMS ≤ poll interval + 1 s", "measured": graph_measured, "met": None})
+        # Judged on every run: the slowest flip (with 10 runs also the p95) within the poll interval + 1 s.
+        graph_measured = (
+            f"p50 {graph['p50_s']} s, p95 {graph['p95_s']} s, max {graph['max_s']} s over {graph['runs']} flips "
+            f"at a {graph['poll_interval_s']:g} s poll interval (≤ {graph['target_s']:g} s wanted; "
+            f"{graph['mode']})"
+        )
+        graph_met = graph["max_s"] <= graph["target_s"]
+    out.append({"target": "Graph flip → first SMS ≤ poll interval + 1 s", "measured": graph_measured, "met": graph_met})
     for mode in TARGET_TTN_RATIO:
         measured_rows = sorted((r for r in rows if r["mode"] == mode), key=lambda r: r["n"])
         if len(measured_rows) < 2:

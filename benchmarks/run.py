@@ -34,6 +34,8 @@ LATENCY = 0.150
 CONCURRENCY = 100
 SIZES = (1000, 5000, 20000, 50000)
 PROFILE_N = 5000
+MEASUREMENTS = ("fakes", "peers", "first_message", "graph_flip", "throughput", "ttn")
+GRAPH_POLL_S = 2.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes and samples: checks the pipeline")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy run")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results.json/.md and ttn.png go")
+    parser.add_argument(
+        "--only", default=",".join(MEASUREMENTS), help="a subset of " + ",".join(MEASUREMENTS) + " (default: all)"
+    )
     args = parser.parse_args(argv)
+    only = {m for m in args.only.split(",") if m}
+    if only - set(MEASUREMENTS):
+        parser.error(f"--only: unknown {', '.join(sorted(only - set(MEASUREMENTS)))}")
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     modes = [m for m in args.modes.split(",") if m]
@@ -56,10 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         "serial_sample": 60,
         "apprise_sample": 40,
         "zero_latency_sample": 1000,
+        "graph_runs": 10,
+        "graph_poll_s": GRAPH_POLL_S,
     }
     if args.quick:
         sizes = [s for s in sizes if s <= 1000] or [200]
-        plan.update(first_runs=5, first_people=50, throughput_n=1000, serial_sample=15, apprise_sample=10)
+        plan.update(first_runs=5, first_people=50, throughput_n=1000, serial_sample=15, apprise_sample=10, graph_runs=3)
     budget = None if args.full else args.budget
     clock = time.monotonic()
     results: dict[str, Any] = {"meta": _meta(args, plan), "ttn": [], "throughput": [], "first_message": []}
@@ -72,13 +82,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with ProviderFakes(latency=LATENCY, max_concurrent=CONCURRENCY) as fakes:
-            say("fakes: measuring their own overhead")
-            results["fakes"] = scenarios.fake_overhead(fakes)
-            say(f"fakes: {json.dumps(results['fakes'])}")
+            if "fakes" in only:
+                say("fakes: measuring their own overhead")
+                results["fakes"] = scenarios.fake_overhead(fakes)
+                say(f"fakes: {json.dumps(results['fakes'])}")
 
-            results["peers"] = _peers(fakes, plan, say)
+            if "peers" in only:
+                results["peers"] = _peers(fakes, plan, say)
 
-            for mode in modes:
+            for mode in modes if "first_message" in only else ():
                 say(f"first message: {plan['first_runs']} confirms, {mode}")
                 results["first_message"].append(
                     scenarios.first_message(
@@ -94,27 +106,30 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
                 say(f"  {_brief(results['first_message'][-1], 'p50_s', 'p95_s')}")
-            graph = scenarios.first_message(
-                modes[0],
-                scenarios.GraphFlipTrigger(),
-                runs=0,
-                people=0,
-                root=root,
-                fakes=fakes,
-                services=services,
-                latency=LATENCY,
-                concurrency=CONCURRENCY,
-            )
-            results["first_message"].append(graph)
-            say(f"first message after a Graph flip: {graph.get('why', 'measured')}")
+            if "graph_flip" in only:
+                graph_mode = "production" if "production" in modes else modes[0]
+                say(f"first message after a Graph flip: {plan['graph_runs']} flips, {graph_mode}")
+                graph = scenarios.graph_flip(
+                    graph_mode,
+                    runs=plan["graph_runs"],
+                    people=plan["first_people"],
+                    poll_interval=plan["graph_poll_s"],
+                    root=root,
+                    fakes=fakes,
+                    services=services,
+                    latency=LATENCY,
+                    concurrency=CONCURRENCY,
+                )
+                results["first_message"].append(graph)
+                say(f"  {_brief(graph, 'p50_s', 'p95_s', 'max_s', 'after_poll_p50_s', 'exactly_once', 'wall_s')}")
 
-            for mode in modes:
+            for mode in modes if "throughput" in only else ():
                 say(f"throughput: {plan['throughput_n']:,} SMS, no latency, {mode}")
                 row = scenarios.throughput(mode, plan["throughput_n"], root=root, fakes=fakes, services=services)
                 results["throughput"].append(row)
                 say(f"  {_brief(row, 'sms_per_s_ledger', 'sms_per_s_provider', 'cpu_s_per_1000_messages')}")
 
-            for n in sorted(sizes):
+            for n in sorted(sizes) if "ttn" in only else ():
                 for mode in modes:
                     _ttn(results, mode, n, root, fakes, services, budget, clock, say)
                 if n == PROFILE_N and not args.no_profile and not args.quick:
@@ -296,6 +311,7 @@ def _meta(args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
         "args": {
             "sizes": args.sizes,
             "modes": args.modes,
+            "only": args.only,
             "budget": args.budget,
             "full": args.full,
             "quick": args.quick,
@@ -308,6 +324,11 @@ def _meta(args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
             "workers idle before each.",
             "Activation request = Runtime.activate in the benchmark process (what the console's confirm runs); "
             "the catalog is loaded beforehand, as in a running web process.",
+            f"Graph flip: {plan['graph_runs']} flips of a fake Graph (TLS, token from a fake Entra ID through msal) "
+            f"polled by the watcher every {plan['graph_poll_s']:g} s; each flip waits a random part of a poll "
+            "interval, opens an incident of its own and sends the auto runbook's SMS to "
+            f"{plan['first_people']} recipients; Graph flips back and the watcher's all-clear (recover_hold 1 s) "
+            "comes before the next flip.",
         ],
     }
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,8 @@ from benchmarks import procstats
 from benchmarks.fakes import ProviderFakes
 from failover.celery_app import create_celery
 from failover.db import Database, migrate
-from failover.models import Delivery
+from failover.models import Activation as ActivationRow
+from failover.models import Delivery, Incident, WatchedService, WatchHead
 from failover.runtime import Runtime
 from failover.settings import load_settings
 from tests.conftest import PROVIDER_VARIABLES, make_people
@@ -69,23 +70,57 @@ RUNBOOKS: dict[str, dict[str, Any]] = {
     },
 }
 
+WATCHED = "Exchange Online"
+# What the watcher fires in the Graph flip measurement: the only runbook of that installation, so that no
+# manual runbook naming Exchange Online leaves an activation awaiting approval at each incident.
+GRAPH_RUNBOOKS: dict[str, dict[str, Any]] = {
+    "bench-graph": {
+        "id": "bench-graph",
+        "title": "Benchmark - everyone by SMS when the watcher confirms an Exchange Online outage",
+        "trigger": {"services": [WATCHED], "activation": "auto"},
+        "steps": [{"channel": "sms", "to": [f"group:{GROUP}"], "text": SMS_TEXT}],
+    },
+}
 
-def write_config(directory: Path, people: int) -> tuple[Path, Path]:
+
+def write_config(directory: Path, people: int, runbooks: Mapping[str, dict[str, Any]] = RUNBOOKS) -> tuple[Path, Path]:
     """contacts.yaml with ``people`` people (tests.conftest.make_people) and the bench runbooks."""
-    config, runbooks = directory / "config", directory / "runbooks"
+    config, runbooks_dir = directory / "config", directory / "runbooks"
     if (config / "contacts.yaml").exists():
-        return config, runbooks
+        return config, runbooks_dir
     config.mkdir(parents=True, exist_ok=True)
-    runbooks.mkdir(parents=True, exist_ok=True)
+    runbooks_dir.mkdir(parents=True, exist_ok=True)
     contacts = {
         "groups": {"oncall": {"description": "IT on call"}, GROUP: {"description": "Everyone"}},
         "people": make_people(people, groups=("oncall", GROUP)),
     }
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # the C dumper writes 50,000 people in a second
     (config / "contacts.yaml").write_text(yaml.dump(contacts, Dumper=dumper, sort_keys=False))
-    for name, runbook in RUNBOOKS.items():
-        (runbooks / f"{name}.yaml").write_text(yaml.safe_dump(runbook, sort_keys=False))
-    return config, runbooks
+    for name, runbook in runbooks.items():
+        (runbooks_dir / f"{name}.yaml").write_text(yaml.safe_dump(runbook, sort_keys=False))
+    return config, runbooks_dir
+
+
+def write_detection(
+    config: Path, *, poll_interval: float, max_incidents_per_hour: int, recover_hold: float = 1.0
+) -> dict[str, Any]:
+    """detection.yaml for the Graph flip: Exchange Online watched through Graph only (no probes), polled fast.
+
+    Graph's confirming issue opens an incident at once (no hold). ``recover_hold`` and a 1 s re-evaluation
+    let the all-clear come soon after Graph flips back, and ``max_incidents_per_hour`` (per service) must
+    allow every flip of the run its own incident. Returns what it wrote.
+    """
+    detection = {
+        "watch": [WATCHED],
+        "graph": {"poll_interval": f"{poll_interval:g}s", "timeout": "5s"},
+        "confirm": {
+            "recover_hold": f"{recover_hold:g}s",
+            "evaluate_interval": "1s",
+            "max_incidents_per_hour": max_incidents_per_hour,
+        },
+    }
+    (config / "detection.yaml").write_text(yaml.safe_dump(detection, sort_keys=False))
+    return detection
 
 
 # Celery's "Task <name>[<id>] succeeded in <s>s: <result>" lines.
@@ -297,6 +332,40 @@ class Installation:
                 select(Delivery.channel, Delivery.status, func.count()).group_by(Delivery.channel, Delivery.status)
             )
             return {f"{channel}:{status}": int(count) for channel, status, count in rows}
+
+    def graph_ok(self) -> bool:
+        """The watcher's last Graph poll succeeded (token from Entra, issues and overviews read)."""
+        assert self.runtime is not None
+        with self.runtime.database.reading() as session:
+            head = session.get(WatchHead, 1)
+            return head is not None and head.graph_state == "ok"
+
+    def incidents(self) -> list[dict[str, Any]]:
+        assert self.runtime is not None
+        with self.runtime.database.reading() as session:
+            rows = session.scalars(select(Incident).order_by(Incident.id))
+            return [
+                {"id": i.id, "state": i.state, "source": i.source, "resolved_by": i.resolved_by, "ms": i.ms_issue_ids}
+                for i in rows
+            ]
+
+    def activations(self) -> dict[str, int]:
+        """Activations by runbook and phase ("bench-graph:steps": 10)."""
+        assert self.runtime is not None
+        with self.runtime.database.reading() as session:
+            rows = session.execute(
+                select(ActivationRow.runbook_id, ActivationRow.phase, func.count()).group_by(
+                    ActivationRow.runbook_id, ActivationRow.phase
+                )
+            )
+            return {f"{runbook}:{phase}": int(count) for runbook, phase, count in rows}
+
+    def service_phase(self, service: str) -> str | None:
+        """A watched service's phase in the detector (operational, suspected, confirmed, recovering, resolved)."""
+        assert self.runtime is not None
+        with self.runtime.database.reading() as session:
+            row = session.get(WatchedService, service)
+            return row.phase if row is not None else None
 
     def worker_pids(self) -> list[int]:
         return [p.pid for name, p in self.processes.items() if name.startswith("worker")]

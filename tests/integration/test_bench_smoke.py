@@ -3,7 +3,9 @@
 50 recipients through the same code ``make bench`` uses - provider fakes in
 their own process, real ``failover worker`` and ``beat`` processes, the bench
 runbook (SMS and email to everyone) - in both modes: everyone is reached
-exactly once on each channel and every ledger row ends ``sent``.
+exactly once on each channel and every ledger row ends ``sent``. And the
+Graph flip measurement with two flips in production mode: each opens an
+incident of its own, which the watcher's all-clear closes before the next.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from benchmarks import scenarios
 from benchmarks.fakes import ProviderFakes
 from benchmarks.stack import Installation, Services, write_config
-from tests.services import PostgresCluster
+from tests.services import PostgresCluster, RedisServer
 
 pytestmark = pytest.mark.integration
 PEOPLE = 50
@@ -97,3 +99,36 @@ def test_the_fakes_answer_20429_above_their_cap_and_record_it(fakes: ProviderFak
     # A request is refused only while two others are in flight, so the record saw at least three at once.
     assert stats["peak_in_flight"] >= 3 and stats["max_started_in_any_second"] == 4
     assert stats["overhead_ms"]["max"] < 100  # answers came after the configured latency, not much later
+
+
+def test_the_graph_flip_run_opens_and_clears_an_incident_per_flip(
+    fakes: ProviderFakes,
+    tmp_path: Path,
+    pg_cluster: PostgresCluster,
+    redis_server: RedisServer,
+    pg_template: str,
+) -> None:
+    """The Graph flip measurement, production mode, two flips: each opens its own incident, everyone gets the SMS."""
+    servers = Services(postgres=pg_cluster, redis=redis_server, template=pg_template)
+    try:
+        result = scenarios.graph_flip(
+            "production",
+            runs=2,
+            people=20,
+            poll_interval=1.0,
+            root=tmp_path,
+            fakes=fakes,
+            services=servers,
+            latency=0.01,
+            concurrency=100,
+            recover_hold=0.0,  # the all-clear at the first clear poll: a second quicker
+        )
+    finally:
+        servers.close()
+    assert result["measured"] and len(result["samples_s"]) == 2
+    assert result["incidents"] == result["incidents_by_watcher"] == 2  # opened and resolved by the watcher
+    assert result["activations"] == {"bench-graph:steps": 2}
+    assert result["statuses"] == {"sms:sent": 40}
+    assert result["exactly_once"]
+    assert result["after_poll_p50_s"] is not None  # the poll that carried each flip was found
+    assert result["log_tracebacks"] == 0 and not result["contact_data_in_logs"]
