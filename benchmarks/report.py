@@ -130,9 +130,10 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [
             "## During each TTN run: the beat sweep, the servers, the machine",
             "",
-            "The sweep is the beat's safety net (every 2 s, run by a worker); it republishes batches that were "
-            "published more than 30 s ago and still hold pending rows. Busy cores are the whole machine's; "
-            "'others' is what processes outside the benchmark used meanwhile.",
+            "The sweep is the beat's safety net (every 2 s, on its own queue, run by a worker); it republishes "
+            "batches with due pending rows that the broker refused, that were due again after their last "
+            "publish, or that were neither published nor started for FAILOVER_REPUBLISH_AFTER (120 s). "
+            "Busy cores are the whole machine's; 'others' is what processes outside the benchmark used meanwhile.",
             "",
             "| N | mode | accept s | sweeps run | sweep worker s | batches republished | PostgreSQL + Redis CPU s "
             "| busy cores (of 2) | others' cores |",
