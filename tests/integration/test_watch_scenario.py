@@ -16,12 +16,9 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from failover.celery_app import create_celery
-from failover.db import migrate
 from failover.engine import audit
 from failover.models import Incident, WatchHead
 from failover.runtime import Runtime
-from failover.settings import load_settings
 from tests.conftest import make_people, provider_env, write_config
 from tests.fakes.microsoft import CLIENT_ID, CLIENT_SECRET, TENANT, FakeEntra, FakeGraph, issue
 from tests.fakes.sendgrid import FakeSendGrid
@@ -75,20 +72,7 @@ def stack(
         "FAILOVER_GRAPH_AUTHORITY_BASE": entra.url,
         "REQUESTS_CA_BUNDLE": str(ca.bundle),  # msal and requests in the worker trust the test CA
     }
-    if request.param == "embedded":
-        values["FAILOVER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'failover.db'}"
-    else:
-        redis = request.getfixturevalue("redis_server")
-        cluster = request.getfixturevalue("pg_cluster")
-        template = request.getfixturevalue("pg_template")
-        name = f"s_{tmp_path.name[-20:].replace('-', '_').lower()}"
-        values["FAILOVER_DATABASE_URL"] = cluster.create_database(name, template=template)
-        values["FAILOVER_BROKER_URL"] = redis.url
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    runtime = Runtime(load_settings())
-    migrate(runtime.database)
-    create_celery(runtime)
+    runtime = workers.stack_runtime(request.param, values, request, tmp_path, monkeypatch)
     yield runtime, values
     runtime.close()
 

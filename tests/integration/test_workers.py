@@ -13,12 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from failover.celery_app import create_celery
-from failover.db import migrate
 from failover.engine import audit
 from failover.models import Delivery
 from failover.runtime import Runtime
-from failover.settings import load_settings
 from tests.conftest import make_people, provider_env, write_config
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.fakes.twilio import FakeTwilio
@@ -44,20 +41,7 @@ def stack(
         "FAILOVER_RUNBOOKS_DIR": str(books),
         **provider_env(fake_twilio, fake_sendgrid),
     }
-    if request.param == "embedded":
-        values["FAILOVER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'failover.db'}"
-    else:
-        redis = request.getfixturevalue("redis_server")
-        cluster = request.getfixturevalue("pg_cluster")
-        template = request.getfixturevalue("pg_template")
-        name = f"w_{tmp_path.name[-20:].replace('-', '_').lower()}"
-        values["FAILOVER_DATABASE_URL"] = cluster.create_database(name, template=template)
-        values["FAILOVER_BROKER_URL"] = redis.url
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    runtime = Runtime(load_settings())
-    migrate(runtime.database)
-    create_celery(runtime)
+    runtime = workers.stack_runtime(request.param, values, request, tmp_path, monkeypatch)
     yield runtime, values
     runtime.close()
 

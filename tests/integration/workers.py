@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -63,3 +64,30 @@ def open_rows(runtime: Runtime) -> int:
             )
             or 0
         )
+
+
+def stack_runtime(mode: str, values: dict[str, str], request: Any, tmp_path: Path, monkeypatch: Any) -> Runtime:
+    """A Runtime (with its Celery publisher) on the embedded stack or on Redis + PostgreSQL.
+
+    ``values`` is the environment the test's processes will get; the database
+    and broker settings are added to it here, and it is applied to this process.
+    """
+    from failover.celery_app import create_celery
+    from failover.db import migrate
+    from failover.settings import load_settings
+
+    if mode == "embedded":
+        values["FAILOVER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'failover.db'}"
+    else:
+        redis = request.getfixturevalue("redis_server")
+        cluster = request.getfixturevalue("pg_cluster")
+        template = request.getfixturevalue("pg_template")
+        name = f"s_{tmp_path.name[-20:].replace('-', '_').lower()}"
+        values["FAILOVER_DATABASE_URL"] = cluster.create_database(name, template=template)
+        values["FAILOVER_BROKER_URL"] = redis.url
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    runtime = Runtime(load_settings())
+    migrate(runtime.database)
+    create_celery(runtime)
+    return runtime

@@ -18,12 +18,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from failover.celery_app import create_celery
-from failover.db import migrate
 from failover.engine import audit
 from failover.models import Activation, Delivery
 from failover.runtime import Runtime
-from failover.settings import load_settings
 from tests.conftest import PASSWORD, add_user, csrf_from, provider_env
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.fakes.twilio import FakeTwilio
@@ -71,20 +68,7 @@ def stack(
         "FAILOVER_PUBLIC_URL": public,
         "SENDGRID_WEBHOOK_PUBLIC_KEY": fake_sendgrid.public_key,
     }
-    if request.param == "embedded":
-        values["FAILOVER_DATABASE_URL"] = f"sqlite:///{tmp_path / 'failover.db'}"
-    else:
-        redis = request.getfixturevalue("redis_server")
-        cluster = request.getfixturevalue("pg_cluster")
-        template = request.getfixturevalue("pg_template")
-        name = f"e_{tmp_path.name[-20:].replace('-', '_').lower()}"
-        values["FAILOVER_DATABASE_URL"] = cluster.create_database(name, template=template)
-        values["FAILOVER_BROKER_URL"] = redis.url
-    for key, value in values.items():
-        monkeypatch.setenv(key, value)
-    runtime = Runtime(load_settings())
-    migrate(runtime.database)
-    create_celery(runtime)
+    runtime = workers.stack_runtime(request.param, values, request, tmp_path, monkeypatch)
     fake_twilio.auto_callbacks = True  # receipts come back by themselves, over HTTP, like Twilio's
     yield runtime, values, public
     runtime.close()
