@@ -20,6 +20,11 @@ from twilio.rest import Client
 from failover.channels.base import parse_retry_after
 
 
+def status_callback_url(public_url: str, delivery_id: int) -> str:
+    """Where Twilio posts a message's or call's progress; the ledger row's id rides along."""
+    return f"{public_url}/webhooks/twilio/status?delivery={delivery_id}"
+
+
 class RecordingHttpClient(TwilioHttpClient):
     """Keeps the last response's Retry-After, which TwilioRestException does not carry."""
 

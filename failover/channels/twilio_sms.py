@@ -13,7 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from failover.channels.base import OutgoingMessage, Receipt, classify_http
-from failover.channels.twilio_client import RecordingHttpClient, TwilioClients
+from failover.channels.twilio_client import RecordingHttpClient, TwilioClients, status_callback_url
 from failover.errors import RetryableDeliveryError
 from failover.privacy import scrub
 
@@ -34,17 +34,13 @@ class TwilioSMS:
         public_url: str,
         timeout: float = 15.0,
     ) -> None:
-        self.account_sid = account_sid
-        self._auth_token = auth_token
         self.sender = sender
         self.messaging_service_sid = messaging_service_sid
-        self.api_base = api_base
         self.public_url = public_url
-        self.timeout = timeout
         self.clients = TwilioClients(account_sid=account_sid, auth_token=auth_token, api_base=api_base, timeout=timeout)
 
     def status_callback(self, delivery_id: int) -> str:
-        return f"{self.public_url}/webhooks/twilio/status?delivery={delivery_id}"
+        return status_callback_url(self.public_url, delivery_id)
 
     def client(self) -> tuple[Client, RecordingHttpClient]:
         return self.clients.get()

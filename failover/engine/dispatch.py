@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Integer, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -49,6 +49,7 @@ RECORD_INTERVAL_S = 0.25
 _T = Delivery.__table__
 
 
+@runtime_checkable
 class Reconcilable(Protocol):
     """A channel that can tell whether a message it may have sent was accepted."""
 
@@ -99,6 +100,7 @@ def send_batch(
         if batch is None:
             return result
         channel = channels[batch.channel]
+        activation_id = batch.activation_id
         now = utcnow()
         batch.started_at = now
         claimed = _claim(session, batch_id, now)
@@ -110,7 +112,7 @@ def send_batch(
                 _with_db_retries(lambda o=outcomes: _record(database, channel, o, attempts, policy, result, actor))
                 keeper.release(d for outcome in outcomes for d in _ids(outcome))
     with database.transaction() as session:
-        _complete_finished(session, _activation_of(session, batch_id), actor)
+        _complete_finished(session, {activation_id}, actor)
     return result
 
 
@@ -418,11 +420,6 @@ def _with_db_retries(write: Callable[[], None], *, budget_s: float = 30.0) -> No
             delay = min(delay * 2, 3.0)
 
 
-def _activation_of(session: Session, batch_id: int) -> set[int]:
-    activation_id = session.scalar(select(DispatchBatch.activation_id).where(DispatchBatch.id == batch_id))
-    return {activation_id} if activation_id is not None else set()
-
-
 OPEN_STATES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, IN_DOUBT)
 
 
@@ -577,7 +574,7 @@ def _ask_provider(
     guard: Guard | None,
 ) -> str | None:
     """The provider's id for an in-doubt row's message, or None if it never took it."""
-    if channel is None or not hasattr(channel, "find"):
+    if not isinstance(channel, Reconcilable):
         return None
     message = OutgoingMessage(row.id, row.address, row.body, row.subject, severity=row.severity)
     since = (row.claimed_at or now) - dt.timedelta(minutes=2)
