@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from failover.errors import ConfigError, ConfigProblems, FailoverError
-from failover.settings import Settings, load_settings
+from failover.settings import Settings, load_env_file, load_settings
 
 
 class Context:
@@ -74,6 +74,7 @@ def cli_actor() -> str:
 @click.version_option(package_name="failover")
 def main() -> None:
     """Contingency communication failover for Microsoft 365 outages."""
+    load_env_file()  # .env in the working directory, under the real environment
 
 
 # -- set-up -----------------------------------------------------------------
