@@ -76,6 +76,14 @@ class IncidentState:
     RESOLVED = "resolved"
 
 
+class EscalationState:
+    """An activation's escalation, as operators steer it (see engine.escalation.steer)."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -154,6 +162,8 @@ class Activation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     accepted_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
+    # Its escalation timers: active | paused (none fires until resumed) | cancelled (none ever fires).
+    escalation: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
 
     incident: Mapped[Incident] = relationship(back_populates="activations")
 
@@ -407,7 +417,7 @@ class Answer(Base):
     activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id"))
     person_id: Mapped[str] = mapped_column(String(64))
     answer: Mapped[str] = mapped_column(String(16))  # ack | need_help
-    via: Mapped[str] = mapped_column(String(16))  # sms | voice
+    via: Mapped[str] = mapped_column(String(16))  # sms | voice | console (an operator, on their behalf)
     first_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -29,6 +29,7 @@ from failover.engine import (
     activation,
     audit,
     dispatch,
+    escalation,
     followup,
     incidents,
     optouts,
@@ -232,6 +233,14 @@ class Runtime:
         catalog = self.catalog()
         with self.database.transaction() as session:
             return replies.handle_sms(session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit)
+
+    def acknowledge_on_behalf(self, **kwargs: Any) -> None:
+        with self.database.transaction() as session:
+            replies.acknowledge_on_behalf(session, now=utcnow(), **kwargs)
+
+    def steer_escalation(self, **kwargs: Any) -> str:
+        with self.database.transaction() as session:
+            return escalation.steer(session, now=utcnow(), **kwargs)
 
     def keypress(self, keypress: Keypress) -> bool:
         with self.database.transaction() as session:

@@ -36,6 +36,7 @@ def create_app(
         access,
         account,
         admin,
+        answers,
         api,
         audit,
         auth,
@@ -58,6 +59,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(answers.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(notices.bp)
     app.register_blueprint(audit.bp)

@@ -73,6 +73,15 @@ class ConfirmForm(FlaskForm):
     """An empty form: a button that only carries the CSRF token."""
 
 
+class AckOnBehalfForm(FlaskForm):
+    person = StringField("Person id", validators=[DataRequired(message="name the person"), Length(max=64), plain_text])
+    note = StringField("How they answered (audit log)", validators=[Optional(), Length(max=200), plain_text])
+
+
+class EscalationForm(FlaskForm):
+    action = SelectField("Escalation", choices=["pause", "resume", "cancel"])
+
+
 class StandDownForm(FlaskForm):
     note = StringField("Note for the audit log (optional)", validators=[Optional(), Length(max=500), plain_text])
 

@@ -64,6 +64,8 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("GET", "/activations/1/roster.csv", None, V_200),
     ("POST", "/activations/999/approve", {}, signed_in(403, 404, 404)),
     ("POST", "/activations/999/cancel", {}, signed_in(403, 404, 404)),
+    ("POST", "/activations/999/acknowledge", {"person": "bob"}, signed_in(403, 404, 404)),
+    ("POST", "/activations/999/escalation", {"action": "pause"}, signed_in(403, 404, 404)),
     ("GET", "/incidents", None, V_200),
     ("GET", "/incidents/1", None, V_200),
     ("GET", "/incidents/1/resolve", None, signed_in(403, 200, 200)),
