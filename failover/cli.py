@@ -38,6 +38,8 @@ class Context:
             from failover.runtime import Runtime
 
             self._runtime = Runtime(self.settings)
+            # Pools and provider clients close with the command, not whenever the garbage collector gets to them.
+            click.get_current_context().find_root().call_on_close(self._runtime.close)
             if broker:
                 from failover.celery_app import create_celery
 
@@ -70,6 +72,16 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+def warn_config(runtime: Any) -> Any:
+    """Each broken configuration file, its file:line problems and what is in force instead, on stderr."""
+    report = runtime.config_report()
+    for item in report.broken:
+        for problem in item.problems:
+            click.echo(f"warning: {problem}", err=True)
+        click.echo(f"warning: {item.file}: {item.outcome()}", err=True)
+    return report
+
+
 @click.group()
 @click.version_option(package_name="failover")
 def main() -> None:
@@ -97,11 +109,15 @@ def init(ctx: Context, demo: bool) -> None:
     runtime = ctx.runtime()
     migrate(runtime.database)
     click.echo(f"database ready: {_redact(settings.sqlalchemy_url)}")
-    runtime.catalog()  # fail now, with file:line, rather than at the first activation
-    click.echo(
-        f"config ok: {len(runtime.catalog().runbooks)} runbook(s), {len(runtime.catalog().contacts.people)} contact(s)"
-    )
-    click.echo(_detection_summary(runtime.watcher.config()))
+    # Problems are shown now, with file:line; they do not stop start-up (the last good versions stay in force).
+    report = warn_config(runtime)
+    catalog = runtime.catalog_or_none()
+    if catalog is not None:
+        state = "config ok" if report.ok else "config in force"
+        click.echo(f"{state}: {len(catalog.runbooks)} runbook(s), {len(catalog.contacts.people)} contact(s)")
+    detection = runtime.watcher.loaded().config
+    if detection is not None:
+        click.echo(_detection_summary(detection))
     if demo:
         _demo_admin(runtime, settings)
 
@@ -236,7 +252,9 @@ def beat(ctx: Context) -> None:
 
     settings = ctx.settings
     logs.configure(settings.log_level)
-    ctx.runtime().watcher.config()  # a broken detection.yaml stops beat with file:line, not a silent no-watch
+    # Loading logs each broken file with file:line. Beat runs regardless: a broken detection.yaml runs on its
+    # last good version (with none, nothing is watched), and the sweeps and escalations do not depend on it.
+    ctx.runtime().config_report()
     url = settings.shared_redis_url
     lock: locks.Lock = (
         locks.RedisLock(url, "failover:beat", on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
@@ -369,6 +387,7 @@ def activate(
 ) -> None:
     """Activate RUNBOOK now (or show what it would send)."""
     reason = reason or f"activated from the command line by {getpass.getuser()}"
+    warn_config(ctx.runtime())
     if dry_run:
         plan = ctx.runtime().preview(
             runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill

@@ -243,6 +243,17 @@ class Notice(Base):
     closed_at: Mapped[dt.datetime | None]
 
 
+class ConfigSnapshot(Base):
+    """The last good version of one configuration file, shared by every process (see engine.snapshots)."""
+
+    __tablename__ = "config_snapshots"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # config/contacts.yaml, runbooks/x.yaml, ...
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[dt.datetime]
+
+
 class OutboxMessage(Base):
     """A message the embedded ``outbox`` channel caught instead of sending."""
 

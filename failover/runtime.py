@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
 from failover.channels.sendgrid_events import EventVerifier
 from failover.clock import utcnow
 from failover.db import Database
-from failover.domain import runbooks
+from failover.domain import lastgood, runbooks
 from failover.domain.planning import Plan
 from failover.domain.preview import Preview, Prices
 from failover.domain.runbooks import Catalog
@@ -39,7 +40,8 @@ from failover.engine import (
     trigger,
 )
 from failover.engine.activation import Accepted
-from failover.errors import BrokerUnavailable, ConfigError
+from failover.engine.snapshots import Snapshots
+from failover.errors import BrokerUnavailable, ConfigError, ConfigProblems, Problem
 from failover.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,24 +50,60 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ConfigReport:
+    """What the console, /readyz and the CLI say about the configuration files."""
+
+    catalog: bool  # contacts are in force, so runbooks can be planned
+    versions: dict[str, str]  # runbook id -> lastgood.CURRENT | LAST_GOOD
+    broken: tuple[lastgood.Broken, ...]
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken and not self.problems
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # embedded database, broker, beat schedule
         self.database = Database(settings.sqlalchemy_url)
-        self._catalog: tuple[tuple[Any, ...], Catalog] | None = None
+        self._catalog: tuple[tuple[Any, ...], runbooks.Loaded] | None = None
         self._catalog_lock = threading.Lock()
         self.publisher: relay.Publish = _no_broker
 
     # -- wiring -------------------------------------------------------------
 
     def catalog(self) -> Catalog:
-        """Contacts, runbooks and templates; reloaded when a file changes."""
+        """Contacts, runbooks and templates in force; ConfigProblems only while no contacts are (nothing to plan)."""
+        loaded = self.loaded()
+        if loaded.catalog is None:
+            raise ConfigProblems(loaded.problems)
+        return loaded.catalog
+
+    def loaded(self) -> runbooks.Loaded:
+        """The files as they are, each broken one replaced by its last good version; reloaded when a file changes."""
         signature = _signature(self.settings.config_dir, self.settings.runbooks_dir)
         with self._catalog_lock:
             if self._catalog is None or self._catalog[0] != signature:
-                self._catalog = (signature, runbooks.load(self.settings.config_dir, self.settings.runbooks_dir))
+                loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
+                self.snapshots.remember(loaded.good)
+                _log_broken(loaded.broken)
+                self._catalog = (signature, loaded)
             return self._catalog[1]
+
+    def config_report(self) -> ConfigReport:
+        """Every broken configuration file and what is in force instead: for banners, /readyz and the CLI."""
+        loaded = self.loaded()
+        detection = self.watcher.loaded()
+        broken = (*loaded.broken, *((detection.broken,) if detection.broken else ()))
+        problems = sorted({*loaded.problems, *detection.problems}, key=lambda p: (p.file, p.line, p.message))
+        return ConfigReport(loaded.catalog is not None, dict(loaded.versions), broken, problems)
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        return Snapshots(self.database)
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
@@ -135,7 +173,7 @@ class Runtime:
         return accepted, self.relay([batch for item in accepted for batch in item.batch_ids])
 
     def stand_down_preview(self, **kwargs: Any) -> trigger.StandDown:
-        catalog = self.catalog()
+        catalog = self.catalog_or_none()  # standing down never depends on the files loading
         with self.database.reading() as session:
             return trigger.preview_all_clear(session, catalog, prices=self.prices, **kwargs)
 
@@ -150,7 +188,7 @@ class Runtime:
         return accepted, self.relay(accepted.batch_ids)
 
     def resolve(self, **kwargs: Any) -> tuple[list[Accepted], bool]:
-        catalog = self.catalog()
+        catalog = self.catalog_or_none()  # standing down never depends on the files loading
         with self.database.transaction() as session:
             accepted = incidents.resolve(session, catalog, **kwargs)
         batch_ids = [batch for item in accepted for batch in item.batch_ids]
@@ -265,12 +303,8 @@ class Runtime:
         return report
 
     def catalog_or_none(self) -> Catalog | None:
-        """The catalog, or None while the files on disk do not load (receipts and pages carry on)."""
-        try:
-            return self.catalog()
-        except ConfigError as exc:
-            log.error("configuration cannot be loaded: %s", exc)
-            return None
+        """The catalog, or None while no contacts are in force (receipts, pages and stand-down carry on)."""
+        return self.loaded().catalog
 
     def close(self) -> None:
         if "watcher" in self.__dict__:
@@ -282,6 +316,13 @@ class Runtime:
         if "guard" in self.__dict__:
             getattr(self.guard.backend, "close", lambda: None)()
         self.database.dispose()
+
+
+def _log_broken(broken: tuple[lastgood.Broken, ...]) -> None:
+    for item in broken:
+        for problem in item.problems:
+            log.error("configuration problem: %s", problem)
+        log.error("%s: %s", item.file, item.outcome())
 
 
 def _no_broker(batch_id: int, countdown: float) -> None:

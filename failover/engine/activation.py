@@ -249,9 +249,13 @@ def cancel(session: Session, *, activation_id: int, actor: str, reason: str = ""
 
 
 def all_clear(
-    session: Session, catalog: Catalog, *, incident: Incident, actor: str, opted_out: Collection[str] = ()
+    session: Session, catalog: Catalog | None, *, incident: Incident, actor: str, opted_out: Collection[str] = ()
 ) -> list[Accepted]:
-    """Queue the ``on_resolve`` phase of every runbook that was activated for the incident."""
+    """Queue the ``on_resolve`` phase of every runbook that was activated for the incident.
+
+    Without a catalog (no contacts in force) or without the runbook (its file never loaded) the
+    all-clear cannot be planned: that is audited, and standing down goes ahead regardless.
+    """
     accepted = []
     for activation in list(incident.activations):
         if activation.phase != "steps":
@@ -261,6 +265,19 @@ def all_clear(
             continue
         if activation.state != ActivationState.QUEUED and activation.state != ActivationState.COMPLETED:
             continue
+        missing = all_clear_unavailable(catalog, activation.runbook_id)
+        if missing is not None:
+            audit.record(
+                session,
+                action="all_clear.unavailable",
+                actor=actor,
+                target_type="activation",
+                target_id=activation.id,
+                incident_id=incident.id,
+                details={"runbook": activation.runbook_id, "reason": missing},
+            )
+            continue
+        assert catalog is not None
         runbook = catalog.runbook(activation.runbook_id)
         if runbook is None or not runbook.on_resolve:
             continue
@@ -282,6 +299,15 @@ def all_clear(
             continue  # the all-clear for this runbook already went out
         accepted.append(_materialise(session, catalog, runbook, incident, resolve, actor, opted_out))
     return accepted
+
+
+def all_clear_unavailable(catalog: Catalog | None, runbook_id: str) -> str | None:
+    """Why a runbook's all-clear cannot be planned now, or None when it can."""
+    if catalog is None:
+        return "no contacts are loaded (contacts.yaml is broken and no good version of it is known)"
+    if catalog.runbook(runbook_id) is None:
+        return f"runbook '{runbook_id}' is not loaded (its file is broken or gone, and no good version is known)"
+    return None
 
 
 def _materialise(

@@ -17,14 +17,19 @@ from failover.models import Incident, IncidentState, Notice
 
 def resolve(
     session: Session,
-    catalog: Catalog,
+    catalog: Catalog | None,
     *,
     incident_id: int,
     actor: str,
     note: str = "",
     opted_out: Collection[str] = (),
 ) -> list[Accepted]:
-    """Close the incident and its status notices; queue the runbooks' ``on_resolve`` phases."""
+    """Close the incident and its status notices; queue the runbooks' ``on_resolve`` phases.
+
+    Needs no configuration file: with ``catalog`` None (or a runbook that does not load) the
+    incident is still resolved, its notices closed and its escalations stopped; only the
+    all-clear that cannot be planned is left out, and audited as such.
+    """
     incident = session.scalars(select(Incident).where(Incident.id == incident_id).with_for_update()).one_or_none()
     if incident is None:
         raise NotFound(f"no incident {incident_id}")

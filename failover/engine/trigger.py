@@ -32,6 +32,7 @@ TITLE_MAX = 300
 class StandDown:
     preview: Preview
     cancels: tuple[int, ...]  # activations still awaiting approval, withdrawn by standing down
+    unavailable: tuple[tuple[str, str], ...] = ()  # (runbook, why) whose all-clear cannot be sent now
 
 
 def preview(
@@ -110,7 +111,13 @@ def activate(
 
 
 def preview_all_clear(
-    session: Session, catalog: Catalog, *, incident_id: int, actor: str, prices: Prices, opted_out: Collection[str] = ()
+    session: Session,
+    catalog: Catalog | None,
+    *,
+    incident_id: int,
+    actor: str,
+    prices: Prices,
+    opted_out: Collection[str] = (),
 ) -> StandDown:
     """What ``incidents.resolve`` would send and withdraw, rendered the same way, nothing written."""
     incident = session.get(Incident, incident_id)
@@ -121,14 +128,22 @@ def preview_all_clear(
     done = {a.runbook_id for a in incident.activations if a.phase == "on_resolve"}
     items: list[tuple[Runbook, Plan]] = []
     cancels = []
+    unavailable = []
     for item in incident.activations:
         if item.phase != "steps":
             continue
         if item.state == ActivationState.PENDING_APPROVAL:
             cancels.append(item.id)
             continue
+        if item.state not in (ActivationState.QUEUED, ActivationState.COMPLETED):
+            continue
+        missing = activation.all_clear_unavailable(catalog, item.runbook_id)
+        if missing is not None:
+            unavailable.append((item.runbook_id, missing))
+            continue
+        assert catalog is not None
         runbook = catalog.runbook(item.runbook_id)
-        if item.state not in (ActivationState.QUEUED, ActivationState.COMPLETED) or runbook is None:
+        if runbook is None:
             continue
         if not runbook.on_resolve or runbook.id in done:
             continue
@@ -142,7 +157,7 @@ def preview_all_clear(
             opted_out=opted_out,
         )
         items.append((runbook, plan))
-    return StandDown(summarise(items, prices), tuple(cancels))
+    return StandDown(summarise(items, prices), tuple(cancels), tuple(unavailable))
 
 
 def _runbooks(catalog: Catalog, runbook_ids: Sequence[str]) -> list[Runbook]:

@@ -1,4 +1,4 @@
-"""issue 10: escalation pause / cancel per activation
+"""issue 10: last good config versions; escalation pause / cancel per activation
 
 Revision ID: 0007
 Revises: 0006
@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import failover.models
+
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
@@ -17,6 +19,14 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "config_snapshots",
+        sa.Column("key", sa.String(length=300), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("saved_at", failover.models.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("key"),
+    )
     with op.batch_alter_table("activations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("escalation", sa.String(length=16), server_default="active", nullable=False))
 
@@ -24,3 +34,4 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("activations", schema=None) as batch_op:
         batch_op.drop_column("escalation")
+    op.drop_table("config_snapshots")
