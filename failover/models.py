@@ -164,6 +164,8 @@ class Activation(Base):
     completed_at: Mapped[dt.datetime | None]
     # Its escalation timers: active | paused (none fires until resumed) | cancelled (none ever fires).
     escalation: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    # The console form a send came from (updates): the same form submitted twice sends once.
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     incident: Mapped[Incident] = relationship(back_populates="activations")
 
@@ -241,6 +243,9 @@ class Notice(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None]
+    # The all-clear posted on this notice when its incident was stood down: one card, marked resolved.
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_by_delivery: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
 
 
 class ConfigSnapshot(Base):

@@ -26,6 +26,7 @@ from failover.domain import lastgood, runbooks
 from failover.domain.planning import Plan
 from failover.domain.preview import Preview, Prices
 from failover.domain.runbooks import Catalog
+from failover.domain.templates import Templates
 from failover.engine import (
     activation,
     audit,
@@ -38,6 +39,7 @@ from failover.engine import (
     replies,
     tracking,
     trigger,
+    updates,
 )
 from failover.engine.activation import Accepted
 from failover.engine.snapshots import Snapshots
@@ -171,6 +173,42 @@ class Runtime:
         with self.database.transaction() as session:
             accepted = trigger.activate(session, catalog, **kwargs)
         return accepted, self.relay([batch for item in accepted for batch in item.batch_ids])
+
+    def add_runbooks_preview(self, **kwargs: Any) -> Preview:
+        """What adding runbooks to an open incident would send (nothing is written)."""
+        catalog = self.catalog()
+        with self.database.reading() as session:
+            return trigger.preview_for_incident(session, catalog, prices=self.prices, **kwargs)
+
+    def update_templates(self) -> dict[str, str]:
+        return updates.templates_for_updates(self._templates())
+
+    def update_preview(self, **kwargs: Any) -> Preview:
+        catalog = self.catalog_or_none()  # updates go to whoever the ledger says was told: no file needed
+        with self.database.reading() as session:
+            return updates.preview(
+                session,
+                templates=self._templates(),
+                contacts=catalog.contacts if catalog else None,
+                prices=self.prices,
+                **kwargs,
+            )
+
+    def send_update(self, **kwargs: Any) -> tuple[Accepted, bool]:
+        catalog = self.catalog_or_none()
+        with self.database.transaction() as session:
+            accepted = updates.send(
+                session,
+                templates=self._templates(),
+                contacts=catalog.contacts if catalog else None,
+                now=utcnow(),
+                **kwargs,
+            )
+        return accepted, self.relay(accepted.batch_ids)
+
+    def _templates(self) -> Templates:
+        catalog = self.catalog_or_none()
+        return catalog.templates if catalog else Templates(self.settings.runbooks_dir / "templates")
 
     def stand_down_preview(self, **kwargs: Any) -> trigger.StandDown:
         catalog = self.catalog_or_none()  # standing down never depends on the files loading

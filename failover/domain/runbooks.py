@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from failover.domain import lastgood, yamlfile
 from failover.domain.contacts import Contacts, unknown_refs
 from failover.domain.durations import Duration
-from failover.domain.templates import Templates
+from failover.domain.templates import UPDATE_FOLDER, Templates
 from failover.errors import ConfigProblems, Problem
 
 STEP_CHANNELS = ("sms", "email", "status", "voice")
@@ -295,6 +295,8 @@ def _templates(
     files = Templates(directory)
     overrides: dict[str, str] = {}
     for name in files.names():
+        if name.startswith(UPDATE_FOLDER):
+            continue  # texts for incident updates, checked with their own names when one is sent
         key = f"templates/{name}"
         found = files.check(name=name)
         if not found:

@@ -21,6 +21,9 @@ from failover.domain.yamlfile import display_path
 from failover.errors import InvalidRequest, Problem
 
 CONTEXT_NAMES = frozenset({"incident", "runbook", "person", "activation"})
+# Updates to an open incident (engine.updates) are written in the console, or start from templates/update/*.
+UPDATE_FOLDER = "update/"
+UPDATE_NAMES = frozenset({"incident", "person", "eta", "status_url"})
 
 
 class TemplateError(InvalidRequest):
@@ -74,19 +77,19 @@ class Templates:
             source, where = text or "", ""  # inline text: the caller knows the runbook line
         return self.check_source(source, where)
 
-    def check_source(self, source: str, where: str) -> list[Problem]:
+    def check_source(self, source: str, where: str, names: frozenset[str] = CONTEXT_NAMES) -> list[Problem]:
         """The problems of one template's text; ``where`` is its file ("" for inline text)."""
         try:
             parsed = self.env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             line = exc.lineno if where else 0
             return [Problem(where, line or 0, f"template syntax error: {exc.message}")]
-        allowed = ", ".join(sorted(CONTEXT_NAMES))
+        allowed = ", ".join(sorted(names))
         return [
             Problem(
                 where, _line_of(source, name) if where else 0, f"unknown name '{name}'; templates may use {allowed}"
             )
-            for name in sorted(meta.find_undeclared_variables(parsed) - CONTEXT_NAMES)
+            for name in sorted(meta.find_undeclared_variables(parsed) - names)
         ]
 
     def uses_person(self, *, name: str | None = None, text: str | None = None) -> bool:

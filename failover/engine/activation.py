@@ -248,8 +248,21 @@ def cancel(session: Session, *, activation_id: int, actor: str, reason: str = ""
     )
 
 
+def cancel_pending(session: Session, *, incident: Incident, actor: str) -> None:
+    """Withdraw the incident's activations still awaiting approval (it is over)."""
+    for activation in list(incident.activations):
+        if activation.phase == "steps" and activation.state == ActivationState.PENDING_APPROVAL:
+            cancel(session, activation_id=activation.id, actor=actor, reason="incident resolved")
+
+
 def all_clear(
-    session: Session, catalog: Catalog | None, *, incident: Incident, actor: str, opted_out: Collection[str] = ()
+    session: Session,
+    catalog: Catalog | None,
+    *,
+    incident: Incident,
+    actor: str,
+    opted_out: Collection[str] = (),
+    override: str | None = None,
 ) -> list[Accepted]:
     """Queue the ``on_resolve`` phase of every runbook that was activated for the incident.
 
@@ -257,11 +270,9 @@ def all_clear(
     all-clear cannot be planned: that is audited, and standing down goes ahead regardless.
     """
     accepted = []
+    cancel_pending(session, incident=incident, actor=actor)
     for activation in list(incident.activations):
         if activation.phase != "steps":
-            continue
-        if activation.state == ActivationState.PENDING_APPROVAL:
-            cancel(session, activation_id=activation.id, actor=actor, reason="incident resolved")
             continue
         if activation.state != ActivationState.QUEUED and activation.state != ActivationState.COMPLETED:
             continue
@@ -289,6 +300,7 @@ def all_clear(
             reason=f"all clear: {activation.reason}",
             requested_by=actor,
             drill=activation.drill,
+            override=_override(override),
             created_at=utcnow(),
         )
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from failover.domain import planning
@@ -46,9 +47,10 @@ def preview(
     drill: bool = False,
     override: str | None = None,
     opted_out: Collection[str] = (),
+    incident: IncidentInfo | None = None,
 ) -> Preview:
     chosen = _runbooks(catalog, runbook_ids)
-    incident = IncidentInfo(title=_title(chosen, drill), services=_services(chosen, services))
+    incident = incident or IncidentInfo(title=_title(chosen, drill), services=_services(chosen, services))
     info = ActivationInfo(id=None, reason=_reason(reason), actor=actor, drill=drill)
     override = override.strip() if override and override.strip() else None
     items: list[tuple[Runbook, Plan]] = [
@@ -81,18 +83,27 @@ def activate(
     override: str | None = None,
     source: str = "manual",
     opted_out: Collection[str] = (),
+    incident_id: int | None = None,
 ) -> list[Accepted]:
-    """Open one incident and activate each runbook for it, in the caller's transaction."""
+    """Open one incident (or join the open ``incident_id``) and activate each runbook for it, in one transaction.
+
+    A runbook the incident already has is not activated again: its existing activation comes back
+    with ``created=False``.
+    """
     chosen = _runbooks(catalog, runbook_ids)
     reason = _reason(reason)
-    incident = activation.open_incident(
-        session,
-        title=_title(chosen, drill),
-        services=_services(chosen, services),
-        source=source,
-        actor=actor,
-        drill=drill,
-    )
+    if incident_id is not None:
+        incident = _open_incident(session, incident_id, lock=True)
+        drill = incident.drill
+    else:
+        incident = activation.open_incident(
+            session,
+            title=_title(chosen, drill),
+            services=_services(chosen, services),
+            source=source,
+            actor=actor,
+            drill=drill,
+        )
     return [
         activation.activate(
             session,
@@ -110,6 +121,30 @@ def activate(
     ]
 
 
+def preview_for_incident(
+    session: Session, catalog: Catalog, *, incident_id: int, prices: Prices, **kwargs: object
+) -> Preview:
+    """What adding runbooks to the open ``incident_id`` would send (nothing is written)."""
+    incident = _open_incident(session, incident_id)
+    return preview(catalog, prices=prices, incident=incident_info(incident), drill=incident.drill, **kwargs)  # type: ignore[arg-type]
+
+
+def added_to(session: Session, incident_id: int) -> set[str]:
+    """The runbooks an incident has activated (or asked approval for): not offered again."""
+    incident = session.get(Incident, incident_id)
+    return {a.runbook_id for a in incident.activations if a.phase == "steps"} if incident else set()
+
+
+def _open_incident(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
+    query = select(Incident).where(Incident.id == incident_id)
+    incident = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if incident is None:
+        raise NotFound(f"no incident {incident_id}")
+    if incident.state != IncidentState.CONFIRMED:
+        raise Conflict(f"incident {incident_id} is resolved; activate the runbook for a new incident")
+    return incident
+
+
 def preview_all_clear(
     session: Session,
     catalog: Catalog | None,
@@ -118,6 +153,8 @@ def preview_all_clear(
     actor: str,
     prices: Prices,
     opted_out: Collection[str] = (),
+    all_clear: bool = True,
+    override: str | None = None,
 ) -> StandDown:
     """What ``incidents.resolve`` would send and withdraw, rendered the same way, nothing written."""
     incident = session.get(Incident, incident_id)
@@ -135,7 +172,7 @@ def preview_all_clear(
         if item.state == ActivationState.PENDING_APPROVAL:
             cancels.append(item.id)
             continue
-        if item.state not in (ActivationState.QUEUED, ActivationState.COMPLETED):
+        if item.state not in (ActivationState.QUEUED, ActivationState.COMPLETED) or not all_clear:
             continue
         missing = activation.all_clear_unavailable(catalog, item.runbook_id)
         if missing is not None:
@@ -154,6 +191,7 @@ def preview_all_clear(
             phase="on_resolve",
             incident=incident_info(incident),
             activation=info,
+            override=override.strip() if override and override.strip() else None,
             opted_out=opted_out,
         )
         items.append((runbook, plan))

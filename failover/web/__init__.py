@@ -43,6 +43,7 @@ def create_app(
         console,
         errors,
         health,
+        incident_work,
         notices,
         provider_webhooks,
         signals,
@@ -60,6 +61,7 @@ def create_app(
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(answers.bp)
+    app.register_blueprint(incident_work.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(notices.bp)
     app.register_blueprint(audit.bp)

@@ -72,6 +72,13 @@ def break_file(path: Path, old: str, new: str) -> int:
     return next(n for n, row in enumerate(path.read_text().splitlines(), 1) if new in row)
 
 
+def stand_down(client: FlaskClient, incident_id: int):  # type: ignore[no-untyped-def]
+    html = client.get(f"/incidents/{incident_id}/resolve").get_data(as_text=True)
+    fingerprint = html.split('name="fingerprint" value="')[1].split('"')[0]
+    form = {"csrf_token": csrf_from(html), "confirm": "yes", "fingerprint": fingerprint}
+    return client.post(f"/incidents/{incident_id}/resolve", data=form)
+
+
 def activate(client: FlaskClient, runbook: str) -> str:
     data = {"csrf_token": csrf_from(client.get("/activate").get_data(as_text=True)), "runbook": runbook, "reason": "x"}
     preview = client.post("/activate", data=data)
@@ -107,12 +114,7 @@ def test_a_broken_runbook_beside_healthy_ones_blocks_nothing_and_says_so(rt: Run
     assert config["runbooks"]["teams-outage"] == {"ready": False, "version": "last good"}
 
     # Stand-down, in the console and through the API.
-    page = client.get("/incidents/1/resolve")
-    assert page.status_code == 200
-    assert (
-        client.post("/incidents/1/resolve", data={"csrf_token": csrf_from(page.get_data(as_text=True))}).status_code
-        == 302
-    )
+    assert stand_down(client, 1).status_code == 302
     with rt.database.transaction() as session:
         _, secret = tokens.create(session, name="ops", role="operator", days=1, actor="test")
     answer = client.post("/api/v1/incidents/2/resolve", json={}, headers={"Authorization": f"Bearer {secret}"})
@@ -163,8 +165,7 @@ def test_stand_down_never_depends_on_the_config_files(dirs: tuple[Path, Path]) -
             assert page.status_code == 200  # ...but standing down still works
             html = page.get_data(as_text=True)
             assert "cannot be sent" in html and "config/contacts.yaml" in html
-            response = client.post("/incidents/1/resolve", data={"csrf_token": csrf_from(html)})
-            assert response.status_code == 302
+            assert stand_down(client, 1).status_code == 302
             with fresh.database.reading() as session:
                 assert session.get_one(Incident, 1).state == "resolved"
                 assert {n.state for n in session.scalars(select(Notice))} == {"closed"}
