@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,7 +92,7 @@ class Runtime:
                 loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
                 self.snapshots.remember(loaded.good)
                 _log_broken(loaded.broken)
-                self._catalog = (signature, loaded)
+                self._catalog = (signature, replace(loaded, good={}))  # the texts are stored; do not hold them
             return self._catalog[1]
 
     def config_report(self) -> ConfigReport:

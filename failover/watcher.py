@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from failover.clock import utcnow
@@ -73,7 +74,7 @@ class Watcher:
                     for problem in loaded.problems:
                         log.error("configuration problem: %s", problem)
                     log.error("%s: %s", loaded.broken.file, loaded.broken.outcome())
-                self._config = (signature, loaded)
+                self._config = (signature, replace(loaded, good={}))
             return self._config[1]
 
     def graph(self) -> GraphClient | None:

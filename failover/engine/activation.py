@@ -487,6 +487,17 @@ def _runbook(catalog: Catalog, runbook_id: str) -> Runbook:
     return runbook
 
 
+def open_incident_by_id(session: Session, incident_id: int, *, lock: bool = False, then: str = "") -> Incident:
+    """An incident that is still open (confirmed); Conflict naming what to do instead when it is resolved."""
+    query = select(Incident).where(Incident.id == incident_id)
+    incident = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if incident is None:
+        raise NotFound(f"no incident {incident_id}")
+    if incident.state != IncidentState.CONFIRMED:
+        raise Conflict(f"incident {incident_id} is resolved{'; ' + then if then else ''}")
+    return incident
+
+
 def _incident(session: Session, incident_id: int) -> Incident:
     incident = session.get(Incident, incident_id)
     if incident is None:

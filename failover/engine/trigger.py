@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from failover.domain import planning
@@ -26,6 +25,7 @@ from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import ActivationState, Incident, IncidentState
 
 MAX_RUNBOOKS = 10
+NEW_INCIDENT = "activate the runbook for a new incident"
 TITLE_MAX = 300
 
 
@@ -93,7 +93,7 @@ def activate(
     chosen = _runbooks(catalog, runbook_ids)
     reason = _reason(reason)
     if incident_id is not None:
-        incident = _open_incident(session, incident_id, lock=True)
+        incident = activation.open_incident_by_id(session, incident_id, lock=True, then=NEW_INCIDENT)
         drill = incident.drill
     else:
         incident = activation.open_incident(
@@ -125,7 +125,7 @@ def preview_for_incident(
     session: Session, catalog: Catalog, *, incident_id: int, prices: Prices, **kwargs: object
 ) -> Preview:
     """What adding runbooks to the open ``incident_id`` would send (nothing is written)."""
-    incident = _open_incident(session, incident_id)
+    incident = activation.open_incident_by_id(session, incident_id, then=NEW_INCIDENT)
     return preview(catalog, prices=prices, incident=incident_info(incident), drill=incident.drill, **kwargs)  # type: ignore[arg-type]
 
 
@@ -133,16 +133,6 @@ def added_to(session: Session, incident_id: int) -> set[str]:
     """The runbooks an incident has activated (or asked approval for): not offered again."""
     incident = session.get(Incident, incident_id)
     return {a.runbook_id for a in incident.activations if a.phase == "steps"} if incident else set()
-
-
-def _open_incident(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
-    query = select(Incident).where(Incident.id == incident_id)
-    incident = session.scalars(query.with_for_update() if lock else query).one_or_none()
-    if incident is None:
-        raise NotFound(f"no incident {incident_id}")
-    if incident.state != IncidentState.CONFIRMED:
-        raise Conflict(f"incident {incident_id} is resolved; activate the runbook for a new incident")
-    return incident
 
 
 def preview_all_clear(

@@ -27,8 +27,13 @@ from failover.domain.preview import Preview, Prices, summarise
 from failover.domain.runbooks import SMS_MAX_CHARS, Runbook, Trigger
 from failover.domain.templates import UPDATE_FOLDER, UPDATE_NAMES, Templates
 from failover.engine import audit
-from failover.engine.activation import Accepted, _write_ledger, incident_info  # one ledger writer for every row
-from failover.errors import Conflict, InvalidRequest, NotFound
+from failover.engine.activation import (  # one ledger writer for every row
+    Accepted,
+    _write_ledger,
+    incident_info,
+    open_incident_by_id,
+)
+from failover.errors import InvalidRequest
 from failover.models import (
     Activation,
     ActivationState,
@@ -36,7 +41,6 @@ from failover.models import (
     Delivery,
     DeliveryStatus,
     Incident,
-    IncidentState,
     OptOut,
 )
 
@@ -45,6 +49,7 @@ AUDIENCES = ("all", "silent")
 CHANNELS = ("sms", "email")
 STEP = {"sms": "update.0", "email": "update.1"}
 NOT_REACHING = (DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED, DeliveryStatus.FAILED)
+OPEN_ONLY = "updates go to open incidents"
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def preview(
     contacts: Contacts | None,
     prices: Prices,
 ) -> Preview:
-    incident = _open(session, incident_id)
+    incident = open_incident_by_id(session, incident_id, then=OPEN_ONLY)
     return summarise([(_runbook(incident), plan(session, incident, update, templates, contacts))], prices)
 
 
@@ -87,7 +92,8 @@ def send(
     now: dt.datetime,
 ) -> Accepted:
     """Write the update's ledger rows in the caller's transaction; the same request key twice sends once."""
-    incident = _open(session, incident_id, lock=True)  # one update at a time per incident: numbers and keys hold
+    # Locked: one update at a time per incident, so the numbering and the request key hold.
+    incident = open_incident_by_id(session, incident_id, lock=True, then=OPEN_ONLY)
     existing = session.scalars(select(Activation).where(Activation.request_key == request_key)).first()
     if existing is not None:
         return Accepted(existing.id, existing.incident_id, existing.state, created=False)
@@ -210,16 +216,6 @@ def _check(update: Update, templates: Templates) -> None:
 
 def _drill(text: str, drill: bool) -> str:
     return DRILL_PREFIX + text if drill else text
-
-
-def _open(session: Session, incident_id: int, *, lock: bool = False) -> Incident:
-    query = select(Incident).where(Incident.id == incident_id)
-    incident = session.scalars(query.with_for_update() if lock else query).one_or_none()
-    if incident is None:
-        raise NotFound(f"no incident {incident_id}")
-    if incident.state != IncidentState.CONFIRMED:
-        raise Conflict(f"incident {incident_id} is resolved: updates go to open incidents")
-    return incident
 
 
 def _runbook(incident: Incident) -> Runbook:

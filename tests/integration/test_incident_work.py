@@ -108,6 +108,7 @@ def test_an_update_goes_to_the_incidents_recipients_or_only_the_silent_previewed
     assert ("alice", "sms", "sent") not in rows and ("bob", "sms", "sent") in rows and ("heidi", "sms", "sent") in rows
     assert len([r for r in rows if r[1] == "email"]) == 6
     assert bodies == {"Still down. Back by 14:00. News: https://status.example.org/"}
+    assert client.get(f"/activations/{update.id}").status_code == 200  # an activation like any other
     (event,) = events(runtime, "update.queued")
     assert (
         event.incident_id == 1
