@@ -455,6 +455,7 @@ def watch() -> None:
 @friendly
 def watch_status(ctx: Context) -> None:
     """Each watched service's state, why, and its incident."""
+    warn_config(ctx.runtime())
     data = ctx.runtime().watch_overview()
     if data["problems"]:
         raise ConfigError(f"detection.yaml has problems:\n{data['problems']}")
