@@ -122,6 +122,7 @@ def test_an_update_goes_to_the_incidents_recipients_or_only_the_silent_previewed
     assert "sms: 3" in html and "email: 7" in html
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # a form check: one database is enough
 def test_an_update_template_that_uses_unknown_names_is_a_400(opened: FlaskClient) -> None:
     form = opened.get("/incidents/1/update").get_data(as_text=True)
     data = {
