@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ from typing import Any
 import click
 
 from failover.errors import ConfigError, ConfigProblems, FailoverError
+from failover.logs import CONFIG_LOGGER
 from failover.settings import Settings, load_env_file, load_settings
 
 
@@ -87,6 +89,9 @@ def warn_config(runtime: Any) -> Any:
 def main() -> None:
     """Contingency communication failover for Microsoft 365 outages."""
     load_env_file()  # .env in the working directory, under the real environment
+    # One-shot commands print broken files as warnings (warn_config); without this, Python's last-resort
+    # handler would print the same lines again. Processes that configure logging still log them.
+    logging.getLogger(CONFIG_LOGGER).addHandler(logging.NullHandler())
 
 
 # -- set-up -----------------------------------------------------------------

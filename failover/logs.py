@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 
+from failover.domain.lastgood import Broken
 from failover.privacy import ScrubbingFilter
+
+CONFIG_LOGGER = "failover.config"
 
 ROUTINE_TASKS = (
     "failover.tasks.sweep",
@@ -43,6 +47,15 @@ class RoutineFilter(logging.Filter):
             return False
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return True
+
+
+def broken_config(broken: Iterable[Broken]) -> None:
+    """Each broken configuration file and what is in force instead, at ERROR, once per reload."""
+    log = logging.getLogger(CONFIG_LOGGER)
+    for item in broken:
+        for problem in item.problems:
+            log.error("configuration problem: %s", problem)
+        log.error("%s: %s", item.file, item.outcome())
 
 
 def configure(level: str = "INFO") -> None:

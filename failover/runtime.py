@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from failover import throttle
+from failover import logs, throttle
 from failover.channels import build_channels, twilio_webhooks
 from failover.channels.base import Channel
 from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
@@ -91,7 +91,7 @@ class Runtime:
             if self._catalog is None or self._catalog[0] != signature:
                 loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
                 self.snapshots.remember(loaded.good)
-                _log_broken(loaded.broken)
+                logs.broken_config(loaded.broken)
                 self._catalog = (signature, replace(loaded, good={}))  # the texts are stored; do not hold them
             return self._catalog[1]
 
@@ -354,13 +354,6 @@ class Runtime:
         if "guard" in self.__dict__:
             getattr(self.guard.backend, "close", lambda: None)()
         self.database.dispose()
-
-
-def _log_broken(broken: tuple[lastgood.Broken, ...]) -> None:
-    for item in broken:
-        for problem in item.problems:
-            log.error("configuration problem: %s", problem)
-        log.error("%s: %s", item.file, item.outcome())
 
 
 def _no_broker(batch_id: int, countdown: float) -> None:

@@ -14,6 +14,7 @@ import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from failover import logs
 from failover.clock import utcnow
 from failover.domain import detection as detection_file
 from failover.domain.detection import DetectionConfig, Probe
@@ -71,9 +72,7 @@ class Watcher:
                 loaded = detection_file.assemble(self.settings.config_dir, snapshots.get)
                 snapshots.remember(loaded.good)
                 if loaded.broken is not None:
-                    for problem in loaded.problems:
-                        log.error("configuration problem: %s", problem)
-                    log.error("%s: %s", loaded.broken.file, loaded.broken.outcome())
+                    logs.broken_config((loaded.broken,))
                 self._config = (signature, replace(loaded, good={}))
             return self._config[1]
 

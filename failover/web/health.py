@@ -9,6 +9,7 @@ from failover.domain.lastgood import CURRENT, NONE
 from failover.web.views import runtime
 
 bp = Blueprint("health", __name__)
+MAX_PROBLEMS = 50
 
 
 @bp.get("/healthz")
@@ -32,14 +33,15 @@ def config() -> dict[str, object]:
     return {
         "ok": report.ok,
         "catalog": report.catalog,
-        "problems": [str(p) for p in report.problems],
+        "problems": [str(p) for p in report.problems[:MAX_PROBLEMS]],  # a 50,000-line file can have thousands
+        "problems_total": len(report.problems),
         "files": [
             {
                 "file": item.file,
                 "in_force": item.in_force,
                 "runbook": item.runbook_id,
                 "outcome": item.outcome(),
-                "problems": [str(p) for p in item.problems],
+                "problems": [str(p) for p in item.problems[:MAX_PROBLEMS]],
             }
             for item in report.broken
         ],
