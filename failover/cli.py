@@ -440,7 +440,8 @@ def _print_plan(plan: Any) -> None:
 @pass_ctx
 @friendly
 def resolve(ctx: Context, incident: int, note: str) -> None:
-    """Resolve INCIDENT and send each runbook's all-clear once."""
+    """Resolve INCIDENT and send each runbook's all-clear once (no configuration file needs to load)."""
+    warn_config(ctx.runtime(broker=True))  # an all-clear whose runbook does not load is left out, and audited
     accepted, broker_ok = ctx.runtime(broker=True).resolve(incident_id=incident, actor=cli_actor(), note=note)
     click.echo(f"incident {incident} resolved; {len(accepted)} all-clear activation(s) queued")
     if not broker_ok:
