@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import shutil
 import signal
@@ -17,7 +18,8 @@ from typing import Any
 import click
 
 from failover.errors import ConfigError, ConfigProblems, FailoverError
-from failover.settings import Settings, load_settings
+from failover.logs import CONFIG_LOGGER
+from failover.settings import Settings, load_env_file, load_settings
 
 
 class Context:
@@ -38,6 +40,8 @@ class Context:
             from failover.runtime import Runtime
 
             self._runtime = Runtime(self.settings)
+            # Pools and provider clients close with the command, not whenever the garbage collector gets to them.
+            click.get_current_context().find_root().call_on_close(self._runtime.close)
             if broker:
                 from failover.celery_app import create_celery
 
@@ -70,10 +74,24 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
+def warn_config(runtime: Any) -> Any:
+    """Each broken configuration file, its file:line problems and what is in force instead, on stderr."""
+    report = runtime.config_report()
+    for item in report.broken:
+        for problem in item.problems:
+            click.echo(f"warning: {problem}", err=True)
+        click.echo(f"warning: {item.file}: {item.outcome()}", err=True)
+    return report
+
+
 @click.group()
 @click.version_option(package_name="failover")
 def main() -> None:
     """Contingency communication failover for Microsoft 365 outages."""
+    load_env_file()  # .env in the working directory, under the real environment
+    # One-shot commands print broken files as warnings (warn_config); without this, Python's last-resort
+    # handler would print the same lines again. Processes that configure logging still log them.
+    logging.getLogger(CONFIG_LOGGER).addHandler(logging.NullHandler())
 
 
 # -- set-up -----------------------------------------------------------------
@@ -96,11 +114,15 @@ def init(ctx: Context, demo: bool) -> None:
     runtime = ctx.runtime()
     migrate(runtime.database)
     click.echo(f"database ready: {_redact(settings.sqlalchemy_url)}")
-    runtime.catalog()  # fail now, with file:line, rather than at the first activation
-    click.echo(
-        f"config ok: {len(runtime.catalog().runbooks)} runbook(s), {len(runtime.catalog().contacts.people)} contact(s)"
-    )
-    click.echo(_detection_summary(runtime.watcher.config()))
+    # Problems are shown now, with file:line; they do not stop start-up (the last good versions stay in force).
+    report = warn_config(runtime)
+    catalog = runtime.catalog_or_none()
+    if catalog is not None:
+        state = "config ok" if report.ok else "config in force"
+        click.echo(f"{state}: {len(catalog.runbooks)} runbook(s), {len(catalog.contacts.people)} contact(s)")
+    detection = runtime.watcher.loaded().config
+    if detection is not None:
+        click.echo(_detection_summary(detection))
     if demo:
         _demo_admin(runtime, settings)
 
@@ -235,7 +257,9 @@ def beat(ctx: Context) -> None:
 
     settings = ctx.settings
     logs.configure(settings.log_level)
-    ctx.runtime().watcher.config()  # a broken detection.yaml stops beat with file:line, not a silent no-watch
+    # Loading logs each broken file with file:line. Beat runs regardless: a broken detection.yaml runs on its
+    # last good version (with none, nothing is watched), and the sweeps and escalations do not depend on it.
+    ctx.runtime().config_report()
     url = settings.shared_redis_url
     lock: locks.Lock = (
         locks.RedisLock(url, "failover:beat", on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
@@ -368,6 +392,7 @@ def activate(
 ) -> None:
     """Activate RUNBOOK now (or show what it would send)."""
     reason = reason or f"activated from the command line by {getpass.getuser()}"
+    warn_config(ctx.runtime())
     if dry_run:
         plan = ctx.runtime().preview(
             runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill
@@ -415,7 +440,8 @@ def _print_plan(plan: Any) -> None:
 @pass_ctx
 @friendly
 def resolve(ctx: Context, incident: int, note: str) -> None:
-    """Resolve INCIDENT and send each runbook's all-clear once."""
+    """Resolve INCIDENT and send each runbook's all-clear once (no configuration file needs to load)."""
+    warn_config(ctx.runtime(broker=True))  # an all-clear whose runbook does not load is left out, and audited
     accepted, broker_ok = ctx.runtime(broker=True).resolve(incident_id=incident, actor=cli_actor(), note=note)
     click.echo(f"incident {incident} resolved; {len(accepted)} all-clear activation(s) queued")
     if not broker_ok:
@@ -435,6 +461,7 @@ def watch() -> None:
 @friendly
 def watch_status(ctx: Context) -> None:
     """Each watched service's state, why, and its incident."""
+    warn_config(ctx.runtime())
     data = ctx.runtime().watch_overview()
     if data["problems"]:
         raise ConfigError(f"detection.yaml has problems:\n{data['problems']}")

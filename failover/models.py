@@ -76,6 +76,14 @@ class IncidentState:
     RESOLVED = "resolved"
 
 
+class EscalationState:
+    """An activation's escalation, as operators steer it (see engine.escalation.steer)."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
 class User(Base):
     __tablename__ = "users"
 
@@ -154,6 +162,10 @@ class Activation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     accepted_at: Mapped[dt.datetime | None]
     completed_at: Mapped[dt.datetime | None]
+    # Its escalation timers: active | paused (none fires until resumed) | cancelled (none ever fires).
+    escalation: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    # The console form a send came from (updates): the same form submitted twice sends once.
+    request_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     incident: Mapped[Incident] = relationship(back_populates="activations")
 
@@ -231,6 +243,20 @@ class Notice(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[dt.datetime | None]
+    # The all-clear posted on this notice when its incident was stood down: one card, marked resolved.
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_by_delivery: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+
+
+class ConfigSnapshot(Base):
+    """The last good version of one configuration file, shared by every process (see engine.snapshots)."""
+
+    __tablename__ = "config_snapshots"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)  # config/contacts.yaml, runbooks/x.yaml, ...
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    saved_at: Mapped[dt.datetime]
 
 
 class OutboxMessage(Base):
@@ -407,7 +433,7 @@ class Answer(Base):
     activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id"))
     person_id: Mapped[str] = mapped_column(String(64))
     answer: Mapped[str] = mapped_column(String(16))  # ack | need_help
-    via: Mapped[str] = mapped_column(String(16))  # sms | voice
+    via: Mapped[str] = mapped_column(String(16))  # sms | voice | console (an operator, on their behalf)
     first_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     answered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -10,25 +10,28 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from failover import throttle
+from failover import logs, throttle
 from failover.channels import build_channels, twilio_webhooks
 from failover.channels.base import Channel
 from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
 from failover.channels.sendgrid_events import EventVerifier
 from failover.clock import utcnow
 from failover.db import Database
-from failover.domain import runbooks
+from failover.domain import lastgood, runbooks
 from failover.domain.planning import Plan
 from failover.domain.preview import Preview, Prices
 from failover.domain.runbooks import Catalog
+from failover.domain.templates import Templates
 from failover.engine import (
     activation,
     audit,
     dispatch,
+    escalation,
     followup,
     incidents,
     optouts,
@@ -36,9 +39,11 @@ from failover.engine import (
     replies,
     tracking,
     trigger,
+    updates,
 )
 from failover.engine.activation import Accepted
-from failover.errors import BrokerUnavailable, ConfigError
+from failover.engine.snapshots import Snapshots
+from failover.errors import BrokerUnavailable, ConfigError, ConfigProblems, Problem
 from failover.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,24 +52,60 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ConfigReport:
+    """What the console, /readyz and the CLI say about the configuration files."""
+
+    catalog: bool  # contacts are in force, so runbooks can be planned
+    versions: dict[str, str]  # runbook id -> lastgood.CURRENT | LAST_GOOD
+    broken: tuple[lastgood.Broken, ...]
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.broken and not self.problems
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)  # embedded database, broker, beat schedule
         self.database = Database(settings.sqlalchemy_url)
-        self._catalog: tuple[tuple[Any, ...], Catalog] | None = None
+        self._catalog: tuple[tuple[Any, ...], runbooks.Loaded] | None = None
         self._catalog_lock = threading.Lock()
         self.publisher: relay.Publish = _no_broker
 
     # -- wiring -------------------------------------------------------------
 
     def catalog(self) -> Catalog:
-        """Contacts, runbooks and templates; reloaded when a file changes."""
+        """Contacts, runbooks and templates in force; ConfigProblems only while no contacts are (nothing to plan)."""
+        loaded = self.loaded()
+        if loaded.catalog is None:
+            raise ConfigProblems(loaded.problems)
+        return loaded.catalog
+
+    def loaded(self) -> runbooks.Loaded:
+        """The files as they are, each broken one replaced by its last good version; reloaded when a file changes."""
         signature = _signature(self.settings.config_dir, self.settings.runbooks_dir)
         with self._catalog_lock:
             if self._catalog is None or self._catalog[0] != signature:
-                self._catalog = (signature, runbooks.load(self.settings.config_dir, self.settings.runbooks_dir))
+                loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
+                self.snapshots.remember(loaded.good)
+                logs.broken_config(loaded.broken)
+                self._catalog = (signature, replace(loaded, good={}))  # the texts are stored; do not hold them
             return self._catalog[1]
+
+    def config_report(self) -> ConfigReport:
+        """Every broken configuration file and what is in force instead: for banners, /readyz and the CLI."""
+        loaded = self.loaded()
+        detection = self.watcher.loaded()
+        broken = (*loaded.broken, *((detection.broken,) if detection.broken else ()))
+        problems = sorted({*loaded.problems, *detection.problems}, key=lambda p: (p.file, p.line, p.message))
+        return ConfigReport(loaded.catalog is not None, dict(loaded.versions), broken, problems)
+
+    @cached_property
+    def snapshots(self) -> Snapshots:
+        return Snapshots(self.database)
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
@@ -133,8 +174,44 @@ class Runtime:
             accepted = trigger.activate(session, catalog, **kwargs)
         return accepted, self.relay([batch for item in accepted for batch in item.batch_ids])
 
-    def stand_down_preview(self, **kwargs: Any) -> trigger.StandDown:
+    def add_runbooks_preview(self, **kwargs: Any) -> Preview:
+        """What adding runbooks to an open incident would send (nothing is written)."""
         catalog = self.catalog()
+        with self.database.reading() as session:
+            return trigger.preview_for_incident(session, catalog, prices=self.prices, **kwargs)
+
+    def update_templates(self) -> dict[str, str]:
+        return updates.templates_for_updates(self._templates())
+
+    def update_preview(self, **kwargs: Any) -> Preview:
+        catalog = self.catalog_or_none()  # updates go to whoever the ledger says was told: no file needed
+        with self.database.reading() as session:
+            return updates.preview(
+                session,
+                templates=self._templates(),
+                contacts=catalog.contacts if catalog else None,
+                prices=self.prices,
+                **kwargs,
+            )
+
+    def send_update(self, **kwargs: Any) -> tuple[Accepted, bool]:
+        catalog = self.catalog_or_none()
+        with self.database.transaction() as session:
+            accepted = updates.send(
+                session,
+                templates=self._templates(),
+                contacts=catalog.contacts if catalog else None,
+                now=utcnow(),
+                **kwargs,
+            )
+        return accepted, self.relay(accepted.batch_ids)
+
+    def _templates(self) -> Templates:
+        catalog = self.catalog_or_none()
+        return catalog.templates if catalog else Templates(self.settings.runbooks_dir / "templates")
+
+    def stand_down_preview(self, **kwargs: Any) -> trigger.StandDown:
+        catalog = self.catalog_or_none()  # standing down never depends on the files loading
         with self.database.reading() as session:
             return trigger.preview_all_clear(session, catalog, prices=self.prices, **kwargs)
 
@@ -149,7 +226,7 @@ class Runtime:
         return accepted, self.relay(accepted.batch_ids)
 
     def resolve(self, **kwargs: Any) -> tuple[list[Accepted], bool]:
-        catalog = self.catalog()
+        catalog = self.catalog_or_none()  # standing down never depends on the files loading
         with self.database.transaction() as session:
             accepted = incidents.resolve(session, catalog, **kwargs)
         batch_ids = [batch for item in accepted for batch in item.batch_ids]
@@ -233,6 +310,14 @@ class Runtime:
         with self.database.transaction() as session:
             return replies.handle_sms(session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit)
 
+    def acknowledge_on_behalf(self, **kwargs: Any) -> None:
+        with self.database.transaction() as session:
+            replies.acknowledge_on_behalf(session, now=utcnow(), **kwargs)
+
+    def steer_escalation(self, **kwargs: Any) -> str:
+        with self.database.transaction() as session:
+            return escalation.steer(session, now=utcnow(), **kwargs)
+
     def keypress(self, keypress: Keypress) -> bool:
         with self.database.transaction() as session:
             return replies.handle_keypress(session, keypress, now=utcnow())
@@ -256,12 +341,8 @@ class Runtime:
         return report
 
     def catalog_or_none(self) -> Catalog | None:
-        """The catalog, or None while the files on disk do not load (receipts and pages carry on)."""
-        try:
-            return self.catalog()
-        except ConfigError as exc:
-            log.error("configuration cannot be loaded: %s", exc)
-            return None
+        """The catalog, or None while no contacts are in force (receipts, pages and stand-down carry on)."""
+        return self.loaded().catalog
 
     def close(self) -> None:
         if "watcher" in self.__dict__:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
@@ -219,6 +220,25 @@ def _all_or_none(provider: str, values: dict[str, Any]) -> None:
     if present and len(present) != len(values):
         missing = ", ".join(name for name in values if name not in present)
         raise ValueError(f"{provider} is partly configured: set {missing} too (or unset all)")
+
+
+def load_env_file() -> Path | None:
+    """Read ``.env`` (or ``FAILOVER_ENV_FILE``; empty turns it off) into the environment; real variables win.
+
+    Only the ``failover`` command calls this, before it reads any setting: the
+    file is a convenience for people starting the service by hand, the same
+    file docker compose reads. Returns the file read, if any.
+    """
+    from dotenv import load_dotenv
+
+    name = os.environ.get("FAILOVER_ENV_FILE", ".env")
+    if not name:
+        return None
+    path = Path(name)
+    if not path.is_file():
+        return None
+    load_dotenv(path, override=False)
+    return path
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from failover import logs
 from failover.clock import utcnow
 from failover.domain import detection as detection_file
 from failover.domain.detection import DetectionConfig, Probe
@@ -40,14 +42,24 @@ class Watcher:
         self.runtime = runtime
         self.settings = runtime.settings
         self.database = runtime.database
-        self._config: tuple[tuple[int, int] | None, DetectionConfig] | None = None
+        self._config: tuple[tuple[int, int] | None, detection_file.Loaded] | None = None
         self._lock = threading.Lock()
         self._graph: GraphClient | None = None
 
     # -- wiring -------------------------------------------------------------
 
     def config(self) -> DetectionConfig:
-        """detection.yaml, reloaded when it changes; ConfigProblems (file:line) when it is wrong."""
+        """The policy in force: detection.yaml, or its last good version while the file is broken.
+
+        ConfigProblems (file:line) only when it is broken and no good version was ever seen.
+        """
+        loaded = self.loaded()
+        if loaded.config is None:
+            raise ConfigProblems(loaded.problems)
+        return loaded.config
+
+    def loaded(self) -> detection_file.Loaded:
+        """detection.yaml judged as domain.lastgood judges every file; reloaded when it changes."""
         path = detection_file.detection_file(self.settings.config_dir)
         try:
             stat = path.stat()
@@ -56,7 +68,12 @@ class Watcher:
             signature = None
         with self._lock:
             if self._config is None or self._config[0] != signature:
-                self._config = (signature, detection_file.load(self.settings.config_dir))
+                snapshots = self.runtime.snapshots
+                loaded = detection_file.assemble(self.settings.config_dir, snapshots.get)
+                snapshots.remember(loaded.good)
+                if loaded.broken is not None:
+                    logs.broken_config((loaded.broken,))
+                self._config = (signature, replace(loaded, good={}))
             return self._config[1]
 
     def graph(self) -> GraphClient | None:
@@ -203,11 +220,7 @@ class Watcher:
     # -- helpers --------------------------------------------------------------
 
     def _catalog(self) -> Catalog | None:
-        try:
-            return self.runtime.catalog()
-        except ConfigProblems as exc:
-            log.error("runbooks or contacts have problems; detection keeps reading but cannot act:\n%s", exc)
-            return None
+        return self.runtime.catalog_or_none()  # None: detection keeps reading but cannot act (logged at reload)
 
     def _finish(self, report: detection.Report, **extra: Any) -> dict[str, Any]:
         for line in report.transitions:

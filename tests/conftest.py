@@ -87,6 +87,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "FAILOVER_CONFIG_DIR": str(REPO / "config"),
         "FAILOVER_RUNBOOKS_DIR": str(REPO / "runbooks"),
         "FAILOVER_SECRET_KEY": "test-secret-key",
+        "FAILOVER_ENV_FILE": "",  # a developer's .env never leaks into a test
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

@@ -25,6 +25,7 @@ class OutgoingMessage:
     subject: str | None = None  # email subject, status notice title
     severity: str | None = None  # status notices
     incident_id: int | None = None
+    step: str | None = None  # the runbook step it comes from ("on_resolve.2": the status page resolves)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,27 @@
-"""The fallback status page as a channel: a step becomes a notice anyone can read."""
+"""The fallback status page as a channel: a step becomes a notice anyone can read.
+
+An all-clear (a runbook's ``on_resolve`` status step) does not post a second
+card beside the outage notice: it is written onto the incident's notices as
+their resolution - those its own runbook posted, else every unresolved one
+of the incident - and they stay closed, so the page shows one card per
+notice, marked resolved. Only an incident that had no notice at all gets a
+new one, posted closed.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from failover.channels.base import OutgoingMessage, Receipt
 from failover.clock import utcnow
 from failover.db import Database
-from failover.models import Notice
+from failover.models import Activation, Delivery, Notice
+
+ALL_CLEAR_STEPS = "on_resolve."
 
 
 class StatusPageChannel:
@@ -25,25 +36,68 @@ class StatusPageChannel:
         receipts = []
         with self.database.transaction() as session:
             for message in messages:
-                notice = session.scalar(select(Notice).where(Notice.delivery_id == message.delivery_id))
-                if notice is None:  # idempotent: a retried batch finds its notice
-                    now = utcnow()
-                    notice = Notice(
-                        title=message.subject or "Notice",
-                        body=message.body,
-                        severity=message.severity or "major",
-                        incident_id=message.incident_id,
-                        delivery_id=message.delivery_id,
-                        created_by="runbook",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    session.add(notice)
-                    session.flush()
+                # Idempotent: a retried batch finds the notice it posted or resolved.
+                notice = _found(session, message.delivery_id)
+                if notice is None and (message.step or "").startswith(ALL_CLEAR_STEPS):
+                    notice = _resolve(session, message)
+                if notice is None:
+                    notice = _post(session, message, state="open")
                 receipts.append(Receipt(message.delivery_id, f"notice-{notice.id}"))
         return receipts
 
     def find(self, message: OutgoingMessage, since: dt.datetime) -> Receipt | None:
         with self.database.reading() as session:
-            found = session.scalar(select(Notice.id).where(Notice.delivery_id == message.delivery_id))
-        return Receipt(message.delivery_id, f"notice-{found}") if found is not None else None
+            found = _found(session, message.delivery_id)
+        return Receipt(message.delivery_id, f"notice-{found.id}") if found is not None else None
+
+
+def _found(session: Session, delivery_id: int) -> Notice | None:
+    return session.scalars(
+        select(Notice)
+        .where(or_(Notice.delivery_id == delivery_id, Notice.resolved_by_delivery == delivery_id))
+        .order_by(Notice.id)
+        .limit(1)
+    ).first()
+
+
+def _resolve(session: Session, message: OutgoingMessage) -> Notice:
+    """Write the all-clear onto the incident's notices (closing any still open); returns the first."""
+    now = utcnow()
+    unresolved = select(Notice).where(Notice.incident_id == message.incident_id, Notice.resolution.is_(None))
+    runbook = select(Activation.runbook_id).join(Delivery, Delivery.activation_id == Activation.id)
+    own = session.scalars(
+        unresolved.join(Delivery, Delivery.id == Notice.delivery_id)
+        .join(Activation, Activation.id == Delivery.activation_id)
+        .where(Activation.runbook_id == runbook.where(Delivery.id == message.delivery_id).scalar_subquery())
+        .order_by(Notice.id)
+    ).all()
+    targets = own or session.scalars(unresolved.order_by(Notice.id)).all()
+    if not targets or message.incident_id is None:
+        return _post(session, message, state="closed")
+    for notice in targets:
+        notice.resolution, notice.resolved_by_delivery, notice.updated_at = message.body, message.delivery_id, now
+        if notice.state == "open":
+            notice.state, notice.closed_at = "closed", now
+    return targets[0]
+
+
+def _post(session: Session, message: OutgoingMessage, *, state: str) -> Notice:
+    now = utcnow()
+    closed = state == "closed"
+    notice = Notice(
+        title=message.subject or "Notice",
+        body=message.body,
+        severity=message.severity or "major",
+        state=state,
+        incident_id=message.incident_id,
+        delivery_id=message.delivery_id,
+        created_by="runbook",
+        created_at=now,
+        updated_at=now,
+        closed_at=now if closed else None,
+        resolution=message.body if closed else None,
+        resolved_by_delivery=message.delivery_id if closed else None,
+    )
+    session.add(notice)
+    session.flush()
+    return notice

@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from failover.domain import yamlfile
+from failover.domain import lastgood, yamlfile
 from failover.domain.durations import Duration
 from failover.errors import ConfigProblems, Problem
 
@@ -168,6 +169,9 @@ def detection_file(config_dir: Path) -> Path:
     return config_dir / "detection.yaml"
 
 
+KEY = "config/detection.yaml"
+
+
 def check(config_dir: Path) -> tuple[DetectionConfig | None, list[Problem]]:
     path = detection_file(config_dir)
     shown = yamlfile.display_path(path)
@@ -177,6 +181,11 @@ def check(config_dir: Path) -> tuple[DetectionConfig | None, list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(shown, 0, f"cannot read: {exc}")]
+    return parse(text, shown)
+
+
+def parse(text: str, shown: str) -> tuple[DetectionConfig | None, list[Problem]]:
+    """detection.yaml's text, validated: the config, or None and every problem."""
     doc = yamlfile.load(text, shown)
     problems = list(doc.problems)
     if doc.data is None:
@@ -190,6 +199,37 @@ def check(config_dir: Path) -> tuple[DetectionConfig | None, list[Problem]]:
     problems.extend(_cross_check(config, doc.lines, shown))
     problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
     return (None if problems else config), problems
+
+
+@dataclass(frozen=True)
+class Loaded:
+    config: DetectionConfig | None  # None: broken and no last good version, nothing is watched
+    problems: list[Problem]
+    broken: lastgood.Broken | None = None
+    good: dict[str, str] = field(default_factory=dict)
+
+
+def assemble(config_dir: Path, last_good: lastgood.LastGood = lastgood.nothing) -> Loaded:
+    """The policy in force: the file as it is when it validates, else its last good version (domain.lastgood)."""
+    path = detection_file(config_dir)
+    shown = yamlfile.display_path(path)
+    if not path.is_file():
+        return Loaded(DetectionConfig(), [])  # no file: watch nothing, on purpose
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        config, problems = None, [Problem(shown, 0, f"cannot read: {exc}")]
+    else:
+        config, problems = parse(text, shown)
+        if config is not None:
+            return Loaded(config, [], None, {KEY: text})
+    snapshot = last_good(KEY)
+    if snapshot is not None:
+        previous, later = parse(snapshot.text, shown)
+        if previous is not None and not later:
+            broken = lastgood.Broken(KEY, shown, tuple(problems), lastgood.LAST_GOOD, snapshot.saved_at)
+            return Loaded(previous, problems, broken)
+    return Loaded(None, problems, lastgood.Broken(KEY, shown, tuple(problems), lastgood.NONE))
 
 
 def load(config_dir: Path) -> DetectionConfig:

@@ -182,9 +182,8 @@ def _texts(deliveries: list[PlannedDelivery]) -> tuple[TextVariant, ...]:
 
 def _groups(runbook: Runbook, phase: str, step_key: str, deliveries: list[PlannedDelivery]) -> dict[str, int]:
     """Recipients per group the step addressed; a person in two addressed groups counts in each."""
-    index = int(step_key.rsplit(".", 1)[1])
-    steps = runbook.phase(phase)
-    refs = steps[index].to if index < len(steps) else ()
+    step = runbook.step_at(step_key)  # None for messages no runbook step describes (an incident update)
+    refs = step.to if step is not None else ()
     addressed = [name for kind, name in map(parse_ref, refs) if kind == "group"]
     counts: Counter[str] = Counter()
     for delivery in deliveries:

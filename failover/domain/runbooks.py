@@ -2,7 +2,10 @@
 
 ``check(config_dir, runbooks_dir)`` reports every problem as ``file:line: message``;
 ``load(config_dir, runbooks_dir)`` returns a :class:`Catalog` or raises
-``ConfigProblems``. Nothing here touches a database or a provider.
+``ConfigProblems``; ``assemble`` (what running processes use) builds the
+catalog in force, each broken file replaced by its last good version
+(see :mod:`failover.domain.lastgood`). Nothing here touches a database or a
+provider.
 """
 
 from __future__ import annotations
@@ -14,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from failover.domain import yamlfile
+from failover.domain import lastgood, yamlfile
 from failover.domain.contacts import Contacts, unknown_refs
 from failover.domain.durations import Duration
-from failover.domain.templates import Templates
+from failover.domain.templates import UPDATE_FOLDER, Templates
 from failover.errors import ConfigProblems, Problem
 
 STEP_CHANNELS = ("sms", "email", "status", "voice")
@@ -206,47 +209,21 @@ def runbook_files(runbooks_dir: Path) -> list[Path]:
     return sorted(p for p in runbooks_dir.iterdir() if p.suffix in {".yaml", ".yml"} and p.is_file())
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """The catalog in force, every problem found, and which files it took from their last good version."""
+
+    catalog: Catalog | None  # None: no contacts are in force, so nothing can be planned
+    problems: list[Problem]
+    broken: tuple[lastgood.Broken, ...] = ()
+    good: dict[str, str] = field(default_factory=dict)  # key -> text of each file that validated as it is
+    versions: dict[str, str] = field(default_factory=dict)  # runbook id -> lastgood.CURRENT | LAST_GOOD
+
+
 def check(config_dir: Path, runbooks_dir: Path) -> tuple[Catalog | None, list[Problem]]:
-    """Load and cross-check everything; return the catalog (if usable) and all problems."""
-    problems: list[Problem] = []
-    contacts = _load_contacts(contacts_file(config_dir), problems)
-    templates = Templates(runbooks_dir / "templates")
-    runbooks: dict[str, Runbook] = {}
-    files: dict[str, str] = {}
-    paths = runbook_files(runbooks_dir)
-    if not paths:
-        problems.append(Problem(yamlfile.display_path(runbooks_dir), 0, "no runbooks (*.yaml) found"))
-    for path in paths:
-        shown = yamlfile.display_path(path)
-        doc = yamlfile.load(_read(path, problems), shown)
-        problems.extend(doc.problems)
-        if doc.data is None:
-            if not doc.problems:
-                problems.append(Problem(shown, 0, "empty runbook file"))
-            continue
-        if not isinstance(doc.data, dict):
-            problems.append(Problem(shown, 1, "a runbook must be a mapping of keys"))
-            continue
-        try:
-            runbook = Runbook.model_validate(doc.data)
-        except ValidationError as exc:
-            problems.extend(yamlfile.pydantic_problems(exc.errors(), doc.lines, shown))
-            # Still check the steps that are well-formed, so one run reports everything.
-            problems.extend(_check_raw_steps(doc.data, contacts, templates, doc.lines, shown))
-            continue
-        if runbook.id in runbooks:
-            line = doc.lines.of(("id",))
-            problems.append(Problem(shown, line, f"duplicate runbook id '{runbook.id}' (also in {files[runbook.id]})"))
-            continue
-        file_problems = list(_cross_check(runbook, contacts, templates, doc.lines, shown))
-        problems.extend(file_problems)
-        if not file_problems:
-            runbooks[runbook.id] = runbook
-            files[runbook.id] = shown
-    problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
-    if contacts is None:
-        return None, problems
-    return Catalog(contacts, runbooks, templates, files), problems
+    """Load and cross-check the files as they are; return the catalog (if usable) and all problems."""
+    loaded = assemble(config_dir, runbooks_dir)
+    return loaded.catalog, loaded.problems
 
 
 def load(config_dir: Path, runbooks_dir: Path) -> Catalog:
@@ -254,6 +231,140 @@ def load(config_dir: Path, runbooks_dir: Path) -> Catalog:
     if problems or catalog is None:
         raise ConfigProblems(problems)
     return catalog
+
+
+def assemble(config_dir: Path, runbooks_dir: Path, last_good: lastgood.LastGood = lastgood.nothing) -> Loaded:
+    """Every file judged on its own: as it is when it validates, else its last good version (domain.lastgood)."""
+    problems: list[Problem] = []
+    broken: list[lastgood.Broken] = []
+    good: dict[str, str] = {}
+    templates = _templates(runbooks_dir / "templates", last_good, good, broken, problems)
+    contacts, flawed = _contacts(contacts_file(config_dir), last_good, good, broken, problems)
+    runbooks: dict[str, Runbook] = {}
+    files: dict[str, str] = {}
+    versions: dict[str, str] = {}
+    paths = runbook_files(runbooks_dir)
+    if not paths:
+        problems.append(Problem(yamlfile.display_path(runbooks_dir), 0, "no runbooks (*.yaml) found"))
+    failing: list[tuple[str, str, list[Problem]]] = []
+    for path in paths:
+        key, shown = f"runbooks/{path.name}", yamlfile.display_path(path)
+        found: list[Problem] = []
+        text = _read(path, found)
+        # Against the contacts in force; while none are, against the file as it is, to report everything at once.
+        runbook, lines = _runbook(text, shown, contacts or flawed, templates, found)
+        if runbook is not None and not found and runbook.id in runbooks:
+            where = lines.of(("id",))
+            found.append(Problem(shown, where, f"duplicate runbook id '{runbook.id}' (also in {files[runbook.id]})"))
+        if runbook is None or found:
+            failing.append((key, shown, found))
+            continue
+        runbooks[runbook.id], files[runbook.id], versions[runbook.id] = runbook, shown, lastgood.CURRENT
+        if contacts is not None:
+            good[key] = text
+    for key, shown, found in failing:
+        problems.extend(found)
+        previous, snapshot = None, last_good(key) if contacts is not None else None
+        if snapshot is not None:
+            later: list[Problem] = []
+            previous, _ = _runbook(snapshot.text, shown, contacts, templates, later)
+            if later or (previous is not None and previous.id in runbooks):
+                previous = None  # it no longer fits the contacts or templates in force, or its id is taken
+        if previous is None:
+            broken.append(lastgood.Broken(key, shown, tuple(found), lastgood.NONE))
+            continue
+        runbooks[previous.id], files[previous.id], versions[previous.id] = previous, shown, lastgood.LAST_GOOD
+        assert snapshot is not None
+        broken.append(lastgood.Broken(key, shown, tuple(found), lastgood.LAST_GOOD, snapshot.saved_at, previous.id))
+    problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
+    catalog = Catalog(contacts, runbooks, templates, files) if contacts is not None else None
+    return Loaded(catalog, problems, tuple(broken), good, versions)
+
+
+def _templates(
+    directory: Path,
+    last_good: lastgood.LastGood,
+    good: dict[str, str],
+    broken: list[lastgood.Broken],
+    problems: list[Problem],
+) -> Templates:
+    """The templates, with the last good text standing in for each file that is broken now.
+
+    A broken template without a last good version is reported by the runbooks that use it.
+    """
+    files = Templates(directory)
+    overrides: dict[str, str] = {}
+    for name in files.names():
+        if name.startswith(UPDATE_FOLDER):
+            continue  # texts for incident updates, checked with their own names when one is sent
+        key = f"templates/{name}"
+        found = files.check(name=name)
+        if not found:
+            good[key] = files.source_of(name)[0]
+            continue
+        snapshot = last_good(key)
+        where = yamlfile.display_path(directory / name)
+        if snapshot is None or files.check_source(snapshot.text, where):
+            continue
+        overrides[name] = snapshot.text
+        problems.extend(found)
+        broken.append(lastgood.Broken(key, where, tuple(found), lastgood.LAST_GOOD, snapshot.saved_at))
+    return Templates(directory, overrides) if overrides else files
+
+
+def _contacts(
+    path: Path,
+    last_good: lastgood.LastGood,
+    good: dict[str, str],
+    broken: list[lastgood.Broken],
+    problems: list[Problem],
+) -> tuple[Contacts | None, Contacts | None]:
+    """(contacts in force, contacts as the broken file has them - for cross-checking runbooks only)."""
+    key, shown = "config/contacts.yaml", yamlfile.display_path(path)
+    found: list[Problem] = []
+    contacts: Contacts | None = None
+    if path.is_file():
+        text = _read(path, found)
+        contacts = _parse_contacts(text, shown, found)
+        if contacts is not None and not found:
+            good[key] = text
+            return contacts, None
+    else:
+        found.append(Problem(shown, 0, "contacts file not found"))
+    problems.extend(found)
+    snapshot = last_good(key)
+    if snapshot is not None:
+        later: list[Problem] = []
+        previous = _parse_contacts(snapshot.text, shown, later)
+        if previous is not None and not later:
+            broken.append(lastgood.Broken(key, shown, tuple(found), lastgood.LAST_GOOD, snapshot.saved_at))
+            return previous, None
+    broken.append(lastgood.Broken(key, shown, tuple(found), lastgood.NONE))
+    return None, contacts
+
+
+def _runbook(
+    text: str, shown: str, contacts: Contacts | None, templates: Templates, problems: list[Problem]
+) -> tuple[Runbook | None, yamlfile.Lines]:
+    """One runbook file's text, validated and cross-checked; problems are appended. Returns (runbook, its lines)."""
+    doc = yamlfile.load(text, shown)
+    problems.extend(doc.problems)
+    if doc.data is None:
+        if not doc.problems:
+            problems.append(Problem(shown, 0, "empty runbook file"))
+        return None, doc.lines
+    if not isinstance(doc.data, dict):
+        problems.append(Problem(shown, 1, "a runbook must be a mapping of keys"))
+        return None, doc.lines
+    try:
+        runbook = Runbook.model_validate(doc.data)
+    except ValidationError as exc:
+        problems.extend(yamlfile.pydantic_problems(exc.errors(), doc.lines, shown))
+        # Still check the steps that are well-formed, so one run reports everything.
+        problems.extend(_check_raw_steps(doc.data, contacts, templates, doc.lines, shown))
+        return None, doc.lines
+    problems.extend(_cross_check(runbook, contacts, templates, doc.lines, shown))
+    return runbook, doc.lines
 
 
 PHASES: tuple[tuple[str, type[Step]], ...] = (("steps", Step), ("escalation", Escalation), ("on_resolve", Step))
@@ -316,12 +427,9 @@ def _check_step(
                 yield Problem(shown, line, f"{phase}.{index}.fallback.{number}.{key}: {problem.message}")
 
 
-def _load_contacts(path: Path, problems: list[Problem]) -> Contacts | None:
-    shown = yamlfile.display_path(path)
-    if not path.is_file():
-        problems.append(Problem(shown, 0, "contacts file not found"))
-        return None
-    doc = yamlfile.load(_read(path, problems), shown)
+def _parse_contacts(text: str, shown: str, problems: list[Problem]) -> Contacts | None:
+    """contacts.yaml's text, validated; problems are appended (the contacts may come back flawed)."""
+    doc = yamlfile.load(text, shown)
     problems.extend(doc.problems)
     if doc.data is None:
         return Contacts() if not doc.problems else None

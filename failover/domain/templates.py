@@ -21,6 +21,9 @@ from failover.domain.yamlfile import display_path
 from failover.errors import InvalidRequest, Problem
 
 CONTEXT_NAMES = frozenset({"incident", "runbook", "person", "activation"})
+# Updates to an open incident (engine.updates) are written in the console, or start from templates/update/*.
+UPDATE_FOLDER = "update/"
+UPDATE_NAMES = frozenset({"incident", "person", "eta", "status_url"})
 
 
 class TemplateError(InvalidRequest):
@@ -28,24 +31,40 @@ class TemplateError(InvalidRequest):
 
 
 class Templates:
-    """Compiles each template (file or inline text) once and renders it in the sandbox."""
+    """Compiles each template (file or inline text) once and renders it in the sandbox.
 
-    def __init__(self, directory: Path) -> None:
+    ``overrides`` maps template names to the text used instead of the file:
+    the last good version of a template whose file is broken (domain.lastgood).
+    """
+
+    def __init__(self, directory: Path, overrides: Mapping[str, str] | None = None) -> None:
         self.directory = directory
+        self.overrides = dict(overrides or {})
         self.env = ImmutableSandboxedEnvironment(
-            loader=jinja2.FileSystemLoader(str(directory)),
+            loader=jinja2.ChoiceLoader([jinja2.DictLoader(self.overrides), jinja2.FileSystemLoader(str(directory))]),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             keep_trailing_newline=False,
         )
         self._inline = lru_cache(maxsize=512)(self.env.from_string)
 
+    def names(self) -> list[str]:
+        """Every template file, as runbooks name it (``sms/outage.txt``)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p.relative_to(self.directory).as_posix() for p in self.directory.rglob("*") if p.is_file())
+
     def source_of(self, name: str) -> tuple[str, str]:
-        """The text of a template file and its path for messages."""
+        """The text of a template file (or its override) and its path for messages."""
         path = self.directory / name
+        if name in self.overrides:
+            return self.overrides[name], display_path(path)
         if not _inside(path, self.directory) or not path.is_file():
             raise TemplateError(f"no template '{name}' in {display_path(self.directory)}")
-        return path.read_text(encoding="utf-8"), display_path(path)
+        try:
+            return path.read_text(encoding="utf-8"), display_path(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TemplateError(f"cannot read template '{name}': {exc}") from None
 
     def check(self, *, name: str | None = None, text: str | None = None) -> list[Problem]:
         """Syntax and unknown-name problems of one template, located in its own file."""
@@ -56,17 +75,21 @@ class Templates:
                 return [Problem("", 0, str(exc))]
         else:
             source, where = text or "", ""  # inline text: the caller knows the runbook line
+        return self.check_source(source, where)
+
+    def check_source(self, source: str, where: str, names: frozenset[str] = CONTEXT_NAMES) -> list[Problem]:
+        """The problems of one template's text; ``where`` is its file ("" for inline text)."""
         try:
             parsed = self.env.parse(source)
         except jinja2.TemplateSyntaxError as exc:
             line = exc.lineno if where else 0
             return [Problem(where, line or 0, f"template syntax error: {exc.message}")]
-        allowed = ", ".join(sorted(CONTEXT_NAMES))
+        allowed = ", ".join(sorted(names))
         return [
             Problem(
                 where, _line_of(source, name) if where else 0, f"unknown name '{name}'; templates may use {allowed}"
             )
-            for name in sorted(meta.find_undeclared_variables(parsed) - CONTEXT_NAMES)
+            for name in sorted(meta.find_undeclared_variables(parsed) - names)
         ]
 
     def uses_person(self, *, name: str | None = None, text: str | None = None) -> bool:

@@ -248,19 +248,47 @@ def cancel(session: Session, *, activation_id: int, actor: str, reason: str = ""
     )
 
 
+def cancel_pending(session: Session, *, incident: Incident, actor: str) -> None:
+    """Withdraw the incident's activations still awaiting approval (it is over)."""
+    for activation in list(incident.activations):
+        if activation.phase == "steps" and activation.state == ActivationState.PENDING_APPROVAL:
+            cancel(session, activation_id=activation.id, actor=actor, reason="incident resolved")
+
+
 def all_clear(
-    session: Session, catalog: Catalog, *, incident: Incident, actor: str, opted_out: Collection[str] = ()
+    session: Session,
+    catalog: Catalog | None,
+    *,
+    incident: Incident,
+    actor: str,
+    opted_out: Collection[str] = (),
+    override: str | None = None,
 ) -> list[Accepted]:
-    """Queue the ``on_resolve`` phase of every runbook that was activated for the incident."""
+    """Queue the ``on_resolve`` phase of every runbook that was activated for the incident.
+
+    Without a catalog (no contacts in force) or without the runbook (its file never loaded) the
+    all-clear cannot be planned: that is audited, and standing down goes ahead regardless.
+    """
     accepted = []
+    cancel_pending(session, incident=incident, actor=actor)
     for activation in list(incident.activations):
         if activation.phase != "steps":
             continue
-        if activation.state == ActivationState.PENDING_APPROVAL:
-            cancel(session, activation_id=activation.id, actor=actor, reason="incident resolved")
-            continue
         if activation.state != ActivationState.QUEUED and activation.state != ActivationState.COMPLETED:
             continue
+        missing = all_clear_unavailable(catalog, activation.runbook_id)
+        if missing is not None:
+            audit.record(
+                session,
+                action="all_clear.unavailable",
+                actor=actor,
+                target_type="activation",
+                target_id=activation.id,
+                incident_id=incident.id,
+                details={"runbook": activation.runbook_id, "reason": missing},
+            )
+            continue
+        assert catalog is not None
         runbook = catalog.runbook(activation.runbook_id)
         if runbook is None or not runbook.on_resolve:
             continue
@@ -272,6 +300,7 @@ def all_clear(
             reason=f"all clear: {activation.reason}",
             requested_by=actor,
             drill=activation.drill,
+            override=_override(override),
             created_at=utcnow(),
         )
         try:
@@ -282,6 +311,15 @@ def all_clear(
             continue  # the all-clear for this runbook already went out
         accepted.append(_materialise(session, catalog, runbook, incident, resolve, actor, opted_out))
     return accepted
+
+
+def all_clear_unavailable(catalog: Catalog | None, runbook_id: str) -> str | None:
+    """Why a runbook's all-clear cannot be planned now, or None when it can."""
+    if catalog is None:
+        return "no contacts are loaded (contacts.yaml is broken and no good version of it is known)"
+    if catalog.runbook(runbook_id) is None:
+        return f"runbook '{runbook_id}' is not loaded (its file is broken or gone, and no good version is known)"
+    return None
 
 
 def _materialise(
@@ -447,6 +485,17 @@ def _runbook(catalog: Catalog, runbook_id: str) -> Runbook:
         known = ", ".join(sorted(catalog.runbooks)) or "none"
         raise NotFound(f"no runbook '{runbook_id}' (known: {known})")
     return runbook
+
+
+def open_incident_by_id(session: Session, incident_id: int, *, lock: bool = False, then: str = "") -> Incident:
+    """An incident that is still open (confirmed); Conflict naming what to do instead when it is resolved."""
+    query = select(Incident).where(Incident.id == incident_id)
+    incident = session.scalars(query.with_for_update() if lock else query).one_or_none()
+    if incident is None:
+        raise NotFound(f"no incident {incident_id}")
+    if incident.state != IncidentState.CONFIRMED:
+        raise Conflict(f"incident {incident_id} is resolved{'; ' + then if then else ''}")
+    return incident
 
 
 def _incident(session: Session, incident_id: int) -> Incident:

@@ -193,6 +193,7 @@ def _messages(session: Session, claimed: Sequence[Row[Any]]) -> list[OutgoingMes
             Delivery.body,
             Delivery.subject,
             Delivery.severity,
+            Delivery.step,
             Activation.incident_id,
         )
         .join(Activation, Activation.id == Delivery.activation_id)
@@ -200,7 +201,7 @@ def _messages(session: Session, claimed: Sequence[Row[Any]]) -> list[OutgoingMes
         .order_by(Delivery.id)
     ).all()
     return [
-        OutgoingMessage(r.id, r.address, r.body, r.subject, severity=r.severity, incident_id=r.incident_id)
+        OutgoingMessage(r.id, r.address, r.body, r.subject, severity=r.severity, incident_id=r.incident_id, step=r.step)
         for r in rows
     ]
 

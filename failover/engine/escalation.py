@@ -7,6 +7,11 @@ escalation's ledger rows, so a timer fires once even with two sweeps running,
 and a worker, broker or beat restart only delays it. Who is paged is decided
 by ``domain.reach.escalation_targets``; nobody is paged more than
 ``FAILOVER_ESCALATION_LIMIT`` times during one incident.
+
+Operators steer an activation's escalation (``steer``): *paused*, none of its
+timers fires (one that fell due meanwhile fires at the first sweep after
+*resume*); *cancelled*, every timer not fired yet is closed and never fires.
+Each change is audited with who made it.
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from failover.domain.planning import ActivationInfo, SkippedRecipient
 from failover.domain.runbooks import Catalog
 from failover.engine import audit, optouts, roster
 from failover.engine.activation import _write_ledger, incident_info  # one ledger writer for every row
-from failover.errors import InvalidRequest
-from failover.models import Activation, ActivationState, EscalationTimer, IncidentState
+from failover.errors import Conflict, InvalidRequest, NotFound
+from failover.models import Activation, ActivationState, EscalationState, EscalationTimer, IncidentState
 
 ACTOR = "escalation"
 
@@ -31,10 +36,15 @@ def fire_due(session: Session, catalog: Catalog, *, now: dt.datetime, limit: int
     """Fire every due timer once; returns the dispatch batches to publish after commit."""
     timers = session.scalars(
         select(EscalationTimer)
-        .where(EscalationTimer.fired_at.is_(None), EscalationTimer.due_at <= now)
+        .join(Activation, Activation.id == EscalationTimer.activation_id)
+        .where(
+            EscalationTimer.fired_at.is_(None),
+            EscalationTimer.due_at <= now,
+            Activation.escalation == EscalationState.ACTIVE,  # paused ones wait for "resume"
+        )
         .order_by(EscalationTimer.due_at, EscalationTimer.id)
         .limit(max_timers)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=EscalationTimer)
     ).all()
     batch_ids: list[int] = []
     opted_out: set[str] | None = None
@@ -98,6 +108,67 @@ def fire_due(session: Session, catalog: Catalog, *, now: dt.datetime, limit: int
             },
         )
     return batch_ids
+
+
+STEERING = {
+    # action: (states it may start from, state it leaves)
+    "pause": ((EscalationState.ACTIVE,), EscalationState.PAUSED),
+    "resume": ((EscalationState.PAUSED,), EscalationState.ACTIVE),
+    "cancel": ((EscalationState.ACTIVE, EscalationState.PAUSED), EscalationState.CANCELLED),
+}
+
+
+def steer(session: Session, *, activation_id: int, action: str, actor: str, now: dt.datetime, note: str = "") -> str:
+    """Pause, resume or cancel one activation's escalation; returns its new state."""
+    if action not in STEERING:
+        raise InvalidRequest(f"unknown escalation action '{action}'; use pause, resume or cancel")
+    activation = session.scalars(
+        select(Activation).where(Activation.id == activation_id).with_for_update()
+    ).one_or_none()
+    if activation is None:
+        raise NotFound(f"no activation {activation_id}")
+    allowed, target = STEERING[action]
+    if activation.escalation not in allowed:
+        raise Conflict(f"the escalation of activation {activation_id} is {activation.escalation}; it cannot {action}")
+    activation.escalation = target
+    details: dict[str, object] = {"note": note} if note else {}
+    if target == EscalationState.CANCELLED:
+        waiting = session.scalars(
+            select(EscalationTimer)
+            .where(EscalationTimer.activation_id == activation_id, EscalationTimer.fired_at.is_(None))
+            .order_by(EscalationTimer.entry)
+            .with_for_update()
+        ).all()
+        for timer in waiting:
+            timer.fired_at, timer.outcome = now, "cancelled"
+        details["entries"] = [timer.entry for timer in waiting]
+    audit.record(
+        session,
+        action=f"escalation.{'cancelled' if action == 'cancel' else action + 'd'}",
+        actor=actor,
+        target_type="activation",
+        target_id=activation.id,
+        incident_id=activation.incident_id,
+        details=details,
+    )
+    return target
+
+
+def controls(session: Session, activation_id: int) -> dict[str, object]:
+    """The activation page's escalation controls: its state and how many timers are still to fire."""
+    activation = session.get(Activation, activation_id)
+    if activation is None:
+        raise NotFound(f"no activation {activation_id}")
+    timers = session.scalars(select(EscalationTimer).where(EscalationTimer.activation_id == activation_id)).all()
+    waiting = [t for t in timers if t.fired_at is None]
+    return {
+        "activation_id": activation_id,
+        "state": activation.escalation,
+        "timers": len(timers),
+        "waiting": len(waiting),
+        "next_due_at": min((t.due_at for t in waiting), default=None),
+        "open": activation.phase == "steps" and activation.incident.state == IncidentState.CONFIRMED,
+    }
 
 
 def _stale(activation: Activation) -> str | None:

@@ -69,6 +69,7 @@ def notice_json(notice: Notice) -> dict[str, Any]:
         "created_at": _iso(notice.created_at),
         "updated_at": _iso(notice.updated_at),
         "closed_at": _iso(notice.closed_at),
+        "resolution": notice.resolution,
     }
 
 

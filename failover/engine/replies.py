@@ -1,13 +1,17 @@
 """Two-way SMS and voice keypresses: answers, opt-outs, and a short help text for anything else.
 
-``ACK`` / ``OK`` / ``1`` acknowledge the sender's latest open activation; ``2``
-answers "cannot work / need help" where the runbook is a check-in; ``STOP`` and
+``ACK`` / ``OK`` / ``1`` acknowledge every open activation that messaged the
+sender (two outages at once page a person twice; one answer is enough), and
+the answer names them; ``2`` answers "cannot work / need help" to the open
+check-ins among them; ``STOP`` and
 friends record an opt-out (Twilio confirms those itself, so we stay silent) and
 ``START`` clears it. Each inbound message is handled once (its MessageSid),
 and every automatic answer counts against a per-number hourly limit, which
 also stops ping-pong with auto-responders. Messages from numbers that are in
 no contact list are audited - masked - and answered within a tighter limit.
-Message bodies are never stored, logged or audited.
+Message bodies are never stored, logged or audited. An operator may also
+answer for a person who called in (``acknowledge_on_behalf``), audited with
+their name.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from failover.domain.replies import Reply, ReplyKind, parse
 from failover.domain.runbooks import Catalog
 from failover.engine import audit, dispatch, limits, optouts, tracking
 from failover.engine.rows import insert_once
+from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import (
     Activation,
     ActivationState,
@@ -36,7 +41,8 @@ from failover.models import (
 from failover.privacy import mask_phone
 
 HELP_TEXT = "Reply ACK (or 1) to acknowledge an alert, 2 if you cannot work or need help, STOP to opt out."
-ACK_TEXT = "Acknowledged, thank you: {title}"
+ACK_TEXT = "Acknowledged, thank you: {titles}"
+MAX_TITLES, TITLE_CHARS = 3, 60  # an answer naming more alerts than this says "and N more"
 NEED_HELP_TEXT = "Noted: you cannot work or need help. Someone will contact you."
 NOTHING_OPEN = "Thanks - there is no open alert waiting for your answer."
 UNKNOWN_TEXT = "This number sends emergency alerts and cannot read replies."
@@ -90,22 +96,35 @@ def handle_sms(
     if person_id is None:
         return _stranger(session, message.sender, reply, now=now, reply_limit=reply_limit, actor=actor)
     if reply.kind in (ReplyKind.ACK, ReplyKind.NEED_HELP):
-        activation = latest_open_activation(session, person_id)
-        runbook = catalog.runbook(activation.runbook_id) if activation else None
-        if activation is None:
+        activations = open_activations(session, person_id)
+        if not activations:
             _audit_reply(session, "reply.nothing_open", person_id, actor, {"kind": reply.kind.value})
             return _answer(session, message.sender, "nothing_open", NOTHING_OPEN, now, reply_limit)
-        if reply.kind == ReplyKind.NEED_HELP and not (runbook and runbook.check_in):
-            _audit_reply(session, "reply.unrecognised", person_id, actor, {"kind": reply.kind.value})
-            return _answer(session, message.sender, "help", HELP_TEXT, now, reply_limit)
+        runbooks = {a.id: catalog.runbook(a.runbook_id) for a in activations}
+        if reply.kind == ReplyKind.NEED_HELP:
+            activations = [a for a in activations if (book := runbooks[a.id]) is not None and book.check_in]
+            if not activations:
+                _audit_reply(session, "reply.unrecognised", person_id, actor, {"kind": reply.kind.value})
+                return _answer(session, message.sender, "help", HELP_TEXT, now, reply_limit)
         kind = reach.ACK if reply.kind == ReplyKind.ACK else reach.NEED_HELP
-        record_answer(session, activation=activation, person_id=person_id, answer=kind, via="sms", now=now, actor=actor)
+        for activation in activations:
+            record_answer(
+                session, activation=activation, person_id=person_id, answer=kind, via="sms", now=now, actor=actor
+            )
         if kind == reach.NEED_HELP:
             return _answer(session, message.sender, "need_help", NEED_HELP_TEXT, now, reply_limit)
-        title = runbook.title if runbook else activation.runbook_id
-        return _answer(session, message.sender, "acknowledged", ACK_TEXT.format(title=title[:80]), now, reply_limit)
+        titles = [(book.title if (book := runbooks[a.id]) else a.runbook_id) for a in activations]
+        return _answer(session, message.sender, "acknowledged", ack_text(titles), now, reply_limit)
     _audit_reply(session, "reply.unrecognised", person_id, actor, {"kind": reply.kind.value})
     return _answer(session, message.sender, "help", HELP_TEXT, now, reply_limit)
+
+
+def ack_text(titles: list[str]) -> str:
+    """The answer to an ACK: which alerts it acknowledged, kept to about one SMS."""
+    shown = "; ".join(title[:TITLE_CHARS] for title in titles[:MAX_TITLES])
+    if len(titles) > MAX_TITLES:
+        shown += f"; and {len(titles) - MAX_TITLES} more"
+    return ACK_TEXT.format(titles=shown)
 
 
 def handle_keypress(session: Session, keypress: Keypress, *, now: dt.datetime, actor: str = "voice") -> bool:
@@ -118,33 +137,81 @@ def handle_keypress(session: Session, keypress: Keypress, *, now: dt.datetime, a
     if keypress.digits != "1":
         _audit_reply(session, "reply.unrecognised", row.person_id, actor, {**details, "via": "voice"})
         return False
-    activation = session.get_one(Activation, row.activation_id)
-    record_answer(
-        session, activation=activation, person_id=row.person_id, answer=reach.ACK, via="voice", now=now, actor=actor
-    )
+    # "1" on a call is a plain ACK: it answers every open activation that reached this person.
+    activations = {a.id: a for a in open_activations(session, row.person_id)}
+    activations.setdefault(row.activation_id, session.get_one(Activation, row.activation_id))
+    for activation in activations.values():
+        record_answer(
+            session, activation=activation, person_id=row.person_id, answer=reach.ACK, via="voice", now=now, actor=actor
+        )
     return True
 
 
-def latest_open_activation(session: Session, person_id: str) -> Activation | None:
-    """The newest activation of an open incident that sent this person something."""
-    return session.scalars(
-        select(Activation)
-        .join(Delivery, Delivery.activation_id == Activation.id)
-        .join(Incident, Incident.id == Activation.incident_id)
-        .where(
-            Delivery.person_id == person_id,
-            Delivery.status.not_in((DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED)),
-            Incident.state == IncidentState.CONFIRMED,
-            Activation.phase == "steps",
-            Activation.state.in_((ActivationState.QUEUED, ActivationState.COMPLETED)),
+def open_activations(session: Session, person_id: str) -> list[Activation]:
+    """Every activation of an open incident that sent this person something, oldest first."""
+    return list(
+        session.scalars(
+            select(Activation)
+            .where(
+                Activation.id.in_(
+                    select(Delivery.activation_id).where(
+                        Delivery.person_id == person_id,
+                        Delivery.status.not_in((DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED)),
+                    )
+                ),
+                Activation.incident_id.in_(select(Incident.id).where(Incident.state == IncidentState.CONFIRMED)),
+                Activation.phase == "steps",
+                Activation.state.in_((ActivationState.QUEUED, ActivationState.COMPLETED)),
+            )
+            .order_by(Activation.id)
         )
-        .order_by(Activation.id.desc())
+    )
+
+
+def acknowledge_on_behalf(
+    session: Session, *, activation_id: int, person_id: str, actor: str, note: str = "", now: dt.datetime
+) -> None:
+    """An operator records a person's acknowledgement (they phoned in, or answered on another channel)."""
+    activation = session.get(Activation, activation_id)
+    if activation is None:
+        raise NotFound(f"no activation {activation_id}")
+    if activation.phase != "steps" or activation.incident.state != IncidentState.CONFIRMED:
+        raise Conflict(f"activation {activation_id} is not open: nothing to acknowledge")
+    person_id = person_id.strip()
+    messaged = session.scalar(
+        select(Delivery.id)
+        .where(
+            Delivery.activation_id == activation_id,
+            Delivery.person_id == person_id,
+            Delivery.channel != "status",
+            Delivery.status.not_in((DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED)),
+        )
         .limit(1)
-    ).first()
+    )
+    if messaged is None:
+        raise InvalidRequest(f"activation {activation_id} sent nothing to '{person_id}': check the person id")
+    record_answer(
+        session,
+        activation=activation,
+        person_id=person_id,
+        answer=reach.ACK,
+        via="console",
+        now=now,
+        actor=actor,
+        note=note.strip(),
+    )
 
 
 def record_answer(
-    session: Session, *, activation: Activation, person_id: str, answer: str, via: str, now: dt.datetime, actor: str
+    session: Session,
+    *,
+    activation: Activation,
+    person_id: str,
+    answer: str,
+    via: str,
+    now: dt.datetime,
+    actor: str,
+    note: str = "",
 ) -> bool:
     """Store a person's answer to an activation (the latest one counts); True if it changed anything."""
     values = {"activation_id": activation.id, "person_id": person_id, "answer": answer, "via": via}
@@ -156,6 +223,9 @@ def record_answer(
         if existing.answer == answer:
             return False
         existing.answer, existing.via, existing.answered_at = answer, via, now
+    details: dict[str, object] = {"activation": activation.id, "via": via}
+    if note:
+        details["note"] = note
     audit.record(
         session,
         action="reply.acknowledged" if answer == reach.ACK else "reply.need_help",
@@ -163,7 +233,7 @@ def record_answer(
         target_type="person",
         target_id=person_id,
         incident_id=activation.incident_id,
-        details={"activation": activation.id, "via": via},
+        details=details,
     )
     return True
 

@@ -25,6 +25,7 @@ from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import ActivationState, Incident, IncidentState
 
 MAX_RUNBOOKS = 10
+NEW_INCIDENT = "activate the runbook for a new incident"
 TITLE_MAX = 300
 
 
@@ -32,6 +33,7 @@ TITLE_MAX = 300
 class StandDown:
     preview: Preview
     cancels: tuple[int, ...]  # activations still awaiting approval, withdrawn by standing down
+    unavailable: tuple[tuple[str, str], ...] = ()  # (runbook, why) whose all-clear cannot be sent now
 
 
 def preview(
@@ -45,9 +47,10 @@ def preview(
     drill: bool = False,
     override: str | None = None,
     opted_out: Collection[str] = (),
+    incident: IncidentInfo | None = None,
 ) -> Preview:
     chosen = _runbooks(catalog, runbook_ids)
-    incident = IncidentInfo(title=_title(chosen, drill), services=_services(chosen, services))
+    incident = incident or IncidentInfo(title=_title(chosen, drill), services=_services(chosen, services))
     info = ActivationInfo(id=None, reason=_reason(reason), actor=actor, drill=drill)
     override = override.strip() if override and override.strip() else None
     items: list[tuple[Runbook, Plan]] = [
@@ -80,18 +83,27 @@ def activate(
     override: str | None = None,
     source: str = "manual",
     opted_out: Collection[str] = (),
+    incident_id: int | None = None,
 ) -> list[Accepted]:
-    """Open one incident and activate each runbook for it, in the caller's transaction."""
+    """Open one incident (or join the open ``incident_id``) and activate each runbook for it, in one transaction.
+
+    A runbook the incident already has is not activated again: its existing activation comes back
+    with ``created=False``.
+    """
     chosen = _runbooks(catalog, runbook_ids)
     reason = _reason(reason)
-    incident = activation.open_incident(
-        session,
-        title=_title(chosen, drill),
-        services=_services(chosen, services),
-        source=source,
-        actor=actor,
-        drill=drill,
-    )
+    if incident_id is not None:
+        incident = activation.open_incident_by_id(session, incident_id, lock=True, then=NEW_INCIDENT)
+        drill = incident.drill
+    else:
+        incident = activation.open_incident(
+            session,
+            title=_title(chosen, drill),
+            services=_services(chosen, services),
+            source=source,
+            actor=actor,
+            drill=drill,
+        )
     return [
         activation.activate(
             session,
@@ -109,8 +121,30 @@ def activate(
     ]
 
 
+def preview_for_incident(
+    session: Session, catalog: Catalog, *, incident_id: int, prices: Prices, **kwargs: object
+) -> Preview:
+    """What adding runbooks to the open ``incident_id`` would send (nothing is written)."""
+    incident = activation.open_incident_by_id(session, incident_id, then=NEW_INCIDENT)
+    return preview(catalog, prices=prices, incident=incident_info(incident), drill=incident.drill, **kwargs)  # type: ignore[arg-type]
+
+
+def added_to(session: Session, incident_id: int) -> set[str]:
+    """The runbooks an incident has activated (or asked approval for): not offered again."""
+    incident = session.get(Incident, incident_id)
+    return {a.runbook_id for a in incident.activations if a.phase == "steps"} if incident else set()
+
+
 def preview_all_clear(
-    session: Session, catalog: Catalog, *, incident_id: int, actor: str, prices: Prices, opted_out: Collection[str] = ()
+    session: Session,
+    catalog: Catalog | None,
+    *,
+    incident_id: int,
+    actor: str,
+    prices: Prices,
+    opted_out: Collection[str] = (),
+    all_clear: bool = True,
+    override: str | None = None,
 ) -> StandDown:
     """What ``incidents.resolve`` would send and withdraw, rendered the same way, nothing written."""
     incident = session.get(Incident, incident_id)
@@ -121,14 +155,22 @@ def preview_all_clear(
     done = {a.runbook_id for a in incident.activations if a.phase == "on_resolve"}
     items: list[tuple[Runbook, Plan]] = []
     cancels = []
+    unavailable = []
     for item in incident.activations:
         if item.phase != "steps":
             continue
         if item.state == ActivationState.PENDING_APPROVAL:
             cancels.append(item.id)
             continue
+        if item.state not in (ActivationState.QUEUED, ActivationState.COMPLETED) or not all_clear:
+            continue
+        missing = activation.all_clear_unavailable(catalog, item.runbook_id)
+        if missing is not None:
+            unavailable.append((item.runbook_id, missing))
+            continue
+        assert catalog is not None
         runbook = catalog.runbook(item.runbook_id)
-        if item.state not in (ActivationState.QUEUED, ActivationState.COMPLETED) or runbook is None:
+        if runbook is None:
             continue
         if not runbook.on_resolve or runbook.id in done:
             continue
@@ -139,10 +181,11 @@ def preview_all_clear(
             phase="on_resolve",
             incident=incident_info(incident),
             activation=info,
+            override=override.strip() if override and override.strip() else None,
             opted_out=opted_out,
         )
         items.append((runbook, plan))
-    return StandDown(summarise(items, prices), tuple(cancels))
+    return StandDown(summarise(items, prices), tuple(cancels), tuple(unavailable))
 
 
 def _runbooks(catalog: Catalog, runbook_ids: Sequence[str]) -> list[Runbook]:

@@ -36,12 +36,14 @@ def create_app(
         access,
         account,
         admin,
+        answers,
         api,
         audit,
         auth,
         console,
         errors,
         health,
+        incident_work,
         notices,
         provider_webhooks,
         signals,
@@ -58,6 +60,8 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(answers.bp)
+    app.register_blueprint(incident_work.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(notices.bp)
     app.register_blueprint(audit.bp)

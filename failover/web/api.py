@@ -162,7 +162,9 @@ def get_incident(incident_id: int):  # type: ignore[no-untyped-def]
 )
 def resolve_incident(incident_id: int):  # type: ignore[no-untyped-def]
     req = body(schema.ResolveRequest)
-    accepted, broker_ok = runtime().resolve(incident_id=incident_id, actor=actor(), note=req.note)
+    accepted, broker_ok = runtime().resolve(
+        incident_id=incident_id, actor=actor(), note=req.note, all_clear=req.all_clear, override=req.override
+    )
     incident = read(queries.incident_detail, incident_id)
     return answer(
         schema.Resolved,

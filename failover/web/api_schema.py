@@ -110,6 +110,8 @@ class NoticeUpdate(Model):
 
 class ResolveRequest(Model):
     note: Annotated[str, StringConstraints(max_length=500, pattern=_NO_CONTROL)] = ""
+    all_clear: bool = True  # false: resolve and close the notices, message nobody
+    override: Override | None = None  # replaces the all-clear's SMS and email texts
 
 
 # -- query strings ----------------------------------------------------------------------
@@ -342,6 +344,7 @@ class Notice(BaseModel):
     created_at: str | None
     updated_at: str | None
     closed_at: str | None
+    resolution: str | None = None  # the all-clear written on it when its incident was stood down
 
 
 class NoticeList(BaseModel):

@@ -173,19 +173,31 @@ def incident(incident_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/incidents/<id:incident_id>/resolve", methods=["GET", "POST"])
 @requires("operator")
 def resolve(incident_id: int):  # type: ignore[no-untyped-def]
-    """GET shows what standing down sends (the confirmation); POST does it."""
+    """GET shows what standing down sends (the preview); POST with that preview's fingerprint does it.
+
+    The all-clear can be edited or skipped; a POST whose choice or text no longer matches the
+    preview it carries is shown again instead of sent.
+    """
     rt = runtime()
     form = StandDownForm()
-    if request.method == "GET" or not form.validate_on_submit():
+    valid = request.method == "POST" and form.validate_on_submit()
+    choice = {"all_clear": form.send_all_clear, "override": form.override.data} if valid else {}
+    stand_down = rt.stand_down_preview(incident_id=incident_id, actor=actor(), **choice)
+    fingerprint = stand_down.preview.fingerprint
+    confirmed = valid and form.confirm.data == "yes" and "preview" not in request.form
+    if not confirmed or form.fingerprint.data != fingerprint:
+        changed = confirmed
+        if changed:
+            flash("What standing down sends changed since your preview. Check it again, then confirm.", "warning")
+        form.confirm.data, form.fingerprint.data = "yes", fingerprint
         detail = read(queries.incident_detail, incident_id)
-        stand_down = rt.stand_down_preview(incident_id=incident_id, actor=actor())
         page = render_template("stand_down.html", incident=detail, plan=stand_down, form=form)
-        return page, 400 if request.method == "POST" else 200
-    _, broker_ok = rt.resolve(incident_id=incident_id, actor=actor(), note=form.note.data or "")
+        status = 200 if request.method == "GET" or (valid and not changed) else 409 if changed else 400
+        return page, status
+    _, broker_ok = rt.resolve(incident_id=incident_id, actor=actor(), note=form.note.data or "", **choice)
+    done = "the all-clear is on its way" if form.send_all_clear else "no all-clear sent, as you chose"
     flash(
-        "Stood down: the all-clear is on its way."
-        if broker_ok
-        else "Stood down; all-clear queued, broker unreachable.",
+        f"Stood down: {done}." if broker_ok else f"Stood down ({done}); broker unreachable, queued.",
         "info" if broker_ok else "warning",
     )
     return redirect(url_for("console.incident", incident_id=incident_id))

@@ -69,12 +69,63 @@ class ActivateForm(FlaskForm):
         return list(dict.fromkeys([*(self.services.data or []), *extra]))
 
 
+class AddRunbookForm(FlaskForm):
+    """Add runbooks to an open incident: the trigger form without a new incident."""
+
+    runbook = MultiCheckboxField("Runbooks to add", validators=[DataRequired(message="choose at least one runbook")])
+    reason = StringField(
+        "Reason", validators=[DataRequired(message="say why you are adding it"), Length(max=500), plain_text]
+    )
+    override = TextAreaField(
+        "Message override (optional, replaces SMS and email text)",
+        validators=[Optional(), Length(max=1600), plain_text],
+    )
+    confirm = HiddenField()
+    fingerprint = HiddenField(validators=[Optional(), Length(max=64), plain_text])
+
+
+class UpdateForm(FlaskForm):
+    """An update to the people an open incident told (engine.updates)."""
+
+    audience = SelectField("Send to", choices=["all", "silent"], default="all")
+    channels = MultiCheckboxField(
+        "Channels", choices=["sms", "email"], default=["sms", "email"], validators=[DataRequired("choose a channel")]
+    )
+    subject = StringField("Email subject", validators=[DataRequired(), Length(max=300), plain_text])
+    text = TextAreaField("Text", validators=[DataRequired(), Length(max=1600), plain_text])
+    eta = StringField("ETA ({{ eta }})", validators=[Optional(), Length(max=100), plain_text])
+    status_url = StringField("Status page URL ({{ status_url }})", validators=[Optional(), Length(max=300), plain_text])
+    key = HiddenField(validators=[DataRequired("reload the form"), Length(max=64), plain_text])
+    confirm = HiddenField()
+    fingerprint = HiddenField(validators=[Optional(), Length(max=64), plain_text])
+
+
 class ConfirmForm(FlaskForm):
     """An empty form: a button that only carries the CSRF token."""
 
 
+class AckOnBehalfForm(FlaskForm):
+    person = StringField("Person id", validators=[DataRequired(message="name the person"), Length(max=64), plain_text])
+    note = StringField("How they answered (audit log)", validators=[Optional(), Length(max=200), plain_text])
+
+
+class EscalationForm(FlaskForm):
+    action = SelectField("Escalation", choices=["pause", "resume", "cancel"])
+
+
 class StandDownForm(FlaskForm):
     note = StringField("Note for the audit log (optional)", validators=[Optional(), Length(max=500), plain_text])
+    skip_all_clear = BooleanField("Skip the all-clear: resolve and close the notices, message nobody")
+    override = TextAreaField(
+        "All-clear text (optional: replaces the SMS and email texts; the status page keeps its own)",
+        validators=[Optional(), Length(max=1600), plain_text],
+    )
+    confirm = HiddenField()
+    fingerprint = HiddenField(validators=[Optional(), Length(max=64), plain_text])
+
+    @property
+    def send_all_clear(self) -> bool:
+        return not self.skip_all_clear.data
 
 
 class NoticeForm(FlaskForm):

@@ -5,9 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 
+from failover.domain.lastgood import CURRENT, NONE
 from failover.web.views import runtime
 
 bp = Blueprint("health", __name__)
+MAX_PROBLEMS = 50
 
 
 @bp.get("/healthz")
@@ -17,11 +19,43 @@ def healthz():  # type: ignore[no-untyped-def]
 
 @bp.get("/readyz")
 def readyz():  # type: ignore[no-untyped-def]
-    """Ready when the database and the broker answer. Provider circuits are reported, not required:
-    with a provider down the service still works, through the fallback channel."""
+    """Ready when the database and the broker answer. Provider circuits and configuration are reported, not
+    required: with a provider down the service still works through the fallback channel, and a broken
+    runbook must not take the console (and every healthy runbook) out of a load balancer. ``config``
+    says, per runbook, whether it is ready as written or runs on its last good version."""
     checks = {"database": _database(), "broker": _broker()}
     ready = all(check["ok"] for check in checks.values())
-    return jsonify(ready=ready, checks=checks, providers=providers()), 200 if ready else 503
+    return jsonify(ready=ready, checks=checks, providers=providers(), config=config()), 200 if ready else 503
+
+
+def config() -> dict[str, object]:
+    report = runtime().config_report()
+    return {
+        "ok": report.ok,
+        "catalog": report.catalog,
+        "problems": [str(p) for p in report.problems[:MAX_PROBLEMS]],  # a 50,000-line file can have thousands
+        "problems_total": len(report.problems),
+        "files": [
+            {
+                "file": item.file,
+                "in_force": item.in_force,
+                "runbook": item.runbook_id,
+                "outcome": item.outcome(),
+                "problems": [str(p) for p in item.problems[:MAX_PROBLEMS]],
+            }
+            for item in report.broken
+        ],
+        "runbooks": {
+            runbook_id: {"ready": report.catalog and version == CURRENT, "version": version if report.catalog else NONE}
+            for runbook_id, version in sorted(report.versions.items())
+        },
+    }
+
+
+@bp.app_context_processor
+def _config_banner() -> dict[str, object]:
+    """``config_report()`` for the red banner every console page shows while a file is broken."""
+    return {"config_report": lambda: runtime().config_report()}
 
 
 def providers() -> dict[str, object]:

@@ -132,8 +132,9 @@ def test_the_all_clear_goes_out_once_after_recover_hold(runtime: Runtime) -> Non
         poll(runtime, issue(status="serviceRestored", resolved=True))
     assert later.resolved == [] and len(activations(runtime)) == 2
     with runtime.database.reading() as session:
-        notices = Counter((n.title, n.state) for n in session.scalars(select(Notice)))
-    assert notices == Counter({("Email delays", "closed"): 1, ("Resolved", "open"): 1})  # the status page is updated
+        notices = Counter((n.title, n.state, n.resolution) for n in session.scalars(select(Notice)))
+    # The status page is updated: the outage notice is closed and carries the all-clear (no second, open card).
+    assert notices == Counter({("Email delays", "closed", "Service is restored. Thank you for your patience."): 1})
     assert chain_ok(runtime)
 
 

@@ -27,7 +27,7 @@ def run(cli: CliRunner, *args: str, code: int = 0) -> str:
 def test_runbooks_check_reports_the_detection_policy(cli: CliRunner) -> None:
     out = run(cli, "runbooks", "check")
     assert "ok: 3 runbook(s), 8 contact(s), 4 group(s)" in out
-    assert "detection ok: watching 3 service(s) with 2 probe(s); quorum 2" in out
+    assert "detection ok: watching 3 service(s) with 0 probe(s); quorum 2" in out
 
 
 def test_runbooks_check_names_detection_file_and_line(

@@ -287,8 +287,8 @@ def test_resolving_sends_each_all_clear_once_and_closes_notices(runtime: Runtime
         runtime.resolve(incident_id=accepted.incident_id, actor="alice")
     drain(runtime, results[0].batch_ids)
     with runtime.database.reading() as session:
-        notices = {n.title: n.state for n in session.scalars(select(Notice))}
-    assert notices == {"Email delays": "closed", "Resolved": "open"}
+        notices = {n.title: (n.state, n.resolution) for n in session.scalars(select(Notice))}
+    assert notices == {"Email delays": ("closed", "Service is restored. Thank you for your patience.")}
     assert chain_ok(runtime)
 
 

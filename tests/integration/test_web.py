@@ -112,7 +112,10 @@ def test_stand_down_sends_the_all_clear(client: FlaskClient, runtime: Runtime, a
     page = client.get("/incidents/1/resolve")
     assert "Stand down incident #1?" in page.get_data(as_text=True)
     assert "Email is working again" in page.get_data(as_text=True)  # the all-clear to be sent, shown first
-    response = client.post("/incidents/1/resolve", data={"csrf_token": csrf_from(page.get_data(as_text=True))})
+    html = page.get_data(as_text=True)
+    confirmed = {"csrf_token": csrf_from(html), "confirm": "yes", "fingerprint": fingerprint_from(html)}
+    assert client.post("/incidents/1/resolve", data={"csrf_token": csrf_from(html)}).status_code == 200  # no preview
+    response = client.post("/incidents/1/resolve", data=confirmed)
     assert response.status_code == 302
     sent_all(runtime)
     assert client.get("/status.json").get_json()["status"] == "operational"

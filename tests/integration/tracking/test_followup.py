@@ -173,14 +173,17 @@ def test_no_fallback_for_someone_who_already_answered_or_has_nowhere_else(tracke
     assert tracked.row("bob").followed_up_at is not None
 
 
-def test_a_broken_runbook_file_delays_fallbacks_but_loses_nothing(tracked: Tracked) -> None:
+def test_broken_config_files_delay_no_fallback(tracked: Tracked) -> None:
     tracked.twilio.number_failures[PHONES["bob"]] = tw.Failure(400, 21211, "The 'To' number is not valid.")
     tracked.activate("sms-then-email")
     tracked.drain()
-    broken = tracked.runtime.settings.runbooks_dir / "broken.yaml"
-    broken.write_text("id: [\n")
-    tracked.follow_up()  # the sweep carries on without a catalog; the fallback waits
-    assert tracked.rows(channel="email") == [] and tracked.row("bob").followed_up_at is None
-    broken.unlink()
-    tracked.follow_up()
+    settings = tracked.runtime.settings
+    (settings.runbooks_dir / "broken.yaml").write_text("id: [\n")  # a new file with a typo
+    contacts = settings.config_dir / "contacts.yaml"
+    contacts.write_text(contacts.read_text() + "  - {id: oops\n")  # and a bad edit of contacts.yaml
+    tracked.follow_up()  # the last good contacts and every valid runbook stay in force
     assert tracked.row("bob", "email").status == "sent"
+    assert {b.file.rsplit("/", 1)[-1] for b in tracked.runtime.config_report().broken} == {
+        "broken.yaml",
+        "contacts.yaml",
+    }

@@ -338,19 +338,26 @@ def test_sendgrid_events_are_refused_without_a_verification_key(tracked: Tracked
 # -- inbound SMS --------------------------------------------------------------------------------
 
 
-def test_ack_acknowledges_the_latest_open_activation(tracked: Tracked) -> None:
+def test_ack_acknowledges_every_open_activation_that_messaged_the_sender(tracked: Tracked) -> None:
     older = sent(tracked, "sms-then-email")
     newer = sent(tracked)
+    check_in = sent(tracked, "check-in")  # all-staff: "ACK" there means "I can work"
     status, twiml = tracked.reply("bob", "ack")
     assert status == 200 and twiml == (
-        '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Acknowledged, thank you: Email is down'
-        "</Message></Response>"
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Acknowledged, thank you: SMS, else email; '
+        "Email is down; Staff check-in</Message></Response>"
     )
     with tracked.runtime.database.reading() as session:
-        answers = [(a.activation_id, a.person_id, a.answer) for a in session.scalars(select(Answer))]
-    assert answers == [(newer, "bob", "ack")] and older != newer
-    (event,) = tracked.events("reply.acknowledged")
-    assert event.target_id == "bob" and event.details == {"activation": newer, "via": "sms"}
+        answers = [
+            (a.activation_id, a.person_id, a.answer) for a in session.scalars(select(Answer).order_by(Answer.id))
+        ]
+    assert answers == [(older, "bob", "ack"), (newer, "bob", "ack"), (check_in, "bob", "ack")]
+    events = tracked.events("reply.acknowledged")
+    assert [(e.target_id, e.details["activation"]) for e in events] == [
+        ("bob", older),
+        ("bob", newer),
+        ("bob", check_in),
+    ]
 
 
 def test_a_replayed_inbound_message_is_handled_once(tracked: Tracked) -> None:
