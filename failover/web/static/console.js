@@ -8,14 +8,16 @@
   if (!live || !window.fetch) { return; }
   var note = document.getElementById("progress-note");
   var state = document.getElementById("state");
-  var quick = 2000, slowest = 10000, delay = quick;
+  var quick = 2000, slowest = 5000, delay = quick;  // an unchanged answer is a few bytes: never wait long
   var keepGoing = live.dataset.live === "true";
 
   function redraw(data) {
+    var open = Array.prototype.map.call(live.querySelectorAll("details[open][id]"), function (d) { return d.id; });
     Object.keys(data.html).forEach(function (name) {
       var part = live.querySelector('[data-part="' + name + '"]');
       if (part) { part.innerHTML = data.html[name]; }  // server-rendered, escaped by the template engine
     });
+    open.forEach(function (id) { var d = document.getElementById(id); if (d) { d.open = true; } });
     if (state) { state.textContent = data.state; state.className = "badge " + data.state; }
     live.dataset.version = data.version;
     keepGoing = data.live;
