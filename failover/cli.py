@@ -38,6 +38,7 @@ class Context:
             from failover.runtime import Runtime
 
             self._runtime = Runtime(self.settings)
+            click.get_current_context().call_on_close(self._runtime.close)  # connections end with the command
             if broker:
                 from failover.celery_app import create_celery
 

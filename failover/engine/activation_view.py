@@ -221,7 +221,7 @@ def _page_rows(
 ) -> list[dict[str, Any]]:
     if not shown:
         return []
-    messages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows_of: dict[str, list[Delivery]] = defaultdict(list)
     for row in session.scalars(
         select(Delivery)
         .where(
@@ -232,7 +232,11 @@ def _page_rows(
         )
         .order_by(Delivery.id)
     ):
-        messages[row.person_id].append(_message(row, runbook))
+        rows_of[row.person_id].append(row)
+    messages = {  # step by step, as the runbook reads
+        person_id: [_message(row, runbook) for row in sorted(rows, key=lambda r: (_step_order(r.step), r.id))]
+        for person_id, rows in rows_of.items()
+    }
     answers = {
         a.person_id: a
         for a in session.scalars(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
 from failover.clock import utcnow
@@ -31,9 +31,11 @@ def _waiting_approvals() -> dict[str, Any]:
     """The header says when activations wait for a second operator, on every page."""
     if principal() is None:
         return {"waiting_approvals": 0}
-    with runtime().database.reading() as session:
-        count = session.scalar(select(func.count()).where(Activation.state == ActivationState.PENDING_APPROVAL))
-    return {"waiting_approvals": int(count or 0)}
+    if "waiting_approvals" not in g:  # once per request, however many templates it renders
+        with runtime().database.reading() as session:
+            count = session.scalar(select(func.count()).where(Activation.state == ActivationState.PENDING_APPROVAL))
+        g.waiting_approvals = int(count or 0)
+    return {"waiting_approvals": g.waiting_approvals}
 
 
 @bp.get("/")

@@ -11,18 +11,19 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import insert, update
 
 from failover.clock import utcnow
+from failover.db import migrate
 from failover.models import Answer, Delivery
 from failover.runtime import Runtime
 from failover.settings import load_settings
 from failover.web import create_app
-from tests.conftest import AuthActions, make_people, write_config
+from tests.conftest import PROVIDER_VARIABLES, AuthActions, make_people, write_config
 from tests.integration.test_console import confirm, preview
 from tests.integration.test_web import sent_all
 
@@ -44,9 +45,13 @@ def ids(first: int, last: int) -> list[str]:
     return [f"p{n:05d}" for n in range(first, last + 1)]
 
 
-@pytest.fixture
-def big(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
-    """A 3,000-person activation: SMS and email to everyone, its receipts and answers written in bulk."""
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
+    """A 3,000-person activation: SMS and email to everyone, its receipts and answers written in bulk.
+
+    Built once for the module (a few seconds); the test that changes it runs last.
+    """
+    tmp_path = tmp_path_factory.mktemp("big")
     people = make_people(PEOPLE, groups=("all-staff",))
     for person in people[-20:]:  # no number, no address: nothing can reach them
         del person["phone"], person["email"]
@@ -56,12 +61,18 @@ def big(tmp_path: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) ->
     (books / "templates").mkdir(parents=True)
     (books / "everyone.yaml").write_text(EVERYONE)
     config, _ = write_config(tmp_path, people, runbooks_from=books)
-    monkeypatch.setenv("FAILOVER_CONFIG_DIR", str(config))
-    monkeypatch.setenv("FAILOVER_RUNBOOKS_DIR", str(tmp_path / "runbooks"))
-    monkeypatch.setenv("FAILOVER_DATABASE_URL", f"sqlite:///{tmp_path / 'big.db'}")
-    runtime = Runtime(load_settings())
-    from failover.db import migrate
-
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in PROVIDER_VARIABLES:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in {
+            "FAILOVER_DATA_DIR": str(tmp_path / "var"),
+            "FAILOVER_SECRET_KEY": "test-secret-key",
+            "FAILOVER_CONFIG_DIR": str(config),
+            "FAILOVER_RUNBOOKS_DIR": str(tmp_path / "runbooks"),
+            "FAILOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'big.db'}",
+        }.items():
+            monkeypatch.setenv(name, value)
+        runtime = Runtime(load_settings())
     migrate(runtime.database)
     accepted, _ = runtime.activate(runbook_id="everyone", reason="3,000 people", actor="olga")
     now = utcnow()

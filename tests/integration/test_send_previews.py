@@ -9,6 +9,7 @@ preview names each channel's transport; a drill says [DRILL] once.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,13 @@ from failover.web import create_app
 from tests.conftest import REPO, AuthActions, csrf_from
 from tests.integration.test_console import confirm, preview
 from tests.integration.test_web import fingerprint_from, sent_all
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """SQLite only: these paths run no SQL of their own (the ledger writer, the preview and the read models
+    they use are exercised on PostgreSQL by test_engine, test_console and test_activation_page)."""
+    yield f"sqlite:///{tmp_path / 'failover.db'}"
 
 
 def count(runtime: Runtime, model: type) -> int:
