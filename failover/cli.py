@@ -381,68 +381,142 @@ def _detection_summary(config: Any) -> str:
 
 @main.command()
 @click.argument("runbook")
-@click.option("--reason", default=None, help="Why (shown to recipients and in the audit log).")
-@click.option("--dry-run", is_flag=True, help="Render everything, send nothing.")
+@click.option("--reason", default=None, help="Internal note: why (audit log only, never sent).")
+@click.option("--message", default=None, help="Text shown to recipients (templates' activation.message).")
+@click.option("--dry-run", is_flag=True, help="Show the preview, send nothing.")
 @click.option("--drill", is_flag=True, help="Prefix [DRILL], drill group only, status page untouched.")
 @click.option("--service", "services", multiple=True, help="Affected service (repeatable).")
+@click.option("--yes", "-y", is_flag=True, help="Send without asking (scripts); otherwise a terminal asks first.")
 @pass_ctx
 @friendly
 def activate(
-    ctx: Context, runbook: str, reason: str | None, dry_run: bool, drill: bool, services: tuple[str, ...]
+    ctx: Context,
+    runbook: str,
+    reason: str | None,
+    message: str | None,
+    dry_run: bool,
+    drill: bool,
+    services: tuple[str, ...],
+    yes: bool,
 ) -> None:
-    """Activate RUNBOOK now (or show what it would send)."""
-    reason = reason or f"activated from the command line by {getpass.getuser()}"
-    warn_config(ctx.runtime())
+    """Preview what activating RUNBOOK sends, then (after you say yes) send it."""
+    request = {
+        "runbook_ids": [runbook],
+        "reason": reason or f"activated from the command line by {getpass.getuser()}",
+        "actor": cli_actor(),
+        "services": services,
+        "drill": drill,
+        "message": message,
+    }
+    runtime = ctx.runtime(broker=not dry_run)
+    warn_config(runtime)
+    preview = runtime.preview(**request)
     if dry_run:
-        plan = ctx.runtime().preview(
-            runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill
-        )
-        _print_plan(plan)
+        _print_preview(preview, "dry run: nothing sent")
         return
-    runtime = ctx.runtime(broker=True)
-    accepted, broker_ok = runtime.activate(
-        runbook_id=runbook, reason=reason, actor=cli_actor(), services=services, drill=drill
-    )
-    counts = ", ".join(f"{k}: {v}" for k, v in accepted.counts.items()) or "nothing to send"
-    click.echo(
-        f"activation {accepted.activation_id} ({accepted.state}) for incident {accepted.incident_id}: {counts}"
-        + (f"; {accepted.skipped} skipped" if accepted.skipped else "")
-    )
+    _confirm(preview, yes, lambda: runtime.preview(**request), "Send these messages now?")
+    accepted, broker_ok = runtime.trigger(**request)
+    for item in accepted:
+        counts = ", ".join(f"{k}: {v}" for k, v in item.counts.items()) or "nothing to send"
+        click.echo(
+            f"activation {item.activation_id} ({item.state}) for incident {item.incident_id}: {counts}"
+            + (f"; {item.skipped} skipped" if item.skipped else "")
+        )
     if not broker_ok:
         click.echo("queued, broker unreachable: the sweep sends it when the broker is back", err=True)
 
 
-def _print_plan(plan: Any) -> None:
-    from failover.privacy import mask_address
+def _interactive() -> bool:
+    """Whether a person can answer a question here (both ends are a terminal)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
-    click.echo(f"dry run of {plan.runbook_id}: nothing sent")
-    for channel, count in plan.count_by_channel().items():
+
+def _confirm(preview: Any, yes: bool, again: Callable[[], Any], question: str) -> None:
+    """Show the preview and ask, as the console does; ``--yes`` skips the question, nothing else does.
+
+    The answer covers what was shown: if the preview changed meanwhile (contacts
+    or templates), it is shown again and asked again.
+    """
+    _print_preview(preview, "preview: nothing sent yet")
+    if yes:
+        return
+    if not _interactive():
+        raise FailoverError("not a terminal, so nobody can confirm: nothing sent. Pass --yes to send from a script.")
+    while True:
+        if not click.confirm(question, default=False):
+            click.echo("nothing sent")
+            raise SystemExit(1)
+        current = again()
+        if current.fingerprint == preview.fingerprint:
+            return
+        click.echo("what would be sent changed since the preview (contacts or templates):")
+        preview = current
+        _print_preview(preview, "preview: nothing sent yet")
+
+
+def _print_preview(preview: Any, header: str) -> None:
+    """The preview as text: the same content as the console's (counts, every text, transport, cost, skipped)."""
+    from failover.domain.labels import transport_name
+
+    click.echo(f"{header} (preview {preview.fingerprint})")
+    for channel, count in preview.counts.items():
         click.echo(f"  {channel}: {count} recipient(s)")
-    seen: set[str] = set()
-    for delivery in plan.deliveries:
-        if delivery.step in seen:
-            continue
-        seen.add(delivery.step)
-        header = f"--- {delivery.step} {delivery.channel}"
-        if delivery.subject:
-            header += f" | {delivery.subject}"
-        click.echo(header)
-        click.echo(delivery.body)
-    for skipped in plan.skipped:
-        click.echo(f"  skipped {skipped.person_id} ({skipped.channel}): {skipped.reason}")
-    for delivery in plan.deliveries:
-        click.echo(f"  {delivery.step} {delivery.channel} -> {delivery.person_id} {mask_address(delivery.address)}")
+    for channel in preview.outbox_only:
+        click.echo(f"  WARNING: {channel} goes to the outbox only: nobody would receive it", err=True)
+    for section in preview.runbooks:
+        wait = " - waits for a second operator" if section.needs_approval else ""
+        click.echo(f"== {section.title} ({section.runbook_id}){wait}")
+        for step in section.steps:
+            groups = ", ".join(f"{g}: {n}" for g, n in step.groups.items())
+            click.echo(
+                f"--- {step.label}: {step.recipients} recipient(s) via {transport_name(step.transport)}"
+                + (f" ({groups})" if groups else "")
+            )
+            for text in step.texts:
+                if len(step.texts) > 1:
+                    click.echo(f"[{text.recipients} recipient(s) get:]")
+                if text.subject:
+                    click.echo(f"{'Title' if step.channel == 'status' else 'Subject'}: {text.subject}")
+                click.echo(text.body)
+                if text.sms:
+                    click.echo(
+                        f"  ({text.sms.segments} segment(s), {text.sms.encoding}, {text.sms.characters} characters)"
+                    )
+    cost = preview.cost
+    total = f"{cost.currency} {cost.total:.4f}" if cost.total is not None else "price not configured"
+    click.echo(f"cost: {cost.sms_segments} SMS segment(s), {cost.emails} email(s): {total}")
+    if preview.skipped:
+        click.echo(f"skipped: {len(preview.skipped)}")
+        for skipped in preview.skipped:
+            click.echo(f"  {skipped.person_id} ({skipped.label}): {skipped.reason}")
 
 
 @main.command()
 @click.argument("incident", type=int)
-@click.option("--note", default="", help="Why it is over.")
+@click.option("--note", default="", help="Why it is over (audit log only).")
+@click.option("--all-clear-text", default=None, help="Say this in the all-clear instead of the runbooks' texts.")
+@click.option("--no-all-clear", is_flag=True, help="Resolve without sending any all-clear (audited as skipped).")
+@click.option("--yes", "-y", is_flag=True, help="Stand down without asking (scripts); otherwise a terminal asks first.")
 @pass_ctx
 @friendly
-def resolve(ctx: Context, incident: int, note: str) -> None:
-    """Resolve INCIDENT and send each runbook's all-clear once (no configuration file needs to load)."""
-    warn_config(ctx.runtime(broker=True))  # an all-clear whose runbook does not load is left out, and audited
-    accepted, broker_ok = ctx.runtime(broker=True).resolve(incident_id=incident, actor=cli_actor(), note=note)
+def resolve(ctx: Context, incident: int, note: str, all_clear_text: str | None, no_all_clear: bool, yes: bool) -> None:
+    """Show the all-clear INCIDENT's runbooks send, then (after you say yes) resolve it and send it once.
+
+    No configuration file needs to load: an all-clear whose runbook does not load is left out, and audited.
+    """
+    runtime = ctx.runtime(broker=True)
+    warn_config(runtime)  # an all-clear whose runbook does not load is left out, and audited
+    choice: dict[str, Any] = {"all_clear": not no_all_clear, "override": all_clear_text}
+
+    def plan() -> Any:
+        stand_down = runtime.stand_down_preview(incident_id=incident, actor=cli_actor(), **choice)
+        if stand_down.cancels:
+            waiting = ", ".join(str(n) for n in stand_down.cancels)
+            click.echo(f"activation(s) {waiting} still await approval and will be withdrawn")
+        return stand_down.preview
+
+    _confirm(plan(), yes, plan, f"Resolve incident {incident} and send this all-clear?")
+    accepted, broker_ok = runtime.resolve(incident_id=incident, actor=cli_actor(), note=note, **choice)
     click.echo(f"incident {incident} resolved; {len(accepted)} all-clear activation(s) queued")
     if not broker_ok:
         click.echo("queued, broker unreachable: the sweep sends it when the broker is back", err=True)
@@ -475,11 +549,21 @@ def watch_status(ctx: Context) -> None:
 @watch.command("confirm")
 @click.argument("service")
 @click.option("--reason", required=True, help="Why you know it is down (audited, shown on the dashboard).")
+@click.option("--yes", "-y", is_flag=True, help="Confirm without asking (scripts); otherwise a terminal asks first.")
 @pass_ctx
 @friendly
-def watch_confirm(ctx: Context, service: str, reason: str) -> None:
+def watch_confirm(ctx: Context, service: str, reason: str, yes: bool) -> None:
     """Confirm an outage of SERVICE by hand: activates its runbooks; only `failover resolve` ends it."""
-    result = ctx.runtime(broker=True).confirm_outage(service=service, actor=cli_actor(), reason=reason)
+    runtime = ctx.runtime(broker=True)
+
+    def plan() -> Any:
+        confirm = runtime.confirm_preview(service=service, reason=reason)
+        where = f"joins incident {confirm.joins}" if confirm.joins else f"opens the incident '{confirm.title}'"
+        click.echo(f"confirming {confirm.service} {where}")
+        return confirm.preview
+
+    _confirm(plan(), yes, plan, f"Confirm the outage of {service} and send this?")
+    result = runtime.confirm_outage(service=service, actor=cli_actor(), reason=reason)
     if result["opened"] is not None:
         click.echo(f"incident {result['opened']} opened; {len(result['activations'])} activation(s)")
     else:
@@ -600,6 +684,27 @@ def user_role(ctx: Context, name: str, role: str) -> None:
     click.echo(f"user {name} is now {role}")
 
 
+@user.command("contact")
+@click.argument("name")
+@click.argument("person", required=False)
+@pass_ctx
+@friendly
+def user_contact(ctx: Context, name: str, person: str | None) -> None:
+    """Link NAME to PERSON of contacts.yaml: their phone is paged by SMS when an approval waits (no PERSON: unlink)."""
+    from failover.engine import users
+
+    runtime = ctx.runtime()
+    if person is not None:
+        found = runtime.catalog().contacts.person(person)
+        if found is None:
+            raise FailoverError(f"no person '{person}' in contacts.yaml")
+        if not found.phone:
+            click.echo(f"warning: {person} has no phone number, so approval pages cannot reach them", err=True)
+    with runtime.database.transaction() as session:
+        users.set_contact(session, username=name, contact_id=person, actor=cli_actor())
+    click.echo(f"user {name} linked to {person}" if person else f"user {name} linked to no contact")
+
+
 @user.command("reset-totp")
 @click.argument("name")
 @pass_ctx
@@ -624,6 +729,8 @@ def user_list(ctx: Context) -> None:
         accounts = users.list_accounts(session)
     for account in accounts:
         flags = ", ".join(f for f, on in (("totp", account["totp"]), ("disabled", account["disabled"])) if on)
+        if account["contact"]:
+            flags = ", ".join(x for x in (f"contact {account['contact']}", flags) if x)
         click.echo(f"{account['username']:<24} {account['role']:<9} {flags}".rstrip())
 
 

@@ -97,6 +97,8 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
+    # A person of config/contacts.yaml: their phone is paged when an activation awaits approval.
+    contact_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Base):
@@ -153,7 +155,8 @@ class Activation(Base):
     runbook_id: Mapped[str] = mapped_column(String(64))
     phase: Mapped[str] = mapped_column(String(16), default="steps")
     state: Mapped[str] = mapped_column(String(24))
-    reason: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)  # the internal note: audit log and console only, never sent
+    message: Mapped[str | None] = mapped_column(Text)  # shown to recipients (templates' activation.message)
     requested_by: Mapped[str] = mapped_column(String(64))
     approved_by: Mapped[str | None] = mapped_column(String(64))
     drill: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -23,7 +23,6 @@ from failover.channels.sendgrid_events import EventVerifier
 from failover.clock import utcnow
 from failover.db import Database
 from failover.domain import lastgood, runbooks
-from failover.domain.planning import Plan
 from failover.domain.preview import Preview, Prices
 from failover.domain.runbooks import Catalog
 from failover.domain.templates import Templates
@@ -150,11 +149,48 @@ class Runtime:
 
     # -- use cases ----------------------------------------------------------
 
-    def preview(self, **kwargs: Any) -> Plan:
+    @property
+    def transports(self) -> dict[str, str]:
+        """What carries each channel now (twilio, sendgrid, status, outbox): previews say it, in red for the outbox."""
+        return {name: channel.transport for name, channel in self.channels.items()}
+
+    def preview(self, **kwargs: Any) -> Preview:
+        """The one preview of an activation request: console, API ``dry_run`` and CLI (nothing is written)."""
         catalog = self.catalog()
         with self.database.reading() as session:
             kwargs.setdefault("opted_out", optouts.opted_out_people(session, catalog.contacts))
-        return activation.preview(catalog, **kwargs)
+        return trigger.preview(catalog, prices=self.prices, transports=self.transports, **kwargs)
+
+    def approval_preview(self, *, activation_id: int) -> Preview:
+        """What approving a waiting activation sends, for the approver to read first."""
+        catalog = self.catalog()
+        with self.database.reading() as session:
+            opted_out = optouts.opted_out_people(session, catalog.contacts)
+            return trigger.preview_approval(
+                session,
+                catalog,
+                activation_id=activation_id,
+                prices=self.prices,
+                opted_out=opted_out,
+                transports=self.transports,
+            )
+
+    def confirm_preview(self, *, service: str, reason: str) -> trigger.OutageConfirm:
+        """What confirming an outage of ``service`` by hand would send."""
+        catalog = self.catalog()
+        config = self.watcher.config()
+        with self.database.reading() as session:
+            opted_out = optouts.opted_out_people(session, catalog.contacts)
+            return trigger.preview_confirm(
+                session,
+                catalog,
+                config,
+                service=service,
+                reason=reason,
+                prices=self.prices,
+                opted_out=opted_out,
+                transports=self.transports,
+            )
 
     def activate(self, **kwargs: Any) -> tuple[Accepted, bool]:
         """Accept an activation, then publish it. Returns (accepted, broker_took_it)."""
@@ -162,10 +198,6 @@ class Runtime:
         with self.database.transaction() as session:
             accepted = activation.activate(session, catalog, **kwargs)
         return accepted, self.relay(accepted.batch_ids)
-
-    def trigger_preview(self, **kwargs: Any) -> Preview:
-        """The console's preview of one or more runbooks (nothing is written)."""
-        return trigger.preview(self.catalog(), prices=self.prices, **kwargs)
 
     def trigger(self, **kwargs: Any) -> tuple[list[Accepted], bool]:
         """One incident, one or more runbooks, one transaction; then publish."""
@@ -213,7 +245,9 @@ class Runtime:
     def stand_down_preview(self, **kwargs: Any) -> trigger.StandDown:
         catalog = self.catalog_or_none()  # standing down never depends on the files loading
         with self.database.reading() as session:
-            return trigger.preview_all_clear(session, catalog, prices=self.prices, **kwargs)
+            if catalog is not None:
+                kwargs.setdefault("opted_out", optouts.opted_out_people(session, catalog.contacts))
+            return trigger.preview_all_clear(session, catalog, prices=self.prices, transports=self.transports, **kwargs)
 
     def cancel(self, **kwargs: Any) -> None:
         with self.database.transaction() as session:
@@ -335,7 +369,11 @@ class Runtime:
     def follow_up(self) -> followup.Report:
         """Beat's follow-up sweep: deferred receipts, fallbacks, due escalations."""
         report = followup.sweep(
-            self.database, self.catalog_or_none(), now=utcnow(), escalation_limit=self.settings.escalation_limit
+            self.database,
+            self.catalog_or_none(),
+            now=utcnow(),
+            escalation_limit=self.settings.escalation_limit,
+            console_url=self.settings.public_url,
         )
         self.relay(report.batch_ids)
         return report

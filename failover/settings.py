@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     sms_segment_price: Decimal | None = Field(None, ge=0, validation_alias="FAILOVER_SMS_SEGMENT_PRICE")
     email_price: Decimal | None = Field(None, ge=0, validation_alias="FAILOVER_EMAIL_PRICE")
     price_currency: str = Field("USD", pattern=r"^[A-Z]{3}$", validation_alias="FAILOVER_PRICE_CURRENCY")
+    # The console shows times in this zone ("09:05, 4 min ago") next to UTC; an IANA name such as Europe/Berlin.
+    timezone: str = Field("UTC", validation_alias="FAILOVER_TIMEZONE")
 
     twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
@@ -109,6 +111,17 @@ class Settings(BaseSettings):
     graph_authority_base: Annotated[str, AfterValidator(_strip_slash)] = Field(
         DEFAULT_GRAPH_AUTHORITY_BASE, validation_alias="FAILOVER_GRAPH_AUTHORITY_BASE"
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{value}'; use an IANA name such as Europe/Berlin") from None
+        return value
 
     @field_validator("sendgrid_webhook_public_key")
     @classmethod

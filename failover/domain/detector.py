@@ -29,7 +29,7 @@ resolved by hand.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -461,10 +461,11 @@ def _assign(
         issues = [i for s in wanting for i in evidence.get(s, Evidence()).issues if i.id in ids]
         impact = next((i.impact for i in issues if i.impact), None)
         reasons = "; ".join(f"{s}: {outcome.states[s].reason}" for s in wanting)
-        outcome.open = Open(tuple(wanting), _title(wanting), ids, impact, reasons, actor)
+        outcome.open = Open(tuple(wanting), incident_title(wanting), ids, impact, reasons, actor)
 
 
-def _title(services: list[str]) -> str:
+def incident_title(services: Sequence[str]) -> str:
+    """The title of an incident the watcher (or an operator confirming by hand) opens."""
     return f"{' + '.join(services)} outage"
 
 

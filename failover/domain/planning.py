@@ -34,10 +34,18 @@ class IncidentInfo:
 
 @dataclass(frozen=True)
 class ActivationInfo:
+    """What templates may say about the activation. The operator's internal note is not here: it is never sent."""
+
     id: int | None
-    reason: str
     actor: str
     drill: bool = False
+    message: str = ""  # the text the operator wrote for recipients (may be empty)
+
+    @property
+    def reason(self) -> str:
+        """Templates written before the note and the message were separated say ``activation.reason``:
+        they get the text meant for recipients, never the internal note."""
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -167,7 +175,10 @@ def _address(person: Person, channel: str, opted_out: Collection[str]) -> tuple[
 
 
 def _prefixed(text: str | None, activation: ActivationInfo) -> str | None:
+    """In a drill, ``[DRILL]`` once at the start of each text: never twice, even when a template says it already."""
     if text is None or not activation.drill:
+        return text
+    if text.lstrip().startswith(DRILL_PREFIX.strip()):
         return text
     return DRILL_PREFIX + text
 

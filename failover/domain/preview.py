@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from failover.domain.contacts import parse_ref
+from failover.domain.labels import step_label
 from failover.domain.planning import Plan, PlannedDelivery
 from failover.domain.runbooks import Runbook
 from failover.domain.sms import SmsInfo, analyse
@@ -50,6 +51,8 @@ class StepPreview:
     recipients: int
     groups: dict[str, int]
     texts: tuple[TextVariant, ...]
+    label: str = ""  # "Step 1 · SMS to oncall"
+    transport: str | None = None  # twilio, sendgrid, status, outbox: where the messages really go
 
     @property
     def sms_segments(self) -> int:
@@ -63,6 +66,7 @@ class Skip:
     person_id: str
     channel: str
     reason: str
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,9 +110,29 @@ class Preview:
     def needs_approval(self) -> tuple[str, ...]:
         return tuple(r.runbook_id for r in self.runbooks if r.needs_approval)
 
+    @property
+    def outbox_only(self) -> tuple[str, ...]:
+        """Channels whose messages would only land in the outbox: nobody would receive them."""
+        return tuple(
+            dict.fromkeys(
+                step.channel for section in self.runbooks for step in section.steps if step.transport == "outbox"
+            )
+        )
 
-def summarise(items: Sequence[tuple[Runbook, Plan]], prices: Prices) -> Preview:
-    """Summarise the plans of one request (one or more runbooks, one phase each)."""
+
+def summarise(
+    items: Sequence[tuple[Runbook, Plan]],
+    prices: Prices,
+    *,
+    transports: Mapping[str, str] | None = None,
+    automatic: bool = False,
+) -> Preview:
+    """Summarise the plans of one request (one or more runbooks, one phase each).
+
+    ``transports`` names what carries each channel (``twilio``, ``outbox``, ...);
+    ``automatic``: the watcher activates them, so ``manual`` runbooks wait for an operator too.
+    """
+    transports = transports or {}
     sections = []
     counts: Counter[str] = Counter()
     groups: dict[str, Counter[str]] = defaultdict(Counter)
@@ -129,19 +153,25 @@ def summarise(items: Sequence[tuple[Runbook, Plan]], prices: Prices) -> Preview:
                     recipients=len(deliveries),
                     groups=step_groups,
                     texts=_texts(deliveries),
+                    label=step_label(step_key, deliveries[0].channel, runbook),
+                    transport=transports.get(deliveries[0].channel),
                 )
             )
             counts[deliveries[0].channel] += len(deliveries)
             groups[deliveries[0].channel].update(step_groups)
         for skip in plan.skipped:
-            skipped.append(Skip(runbook.id, skip.step, skip.person_id, skip.channel, skip.reason))
+            label = step_label(skip.step, skip.channel, runbook)
+            skipped.append(Skip(runbook.id, skip.step, skip.person_id, skip.channel, skip.reason, label))
             digest.update(f"skip\x00{runbook.id}\x00{skip.step}\x00{skip.person_id}\x00{skip.channel}\n".encode())
         sections.append(
             RunbookPreview(
                 runbook_id=runbook.id,
                 title=runbook.title,
                 phase=plan.phase,
-                needs_approval=plan.phase == "steps" and runbook.trigger.activation == "approval",
+                needs_approval=plan.phase == "steps"
+                and (
+                    runbook.trigger.activation == "approval" or (automatic and runbook.trigger.activation == "manual")
+                ),
                 steps=tuple(steps),
             )
         )

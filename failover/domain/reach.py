@@ -25,13 +25,25 @@ Condition = Literal["unacknowledged", "undelivered"]
 class PersonState:
     person_id: str
     asked: bool = False  # a step of the activation itself (not an escalation) went to them
-    reached: bool = False  # at least one of their messages is known to have arrived
+    reached: bool = False  # at least one of their messages is known to have arrived (a receipt)
     answer: str | None = None  # ack | need_help | None
     pages: int = 0  # escalation messages already sent to them during this incident
+    addressed: bool = False  # a step of the activation named them, even if it had no channel for them
+    failed: bool = False  # at least one of their messages failed for good
 
     @property
     def answered(self) -> bool:
         return self.answer is not None
+
+    @property
+    def got_through(self) -> bool:
+        """Reached: a delivery receipt or an answer. A message handed to a provider or the outbox is not enough."""
+        return self.reached or self.answered
+
+    @property
+    def unreachable(self) -> bool:
+        """Named by the activation but with no usable channel (no number, no address, opted out): nothing went out."""
+        return self.addressed and not self.asked and not self.answered
 
 
 def failing(state: PersonState, condition: Condition) -> bool:
@@ -108,4 +120,47 @@ def roster_counts(states: Iterable[PersonState], groups_of: Mapping[str, Sequenc
                 bucket.need_help += 1
             else:
                 bucket.no_answer += 1
+    return counts
+
+
+# The activation page's filters over its people, in the order they are shown; "all" is everyone it named.
+FILTERS: dict[str, str] = {
+    "all": "everyone",
+    "not_reached": "not reached",
+    "failed": "failed",
+    "no_answer": "no answer",
+    "need_help": "needs help",
+    "unreachable": "unreachable: no channel",
+}
+
+
+def matches(state: PersonState, name: str) -> bool:
+    """Whether a person belongs under filter ``name`` (see ``FILTERS``).
+
+    * not reached: something went out to them, but no receipt and no answer yet;
+    * failed: at least one of their messages failed for good;
+    * no answer: asked, and silent;
+    * unreachable: named, but no channel could carry anything to them (never "not yet").
+    """
+    if name == "all":
+        return state.addressed or state.asked or state.answered
+    if name == "not_reached":
+        return state.asked and not state.got_through
+    if name == "failed":
+        return state.failed
+    if name == "no_answer":
+        return state.asked and not state.answered
+    if name == "need_help":
+        return state.answer == NEED_HELP
+    if name == "unreachable":
+        return state.unreachable
+    raise ValueError(f"unknown filter '{name}'")
+
+
+def filter_counts(states: Iterable[PersonState]) -> dict[str, int]:
+    counts = dict.fromkeys(FILTERS, 0)
+    for state in states:
+        for name in FILTERS:
+            if matches(state, name):
+                counts[name] += 1
     return counts

@@ -86,7 +86,16 @@ def decide(ledger: str, current: Progress, receipt: Progress) -> Decision:
 
 
 def reached(status: str, transport: str | None) -> bool:
-    """Whether a row is known to have reached its person."""
-    if status == DELIVERED:
+    """Whether a row is known to have reached its person: a delivery receipt, nothing less.
+
+    ``sent`` only means a provider (or the outbox, which sends nothing) took the
+    message; an answer proves reach too, but that is the caller's to add.
+    """
+    return status == DELIVERED
+
+
+def awaiting_receipt(status: str, transport: str | None) -> bool:
+    """Whether more news can still come for a row: still being sent, or sent through a provider that reports back."""
+    if status in (PENDING, SENDING, IN_DOUBT):
         return True
-    return status == SENT and (transport or "") not in RECEIPT_TRANSPORTS
+    return status == SENT and (transport or "") in RECEIPT_TRANSPORTS

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from failover.models import (
 BATCH_SIZES = {"sms": 100, "email": 1000, "status": 10}
 PUBLISH_ORDER = {"status": 0, "email": 1, "sms": 2, "voice": 3}
 AUTOMATIC_ACTORS = frozenset({"watcher"})
+TITLE_MAX = 300
 
 
 @dataclass(frozen=True)
@@ -109,33 +110,6 @@ def open_incident(
     return incident
 
 
-def preview(
-    catalog: Catalog,
-    *,
-    runbook_id: str,
-    reason: str,
-    actor: str,
-    services: Iterable[str] = (),
-    drill: bool = False,
-    override: str | None = None,
-    opted_out: Collection[str] = (),
-) -> Plan:
-    """Everything an activation would send, rendered, without writing anything (dry run)."""
-    runbook = _runbook(catalog, runbook_id)
-    chosen = tuple(services) or runbook.trigger.services
-    incident = IncidentInfo(title=_manual_title(runbook, drill), services=chosen)
-    info = ActivationInfo(id=None, reason=_reason(reason), actor=actor, drill=drill)
-    return planning.plan(
-        catalog,
-        runbook,
-        phase="steps",
-        incident=incident,
-        activation=info,
-        override=_override(override),
-        opted_out=opted_out,
-    )
-
-
 def activate(
     session: Session,
     catalog: Catalog,
@@ -147,24 +121,29 @@ def activate(
     services: Iterable[str] = (),
     drill: bool = False,
     override: str | None = None,
+    message: str | None = None,
     source: str = "manual",
     opted_out: Collection[str] = (),
 ) -> Accepted:
     """Accept an activation of a runbook's ``steps``; see the module docstring.
+
+    ``reason`` is the internal note (audit log and console only); ``message`` is
+    the text templates show recipients as ``activation.message``.
 
     Activating a runbook a second time for the same incident returns the
     existing activation (``created=False``): the database's unique key makes
     this hold even when two watchers race.
     """
     runbook = _runbook(catalog, runbook_id)
-    reason = _reason(reason)
-    override = _override(override)
+    reason = note(reason)
+    override = optional_text(override)
+    message = optional_text(message)
     if drill and not runbook.drill_group:
         raise InvalidRequest(f"runbook '{runbook.id}' has no drill_group, so it cannot be drilled")
     if incident_id is None:
         incident = open_incident(
             session,
-            title=_manual_title(runbook, drill),
+            title=incident_title([runbook]),
             services=tuple(services) or runbook.trigger.services,
             source=source,
             actor=actor,
@@ -184,6 +163,7 @@ def activate(
         phase="steps",
         state=ActivationState.PENDING_APPROVAL if needs_approval else ActivationState.QUEUED,
         reason=reason,
+        message=message,
         requested_by=actor,
         drill=drill,
         override=override,
@@ -210,7 +190,7 @@ def activate(
             target_type="activation",
             target_id=activation.id,
             incident_id=incident.id,
-            details={"runbook": runbook.id, "reason": reason, "drill": drill},
+            details={"runbook": runbook.id, "reason": reason, "message": message, "drill": drill},
         )
         return Accepted(activation.id, incident.id, activation.state)
     return _materialise(session, catalog, runbook, incident, activation, actor, opted_out)
@@ -298,9 +278,10 @@ def all_clear(
             phase="on_resolve",
             state=ActivationState.QUEUED,
             reason=f"all clear: {activation.reason}",
+            message=None,
             requested_by=actor,
             drill=activation.drill,
-            override=_override(override),
+            override=optional_text(override),
             created_at=utcnow(),
         )
         try:
@@ -331,9 +312,7 @@ def _materialise(
     actor: str,
     opted_out: Collection[str],
 ) -> Accepted:
-    info = ActivationInfo(
-        id=activation.id, reason=activation.reason, actor=activation.requested_by, drill=activation.drill
-    )
+    info = activation_info(activation)
     opted_out = set(opted_out) | optouts.opted_out_people(session, catalog.contacts)  # STOP replies so far
     plan = planning.plan(
         catalog,
@@ -372,6 +351,7 @@ def _materialise(
             "runbook": runbook.id,
             "phase": activation.phase,
             "reason": activation.reason,
+            "message": activation.message,
             "drill": activation.drill,
             "counts": counts,
             "skipped": len(plan.skipped),
@@ -513,20 +493,35 @@ def _activation(session: Session, activation_id: int, *, lock: bool = False) -> 
     return activation
 
 
-def _reason(reason: str) -> str:
+def note(reason: str | None) -> str:
+    """The operator's internal note: required, kept in the audit log, never sent to anyone."""
     text = (reason or "").strip()
     if not text:
-        raise InvalidRequest("a reason is required: say why you are activating")
+        raise InvalidRequest("an internal note is required: say why you are activating (it is never sent)")
     if len(text) > 500:
-        raise InvalidRequest("the reason is longer than 500 characters")
+        raise InvalidRequest("the internal note is longer than 500 characters")
     return text
 
 
-def _override(override: str | None) -> str | None:
-    if override is None or not override.strip():
+def optional_text(value: str | None) -> str | None:
+    """An optional free text (the message to recipients, an override): stripped, or None when empty."""
+    if value is None or not value.strip():
         return None
-    return override.strip()
+    return value.strip()
 
 
-def _manual_title(runbook: Runbook, drill: bool) -> str:
-    return f"{'[DRILL] ' if drill else ''}{runbook.title}"
+def activation_info(activation: Activation, *, actor: str | None = None) -> ActivationInfo:
+    """What templates see of a stored activation: never its internal note."""
+    return ActivationInfo(
+        id=activation.id,
+        actor=actor or activation.requested_by,
+        drill=activation.drill,
+        message=activation.message or "",
+    )
+
+
+def incident_title(runbooks: Sequence[Runbook]) -> str:
+    """A manual incident's title: its runbooks' titles. Drills carry the ``drill`` flag, not a ``[DRILL]`` prefix,
+    so that the prefix the planner puts on every drill text appears once."""
+    title = " + ".join(runbook.title for runbook in runbooks)
+    return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"

@@ -22,10 +22,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from failover.domain import planning, reach
-from failover.domain.planning import ActivationInfo, SkippedRecipient
+from failover.domain.planning import SkippedRecipient
 from failover.domain.runbooks import Catalog
 from failover.engine import audit, optouts, roster
-from failover.engine.activation import _write_ledger, incident_info  # one ledger writer for every row
+from failover.engine.activation import _write_ledger, activation_info, incident_info  # one ledger writer for every row
 from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import Activation, ActivationState, EscalationState, EscalationTimer, IncidentState
 
@@ -70,7 +70,7 @@ def fire_due(session: Session, catalog: Catalog, *, now: dt.datetime, limit: int
             continue
         if opted_out is None:
             opted_out = optouts.opted_out_people(session, catalog.contacts)
-        info = ActivationInfo(id=activation.id, reason=activation.reason, actor=ACTOR, drill=activation.drill)
+        info = activation_info(activation, actor=ACTOR)
         try:
             plan = planning.plan(
                 catalog,

@@ -22,10 +22,10 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from failover.domain import planning, reach
-from failover.domain.planning import ActivationInfo, Plan
+from failover.domain.planning import Plan
 from failover.domain.runbooks import Catalog, Runbook, Step
 from failover.engine import audit, optouts
-from failover.engine.activation import _write_ledger, incident_info  # one ledger writer for every row
+from failover.engine.activation import _write_ledger, activation_info, incident_info  # one ledger writer for every row
 from failover.errors import InvalidRequest
 from failover.models import (
     Activation,
@@ -119,7 +119,7 @@ def _next(
     """Plan the first channel of the chain that can reach the person; skipped channels count as tried."""
     phase, _, index = row.step.partition(".")
     activation = context.activation
-    info = ActivationInfo(id=activation.id, reason=activation.reason, actor="fallback", drill=activation.drill)
+    info = activation_info(activation, actor="fallback")
     details: dict[str, object] = {"from": row.channel, "code": row.error_code, "step": row.step}
     for channel in reach.next_channels(step.chain, row.channel, tried):
         tried.add(channel)

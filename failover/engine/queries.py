@@ -31,6 +31,7 @@ def activation_summary(activation: Activation, counts: dict[str, int]) -> dict[s
         "phase": activation.phase,
         "state": activation.state,
         "reason": activation.reason,
+        "message": activation.message,
         "requested_by": activation.requested_by,
         "approved_by": activation.approved_by,
         "drill": activation.drill,
@@ -48,7 +49,8 @@ def status_counts(session: Session, activation_ids: list[int]) -> dict[int, dict
         return counts
     for activation_id, status, count in session.execute(
         select(Delivery.activation_id, Delivery.status, func.count())
-        .where(Delivery.activation_id.in_(activation_ids))
+        # Pages to approvers (engine.approvals) are messages about the activation, not of it.
+        .where(Delivery.activation_id.in_(activation_ids), Delivery.step.not_like("approval.%"))
         .group_by(Delivery.activation_id, Delivery.status)
     ):
         counts[activation_id][status] = count
@@ -62,13 +64,15 @@ def activation_progress(session: Session, activation_id: int) -> dict[str, Any]:
     return activation_summary(activation, status_counts(session, [activation_id])[activation_id])
 
 
-def activation_detail(session: Session, activation_id: int, *, limit: int = 2000) -> dict[str, Any]:
+def activation_detail(session: Session, activation_id: int) -> dict[str, Any]:
+    """An activation's progress and every failed row (all of them: a list cut short would hide who failed)."""
     summary = activation_progress(session, activation_id)
     rows = session.scalars(
-        select(Delivery).where(Delivery.activation_id == activation_id).order_by(Delivery.id).limit(limit)
+        select(Delivery)
+        .where(Delivery.activation_id == activation_id, Delivery.status == DeliveryStatus.FAILED)
+        .order_by(Delivery.id)
     )
-    summary["deliveries"] = [delivery_row(row) for row in rows]
-    summary["failures"] = [row for row in summary["deliveries"] if row["status"] == DeliveryStatus.FAILED]
+    summary["failures"] = [delivery_row(row) for row in rows]
     activation = session.get(Activation, activation_id)
     assert activation is not None
     summary["summary"] = activation.summary

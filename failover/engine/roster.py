@@ -26,10 +26,16 @@ from failover.models import Activation, Answer, Delivery, DeliveryStatus, Escala
 
 NOT_SENT = (DeliveryStatus.SKIPPED, DeliveryStatus.CANCELLED)
 ESCALATION_STEPS = "escalation.%"
+APPROVAL_STEPS = "approval.%"  # pages to approvers (engine.approvals): not part of the broadcast
 
 
 def is_escalation(step: str) -> bool:
     return step.startswith("escalation.")
+
+
+def is_aside(step: str) -> bool:
+    """Escalations and approval pages: messages about the activation, not the steps it asked people with."""
+    return step.startswith(("escalation.", "approval."))
 
 
 def pages(session: Session, incident_id: int) -> dict[str, int]:
@@ -49,16 +55,24 @@ def pages(session: Session, incident_id: int) -> dict[str, int]:
 
 
 def states(session: Session, activation_id: int, *, incident_id: int | None = None) -> dict[str, reach.PersonState]:
-    """Each person of one activation: asked, reached, their answer, and (given the incident) escalations so far."""
+    """Each person of one activation: named, asked, reached, failed, their answer, and (given the incident)
+    escalations so far. One pass over the activation's rows (two small columns each), whatever its size."""
     asked: dict[str, bool] = defaultdict(bool)
+    addressed: dict[str, bool] = defaultdict(bool)
     got_there: dict[str, bool] = defaultdict(bool)
+    failed: dict[str, bool] = defaultdict(bool)
     for person_id, step, status, transport in session.execute(
         select(Delivery.person_id, Delivery.step, Delivery.status, Delivery.transport).where(
-            Delivery.activation_id == activation_id, Delivery.channel != "status"
+            Delivery.activation_id == activation_id,
+            Delivery.channel != "status",
+            Delivery.step.not_like(APPROVAL_STEPS),
         )
     ):
-        asked[person_id] |= status not in NOT_SENT and not is_escalation(step)
+        own = not is_aside(step)
+        addressed[person_id] |= own
+        asked[person_id] |= own and status not in NOT_SENT
         got_there[person_id] |= reached(status, transport)
+        failed[person_id] |= status == DeliveryStatus.FAILED
     answers = dict(
         session.execute(select(Answer.person_id, Answer.answer).where(Answer.activation_id == activation_id)).all()
     )
@@ -71,6 +85,8 @@ def states(session: Session, activation_id: int, *, incident_id: int | None = No
             reached=got_there[person_id],
             answer=answers.get(person_id),
             pages=counts.get(person_id, 0),
+            addressed=addressed[person_id],
+            failed=failed[person_id],
         )
         for person_id in people
     }
@@ -97,7 +113,11 @@ def roster(session: Session, activation_id: int, catalog: Catalog | None) -> dic
     channels: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in session.scalars(
         select(Delivery)
-        .where(Delivery.activation_id == activation_id, Delivery.channel != "status")
+        .where(
+            Delivery.activation_id == activation_id,
+            Delivery.channel != "status",
+            Delivery.step.not_like(APPROVAL_STEPS),
+        )
         .order_by(Delivery.id)
     ):
         channels[row.person_id].append(
@@ -125,7 +145,7 @@ def roster(session: Session, activation_id: int, catalog: Catalog | None) -> dic
                 "name": names[person_id],
                 "groups": list(groups_of[person_id]),
                 "asked": state.asked,
-                "reached": state.reached,
+                "reached": state.got_through,
                 "answer": state.answer,
                 "answered_via": answers[person_id].via if person_id in answers else None,
                 "answered_at": iso(answers[person_id].answered_at) if person_id in answers else None,

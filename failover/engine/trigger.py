@@ -1,32 +1,42 @@
-"""The console's trigger: one or more runbooks for one new incident, previewed, then accepted at once.
+"""Every send a person starts is previewed here, one way, before it is confirmed.
 
-``preview`` renders everything the request would send and summarises it
-(counts per channel and group, each text with its SMS segments, skipped
-people, an estimated cost) without writing anything. ``activate`` opens one
-incident and activates every chosen runbook for it in the caller's
-transaction: either all are accepted or none is. ``preview_all_clear`` shows
-what standing an incident down would send.
+``preview`` renders everything a request would send and summarises it
+(counts per channel and group, each text with its SMS segments and the
+transport that carries it, skipped people, an estimated cost) without
+writing anything. It is the one preview of the console's trigger form, the
+API's ``dry_run`` and ``failover activate``; ``preview_approval`` shows an
+approver the same for an activation that waits, ``preview_confirm`` what
+confirming an outage by hand would send, and ``preview_all_clear`` what
+standing an incident down sends. Each carries a fingerprint: a confirm
+whose preview no longer matches is shown again instead of sent.
+
+``activate`` opens one incident and activates every chosen runbook for it in
+the caller's transaction: either all are accepted or none is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from failover.domain import planning
+from failover.domain.detection import DetectionConfig, fold
+from failover.domain.detector import IN_INCIDENT
+from failover.domain.detector import incident_title as outage_title
 from failover.domain.planning import ActivationInfo, IncidentInfo, Plan
 from failover.domain.preview import Preview, Prices, summarise
 from failover.domain.runbooks import Catalog, Runbook
 from failover.engine import activation
-from failover.engine.activation import Accepted, incident_info
+from failover.engine.activation import Accepted, activation_info, incident_info, incident_title, note, optional_text
+from failover.engine.detection import ACTOR as WATCHER
 from failover.errors import Conflict, InvalidRequest, NotFound
-from failover.models import ActivationState, Incident, IncidentState
+from failover.models import Activation, ActivationState, Incident, IncidentState, WatchedService
 
 MAX_RUNBOOKS = 10
 NEW_INCIDENT = "activate the runbook for a new incident"
-TITLE_MAX = 300
 
 
 @dataclass(frozen=True)
@@ -34,6 +44,16 @@ class StandDown:
     preview: Preview
     cancels: tuple[int, ...]  # activations still awaiting approval, withdrawn by standing down
     unavailable: tuple[tuple[str, str], ...] = ()  # (runbook, why) whose all-clear cannot be sent now
+
+
+@dataclass(frozen=True)
+class OutageConfirm:
+    """What confirming an outage of ``service`` by hand would do."""
+
+    service: str
+    preview: Preview  # the runbooks it activates; those with needs_approval wait for an operator
+    title: str  # of the incident it opens or joins
+    joins: int | None  # the open incident it joins, if any
 
 
 def preview(
@@ -46,29 +66,17 @@ def preview(
     services: Iterable[str] = (),
     drill: bool = False,
     override: str | None = None,
+    message: str | None = None,
     opted_out: Collection[str] = (),
+    transports: Mapping[str, str] | None = None,
     incident: IncidentInfo | None = None,
 ) -> Preview:
+    """What activating ``runbook_ids`` for one new incident (or for ``incident``) would send; nothing is written."""
     chosen = _runbooks(catalog, runbook_ids)
-    incident = incident or IncidentInfo(title=_title(chosen, drill), services=_services(chosen, services))
-    info = ActivationInfo(id=None, reason=_reason(reason), actor=actor, drill=drill)
-    override = override.strip() if override and override.strip() else None
-    items: list[tuple[Runbook, Plan]] = [
-        (
-            runbook,
-            planning.plan(
-                catalog,
-                runbook,
-                phase="steps",
-                incident=incident,
-                activation=info,
-                override=override,
-                opted_out=opted_out,
-            ),
-        )
-        for runbook in chosen
-    ]
-    return summarise(items, prices)
+    note(reason)  # the same checks as accepting it: a preview never promises what a confirm would refuse
+    incident = incident or IncidentInfo(title=incident_title(chosen), services=_services(chosen, services))
+    info = ActivationInfo(id=None, actor=actor, drill=drill, message=optional_text(message) or "")
+    return _summary(catalog, chosen, incident, info, optional_text(override), opted_out, prices, transports)
 
 
 def activate(
@@ -81,6 +89,7 @@ def activate(
     services: Iterable[str] = (),
     drill: bool = False,
     override: str | None = None,
+    message: str | None = None,
     source: str = "manual",
     opted_out: Collection[str] = (),
     incident_id: int | None = None,
@@ -91,14 +100,14 @@ def activate(
     with ``created=False``.
     """
     chosen = _runbooks(catalog, runbook_ids)
-    reason = _reason(reason)
+    reason = note(reason)
     if incident_id is not None:
         incident = activation.open_incident_by_id(session, incident_id, lock=True, then=NEW_INCIDENT)
         drill = incident.drill
     else:
         incident = activation.open_incident(
             session,
-            title=_title(chosen, drill),
+            title=incident_title(chosen),
             services=_services(chosen, services),
             source=source,
             actor=actor,
@@ -114,6 +123,7 @@ def activate(
             incident_id=incident.id,
             drill=drill,
             override=override,
+            message=message,
             source=source,
             opted_out=opted_out,
         )
@@ -135,6 +145,89 @@ def added_to(session: Session, incident_id: int) -> set[str]:
     return {a.runbook_id for a in incident.activations if a.phase == "steps"} if incident else set()
 
 
+def preview_approval(
+    session: Session,
+    catalog: Catalog,
+    *,
+    activation_id: int,
+    prices: Prices,
+    opted_out: Collection[str] = (),
+    transports: Mapping[str, str] | None = None,
+) -> Preview:
+    """What approving a waiting activation would send: the approver sees every text before releasing it."""
+    item = session.get(Activation, activation_id)
+    if item is None:
+        raise NotFound(f"no activation {activation_id}")
+    if item.state != ActivationState.PENDING_APPROVAL:
+        raise Conflict(f"activation {activation_id} is {item.state}, not awaiting approval")
+    runbook = catalog.runbook(item.runbook_id)
+    if runbook is None:
+        raise NotFound(f"no runbook '{item.runbook_id}' any more: withdraw activation {activation_id}")
+    return _summary(
+        catalog,
+        [runbook],
+        incident_info(item.incident),
+        activation_info(item),
+        item.override,
+        opted_out,
+        prices,
+        transports,
+    )
+
+
+def preview_confirm(
+    session: Session,
+    catalog: Catalog,
+    config: DetectionConfig,
+    *,
+    service: str,
+    reason: str,
+    prices: Prices,
+    opted_out: Collection[str] = (),
+    transports: Mapping[str, str] | None = None,
+) -> OutageConfirm:
+    """What confirming an outage of ``service`` by hand would send (``engine.detection.confirm_by_hand``).
+
+    The service joins the incident of the outage already open, or opens one;
+    each runbook whose trigger names it and that the incident has not
+    activated yet is activated by the watcher: ``auto`` ones are sent at once,
+    ``manual`` and ``approval`` ones wait for an operator.
+    """
+    watched = config.service(service)
+    if watched is None:
+        raise NotFound(f"'{service}' is not watched (watched: {', '.join(config.watch) or 'none'})")
+    note(reason)
+    open_ids = session.scalars(
+        select(WatchedService.incident_id)
+        .join(Incident, Incident.id == WatchedService.incident_id)
+        .where(WatchedService.phase.in_([str(p) for p in IN_INCIDENT]), Incident.state == IncidentState.CONFIRMED)
+    ).all()
+    joined = session.get(Incident, min(open_ids)) if open_ids else None
+    done: set[str] = set()
+    if joined is not None:
+        info = incident_info(joined)
+        done = {a.runbook_id for a in joined.activations if a.phase == "steps"}
+    else:
+        info = IncidentInfo(title=outage_title([watched]), services=(watched,))
+    chosen = [
+        runbook
+        for runbook in catalog.runbooks.values()
+        if runbook.id not in done and any(fold(s) == fold(watched) for s in runbook.trigger.services)
+    ]
+    summary = _summary(
+        catalog,
+        chosen,
+        info,
+        ActivationInfo(id=None, actor=WATCHER),
+        None,
+        opted_out,
+        prices,
+        transports,
+        automatic=True,
+    )
+    return OutageConfirm(watched, summary, info.title, joined.id if joined is not None else None)
+
+
 def preview_all_clear(
     session: Session,
     catalog: Catalog | None,
@@ -145,6 +238,7 @@ def preview_all_clear(
     opted_out: Collection[str] = (),
     all_clear: bool = True,
     override: str | None = None,
+    transports: Mapping[str, str] | None = None,
 ) -> StandDown:
     """What ``incidents.resolve`` would send and withdraw, rendered the same way, nothing written."""
     incident = session.get(Incident, incident_id)
@@ -170,22 +264,50 @@ def preview_all_clear(
             continue
         assert catalog is not None
         runbook = catalog.runbook(item.runbook_id)
-        if runbook is None:
+        if runbook is None or not runbook.on_resolve or runbook.id in done:
             continue
-        if not runbook.on_resolve or runbook.id in done:
-            continue
-        info = ActivationInfo(id=None, reason=f"all clear: {item.reason}", actor=actor, drill=item.drill)
+        info = ActivationInfo(id=None, actor=actor, drill=item.drill)
         plan = planning.plan(
             catalog,
             runbook,
             phase="on_resolve",
             incident=incident_info(incident),
             activation=info,
-            override=override.strip() if override and override.strip() else None,
+            override=optional_text(override),
             opted_out=opted_out,
         )
         items.append((runbook, plan))
-    return StandDown(summarise(items, prices), tuple(cancels), tuple(unavailable))
+    return StandDown(summarise(items, prices, transports=transports), tuple(cancels), tuple(unavailable))
+
+
+def _summary(
+    catalog: Catalog,
+    chosen: Sequence[Runbook],
+    incident: IncidentInfo,
+    info: ActivationInfo,
+    override: str | None,
+    opted_out: Collection[str],
+    prices: Prices,
+    transports: Mapping[str, str] | None,
+    *,
+    automatic: bool = False,
+) -> Preview:
+    items = [
+        (
+            runbook,
+            planning.plan(
+                catalog,
+                runbook,
+                phase="steps",
+                incident=incident,
+                activation=info,
+                override=override,
+                opted_out=opted_out,
+            ),
+        )
+        for runbook in chosen
+    ]
+    return summarise(items, prices, transports=transports, automatic=automatic)
 
 
 def _runbooks(catalog: Catalog, runbook_ids: Sequence[str]) -> list[Runbook]:
@@ -209,17 +331,3 @@ def _services(chosen: Sequence[Runbook], services: Iterable[str]) -> tuple[str, 
     if picked:
         return picked
     return tuple(dict.fromkeys(s for runbook in chosen for s in runbook.trigger.services))
-
-
-def _title(chosen: Sequence[Runbook], drill: bool) -> str:
-    title = ("[DRILL] " if drill else "") + " + ".join(r.title for r in chosen)
-    return title if len(title) <= TITLE_MAX else title[: TITLE_MAX - 1] + "…"
-
-
-def _reason(reason: str) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise InvalidRequest("a reason is required: say why you are activating")
-    if len(text) > 500:
-        raise InvalidRequest("the reason is longer than 500 characters")
-    return text

@@ -84,6 +84,7 @@ def list_accounts(session: Session) -> list[dict[str, Any]]:
             "role": u.role,
             "totp": bool(u.totp_secret),
             "disabled": u.disabled,
+            "contact": u.contact_id,
             "created_at": u.created_at,
             "last_login_at": u.last_login_at,
         }
@@ -145,6 +146,13 @@ def set_role(session: Session, *, username: str, role: str, actor: str) -> None:
         _keep_an_admin(session, user)
     previous, user.role = user.role, role
     _audit_user(session, "user.role_changed", actor, user, {"from": previous, "to": role})
+
+
+def set_contact(session: Session, *, username: str, contact_id: str | None, actor: str) -> None:
+    """Link an account to a person of contacts.yaml (whose phone is paged when an approval waits), or unlink it."""
+    user = _by_name(session, username, lock=True)
+    previous, user.contact_id = user.contact_id, contact_id or None
+    _audit_user(session, "user.contact_changed", actor, user, {"from": previous, "to": user.contact_id})
 
 
 def set_disabled(session: Session, *, username: str, disabled: bool, actor: str) -> None:

@@ -211,9 +211,10 @@ def create_activation():  # type: ignore[no-untyped-def]
         "services": req.services,
         "drill": req.drill,
         "override": req.override,
+        "message": req.message,
     }
     if req.dry_run:
-        return answer(schema.Preview, _preview(rt.trigger_preview(**request_args)))
+        return answer(schema.Preview, _preview(rt.preview(**request_args)))
     accepted, broker_ok = rt.trigger(**request_args, source="api")
     return answer(
         schema.Triggered,
@@ -386,4 +387,5 @@ def _preview(preview: Preview) -> dict[str, Any]:
         "total": None if cost.total is None else str(cost.total),
     }
     data["dry_run"] = True
+    data["outbox_only"] = list(preview.outbox_only)
     return data

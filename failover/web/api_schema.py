@@ -57,6 +57,7 @@ def _some_text(max_length: int) -> Any:
 
 
 Reason = _some_text(500)
+Message = _some_text(500)
 Service = _some_text(100)
 Override = _some_text(1600)
 Title = _some_text(300)
@@ -78,11 +79,24 @@ class ActivationCreate(Model):
     runbooks: list[Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]] = Field(
         min_length=1, max_length=10
     )
-    reason: Reason
+    reason: Reason = Field(
+        description=(
+            "Internal note: why you activate. Written to the audit log and shown in the console, never sent to "
+            "recipients. (Changed: it used to be pasted into staff emails as `activation.reason`; send such text "
+            "in `message` now.)"
+        )
+    )
+    message: Message | None = Field(
+        None,
+        description=(
+            "Text shown to recipients: templates print it as `activation.message` (and, for templates written "
+            "before, `activation.reason`). Omit it and recipients see only the runbook's texts."
+        ),
+    )
     services: list[Service] = Field(default_factory=list, max_length=20)
     drill: bool = False
-    override: Override | None = None
-    dry_run: bool = False
+    override: Override | None = Field(None, description="Replaces the whole text of every SMS and email.")
+    dry_run: bool = Field(False, description="Only preview: what would be sent, to how many, at what cost.")
 
 
 class NoticeCreate(Model):
@@ -208,7 +222,8 @@ class Activation(BaseModel):
     runbook: str
     phase: str
     state: str
-    reason: str
+    reason: str = Field(description="The internal note (audit log only, never sent)")
+    message: str | None = Field(None, description="The text shown to recipients, if any")
     requested_by: str
     approved_by: str | None
     drill: bool
@@ -270,7 +285,11 @@ class PreviewText(BaseModel):
 
 class PreviewStep(BaseModel):
     step: str
+    label: str = Field(description='For people: "Step 1 · SMS to oncall"')
     channel: str
+    transport: str | None = Field(
+        description="What carries it: twilio, sendgrid, status, or outbox (kept in the console, sent to nobody)"
+    )
     recipients: int
     groups: dict[str, int]
     texts: list[PreviewText]
@@ -287,6 +306,7 @@ class PreviewRunbook(BaseModel):
 class PreviewSkip(BaseModel):
     runbook_id: str
     step: str
+    label: str
     person_id: str
     channel: str
     reason: str
@@ -311,6 +331,7 @@ class Preview(BaseModel):
     skipped: list[PreviewSkip]
     cost: Cost
     fingerprint: str
+    outbox_only: list[str] = Field(description="Channels that would only reach the outbox: nobody receives them")
 
 
 class AcceptedActivation(BaseModel):

@@ -6,16 +6,36 @@ operators trigger, approve and stand down.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
+from typing import Any
 
-from failover.engine import auditlog, detection_view, overview, queries, roster
-from failover.errors import InvalidRequest
+from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from failover.clock import utcnow
+from failover.domain import planning
+from failover.domain.labels import step_label
+from failover.domain.runbooks import Catalog
+from failover.engine import activation_view, auditlog, detection_view, overview, queries, roster
+from failover.errors import Conflict, InvalidRequest
+from failover.models import Activation, ActivationState
 from failover.web import health
-from failover.web.access import actor, requires
-from failover.web.forms import ActivateForm, ConfirmForm, StandDownForm
+from failover.web.access import actor, principal, requires
+from failover.web.forms import ActivateForm, ApproveForm, ConfirmForm, StandDownForm
 from failover.web.views import read, runtime
 
 bp = Blueprint("console", __name__)
+
+
+@bp.app_context_processor
+def _waiting_approvals() -> dict[str, Any]:
+    """The header says when activations wait for a second operator, on every page."""
+    if principal() is None:
+        return {"waiting_approvals": 0}
+    if "waiting_approvals" not in g:  # once per request, however many templates it renders
+        with runtime().database.reading() as session:
+            count = session.scalar(select(func.count()).where(Activation.state == ActivationState.PENDING_APPROVAL))
+        g.waiting_approvals = int(count or 0)
+    return {"waiting_approvals": g.waiting_approvals}
 
 
 @bp.get("/")
@@ -55,9 +75,10 @@ def activate():  # type: ignore[no-untyped-def]
     form.services.choices = [(s, s) for s in known]
     if request.method == "GET" and request.args.get("runbook"):
         form.runbook.data = request.args.getlist("runbook")
+    books = _runbook_cards(catalog)
     if not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
-        return render_template("activate.html", form=form, catalog=catalog), status
+        return render_template("activate.html", form=form, books=books), status
     request_args = {
         "runbook_ids": form.runbook.data,
         "reason": form.reason.data,
@@ -65,18 +86,19 @@ def activate():  # type: ignore[no-untyped-def]
         "services": form.chosen_services(),
         "drill": form.drill.data,
         "override": form.override.data,
+        "message": form.message.data,
     }
     try:
-        preview = rt.trigger_preview(**request_args)
+        preview = rt.preview(**request_args)
     except InvalidRequest as exc:  # e.g. a drill of a runbook without a drill group, an SMS too long
         flash(str(exc), "error")
-        return render_template("activate.html", form=form, catalog=catalog), 400
+        return render_template("activate.html", form=form, books=books), 400
     if form.confirm.data != "yes" or form.fingerprint.data != preview.fingerprint:
         changed = form.confirm.data == "yes"
         if changed:
             flash("What would be sent changed since your preview (contacts or templates). Check it again.", "warning")
         form.confirm.data, form.fingerprint.data = "yes", preview.fingerprint
-        page = render_template("preview.html", form=form, preview=preview, catalog=catalog)
+        page = render_template("preview.html", form=form, preview=preview)
         return page, 409 if changed else 200
     accepted, broker_ok = rt.trigger(**request_args)
     if not broker_ok:
@@ -94,14 +116,77 @@ def activate():  # type: ignore[no-untyped-def]
     return redirect(url_for("console.incident", incident_id=accepted[0].incident_id))
 
 
+def _runbook_cards(catalog: Catalog) -> dict[str, dict[str, Any]]:
+    """What each runbook says and whom it reaches, for the trigger form: "Step 1 · SMS to oncall: 3 people"."""
+    cards = {}
+    for runbook in catalog.runbooks.values():
+        steps = []
+        for index, step in enumerate(runbook.steps):
+            people = len(planning.expand(catalog, step.to)) if step.channel != "status" else None
+            steps.append({"label": step_label(f"steps.{index}", step.channel, runbook), "people": people})
+        cards[runbook.id] = {"runbook": runbook, "steps": steps}
+    return cards
+
+
 @bp.get("/activations/<id:activation_id>")
 @requires("viewer")
 def activation(activation_id: int):  # type: ignore[no-untyped-def]
+    data = _activation_view(activation_id)
+    approval = None
+    if data["a"]["state"] == ActivationState.PENDING_APPROVAL:
+        try:
+            approval = runtime().approval_preview(activation_id=activation_id)
+        except (InvalidRequest, Conflict) as exc:  # the runbook is gone, or a template no longer renders
+            flash(f"This activation cannot be previewed: {exc}", "error")
+    form = ApproveForm(fingerprint=approval.fingerprint if approval else "")
+    return render_template("activation.html", approval=approval, form=form, withdraw=ConfirmForm(), **data)
+
+
+@bp.get("/activations/<id:activation_id>/live.json")
+@requires("viewer")
+def activation_live(activation_id: int):  # type: ignore[no-untyped-def]
+    """What the open page polls: only a version when nothing changed, else the counts and the parts to redraw."""
     rt = runtime()
     with rt.database.reading() as session:
-        detail = queries.activation_detail(session, activation_id)
-        people = roster.roster(session, activation_id, rt.catalog_or_none())
-    return render_template("activation.html", a=detail, roster=people, form=ConfirmForm())
+        version = activation_view.version(session, activation_id, utcnow())
+    if request.args.get("v") == version:
+        return jsonify({"version": version, "changed": False})
+    data = _activation_view(activation_id)
+    parts = {
+        name: render_template(f"_activation_{name}.html", **data)
+        for name in ("counts", "failures", "people", "escalations", "detail")
+    }
+    return jsonify(
+        {
+            "version": data["version"],
+            "changed": True,
+            "live": data["live"],
+            "done": data["a"]["done"],
+            "state": data["a"]["state"],
+            "progress": data["tiles"],
+            "failures": data["failures"]["total"],
+            "html": parts,
+        }
+    )
+
+
+def _activation_view(activation_id: int) -> dict[str, Any]:
+    rt = runtime()
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        raise InvalidRequest("page must be a number") from None
+    with rt.database.reading() as session:
+        return activation_view.view(
+            session,
+            activation_id,
+            rt.catalog_or_none(),
+            now=utcnow(),
+            show=request.args.get("show", "all"),
+            query=request.args.get("q", "")[:100],
+            page=page,
+            escalation_limit=rt.settings.escalation_limit,
+        )
 
 
 @bp.get("/activations/<id:activation_id>.json")
@@ -135,10 +220,16 @@ def roster_csv(activation_id: int):  # type: ignore[no-untyped-def]
 @bp.post("/activations/<id:activation_id>/approve")
 @requires("operator")
 def approve(activation_id: int):  # type: ignore[no-untyped-def]
-    form = ConfirmForm()
+    """Approve what the approver saw: a preview that no longer matches is shown again instead of sent."""
+    rt = runtime()
+    current = rt.approval_preview(activation_id=activation_id)  # an unknown or settled activation: 404 / 409
+    form = ApproveForm()
     if not form.validate_on_submit():
-        raise InvalidRequest("the approval form is incomplete")
-    _, broker_ok = runtime().approve(activation_id=activation_id, actor=actor())
+        raise InvalidRequest("the approval form is incomplete: open the activation and approve from its preview")
+    if current.fingerprint != form.fingerprint.data:
+        flash("What approving sends changed since you read it (contacts or templates). Read it again.", "warning")
+        return redirect(url_for("console.activation", activation_id=activation_id) + "#approval"), 303
+    _, broker_ok = rt.approve(activation_id=activation_id, actor=actor())
     flash("Approved: the messages are on their way." if broker_ok else "Approved; broker unreachable, queued.", "info")
     return redirect(url_for("console.activation", activation_id=activation_id))
 

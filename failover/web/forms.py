@@ -54,10 +54,15 @@ class ActivateForm(FlaskForm):
         "Other affected services (comma-separated)", validators=[Optional(), Length(max=500), plain_text]
     )
     reason = StringField(
-        "Reason", validators=[DataRequired(message="say why you are activating"), Length(max=500), plain_text]
+        "Internal note (audit log only, never sent)",
+        validators=[DataRequired(message="say why you are activating"), Length(max=500), plain_text],
+    )
+    message = TextAreaField(
+        "Message to recipients (optional, shown in the emails as a note from IT)",
+        validators=[Optional(), Length(max=500), plain_text],
     )
     override = TextAreaField(
-        "Message override (optional, replaces SMS and email text)",
+        "Replace the whole text (optional: every SMS and email says only this)",
         validators=[Optional(), Length(max=1600), plain_text],
     )
     drill = BooleanField("Drill (prefix [DRILL], drill group only, status page untouched)")
@@ -111,6 +116,28 @@ class AckOnBehalfForm(FlaskForm):
 
 class EscalationForm(FlaskForm):
     action = SelectField("Escalation", choices=["pause", "resume", "cancel"])
+
+
+class ApproveForm(FlaskForm):
+    """Approve what the approver was shown: the preview's fingerprint comes back with the button."""
+
+    fingerprint = HiddenField(validators=[DataRequired(), Length(max=64), plain_text])
+
+
+class ConfirmOutageForm(FlaskForm):
+    """Confirm an outage by hand: first a preview of what it sends, then the confirm with its fingerprint."""
+
+    service = HiddenField(validators=[DataRequired(message="name the service"), Length(max=100), plain_text])
+    reason = StringField(
+        "Why you know it is down (internal note, never sent)",
+        validators=[
+            DataRequired(message="a reason is required: say why you are confirming the outage"),
+            Length(max=500),
+            plain_text,
+        ],
+    )
+    confirm = HiddenField()
+    fingerprint = HiddenField(validators=[Optional(), Length(max=64), plain_text])
 
 
 class StandDownForm(FlaskForm):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app
 from flask_wtf import CSRFProtect
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.routing import IntegerConverter
 
+from failover.clock import utcnow
 from failover.privacy import mask_address
 from failover.runtime import Runtime
 
@@ -52,11 +54,11 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["mask"] = mask_address
     # html=False: raw HTML in a notice is shown as text, so the output is safe to mark up.
     app.jinja_env.filters["markdown"] = lambda text: Markup(_markdown.render(text or ""))
-    app.jinja_env.filters["when"] = _when
+    app.jinja_env.filters["when"] = lambda value: _when(value, app)
 
 
-def _when(value: dt.datetime | str | None) -> str:
-    """A moment for people: datetimes and the read models' ISO strings alike."""
+def _when(value: dt.datetime | str | None, app: Flask) -> Markup | str:
+    """A moment for people: datetimes and the read models' ISO strings alike, as ``when`` says."""
     if not value:
         return ""
     if isinstance(value, str):
@@ -64,4 +66,40 @@ def _when(value: dt.datetime | str | None) -> str:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
             return value
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    zone = ZoneInfo(app.extensions["failover"].settings.timezone)
+    text = when(value, now=utcnow(), zone=zone)
+    exact = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Markup(f'<time datetime="{escape(value.isoformat())}" title="{exact}">{escape(text)}</time>')
+
+
+def when(value: dt.datetime, *, now: dt.datetime, zone: ZoneInfo) -> str:
+    """ "09:05, 4 min ago (08:05 UTC)": the local time first, how long ago, and UTC beside it.
+
+    In UTC itself: "08:05 UTC, 4 min ago". Another day than today gets its date ("31 Jan 09:05").
+    """
+    local, utc = value.astimezone(zone), value.astimezone(dt.UTC)
+    today = now.astimezone(zone).date()
+    day = ""
+    if local.date() != today:
+        day = f"{local.day} {local:%b} " + ("" if local.year == today.year else f"{local.year} ")
+    ago = _relative(now - value)
+    if zone.key == "UTC":
+        return f"{day}{utc:%H:%M} UTC, {ago}"
+    utc_day = "" if utc.date() == local.date() else f"{utc.day} {utc:%b} "
+    return f"{day}{local:%H:%M}, {ago} ({utc_day}{utc:%H:%M} UTC)"
+
+
+def _relative(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        return "just now" if not future else "in under a minute"
+    minutes = seconds // 60
+    if minutes < 60:
+        text = f"{minutes} min"
+    elif minutes < 24 * 60:
+        text = f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
+    else:
+        days = minutes // (24 * 60)
+        text = f"{days} day{'s' if days != 1 else ''}"
+    return f"in {text}" if future else f"{text} ago"

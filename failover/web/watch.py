@@ -1,10 +1,18 @@
-"""Console actions on the watcher: an operator confirms an outage by hand (resolving is the incident's stand-down)."""
+"""Console actions on the watcher: an operator confirms an outage by hand (resolving is the incident's stand-down).
+
+Confirming sends: each runbook whose trigger names the service is activated.
+So the button first shows what would go out (the same preview as the trigger
+form) and only a second, explicit confirm carrying the preview's fingerprint
+does it; a preview that no longer matches is shown again.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 
+from failover.errors import InvalidRequest
 from failover.web.access import actor, requires
+from failover.web.forms import ConfirmOutageForm
 from failover.web.views import runtime
 
 bp = Blueprint("watch", __name__)
@@ -13,10 +21,19 @@ bp = Blueprint("watch", __name__)
 @bp.post("/watch/confirm")
 @requires("operator")
 def confirm():  # type: ignore[no-untyped-def]
-    # CSRF is checked globally (views.csrf); a missing service or reason is a 400/404 from the use case.
-    result = runtime().confirm_outage(
-        service=request.form.get("service", ""), actor=actor(), reason=request.form.get("reason", "")
-    )
+    form = ConfirmOutageForm()
+    if not form.validate_on_submit():
+        problems = "; ".join(f"{name}: {', '.join(errors)}" for name, errors in form.errors.items())
+        raise InvalidRequest(problems or "the form is incomplete")
+    rt = runtime()
+    plan = rt.confirm_preview(service=form.service.data, reason=form.reason.data)
+    if form.confirm.data != "yes" or form.fingerprint.data != plan.preview.fingerprint:
+        changed = form.confirm.data == "yes"
+        if changed:
+            flash("What confirming sends changed since your preview. Check it again.", "warning")
+        form.confirm.data, form.fingerprint.data = "yes", plan.preview.fingerprint
+        return render_template("confirm_outage.html", form=form, plan=plan), 409 if changed else 200
+    result = rt.confirm_outage(service=plan.service, actor=actor(), reason=form.reason.data)
     if result["opened"] is not None:
         flash(f"Outage confirmed: incident {result['opened']} opened, matching runbooks activated.", "info")
         return redirect(url_for("console.incident", incident_id=result["opened"]))

@@ -1,11 +1,14 @@
-"""A real browser against real processes: log in, trigger, preview, confirm, watch all-sent, stand down.
+"""A real browser against real processes: log in, trigger, preview, confirm, watch receipts arrive, stand down.
 
 Chromium (Debian's package, never a downloaded one) driven by Playwright talks
 to `failover web` (gunicorn) while a `failover worker` sends through the real
 Twilio and SendGrid SDKs to the local fakes, on the embedded SQLite database
-and broker. Screenshots of the main pages land in test-output/e2e/ (or
-$FAILOVER_TEST_OUTPUT); with FAILOVER_UPDATE_SCREENSHOTS=1 the preview and
-activation screenshots are also copied to docs/ for the README.
+and broker. The contacts are the demo's eight plus 2,992 more in a "company"
+group, so the same session also shows the activation page of a 3,000-person
+activation (planned by the engine in the test process, its outcome written in
+bulk). Screenshots of the main pages land in test-output/e2e/ (or
+$FAILOVER_TEST_OUTPUT); with FAILOVER_UPDATE_SCREENSHOTS=1 the phone-size
+preview and activation screenshots are also copied to docs/ for the README.
 """
 
 from __future__ import annotations
@@ -17,11 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from sqlalchemy import insert, update
 
+from failover.clock import utcnow
 from failover.db import migrate
+from failover.models import Answer, Delivery
 from failover.runtime import Runtime
 from failover.settings import load_settings
-from tests.conftest import PASSWORD, REPO, add_user, provider_env
+from tests.conftest import PASSWORD, REPO, add_user, make_people, provider_env
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.fakes.twilio import FakeTwilio
 from tests.integration import workers
@@ -40,6 +47,70 @@ CHROMIUM_ARGS = [
 ]
 DESKTOP = {"width": 1100, "height": 900}
 PHONE = {"width": 375, "height": 740}  # an iPhone SE-sized screen
+COMPANY = 2992  # with the demo's eight: 3,000 people
+COMPANY_WIDE = """\
+id: company-wide
+title: Microsoft 365 is down - everyone by SMS and personal mail
+description: Sign-in, mail and Teams are down. Everyone gets an SMS and a mail at their personal address.
+trigger: {services: ["Microsoft 365 suite"], activation: manual}
+steps:
+  - {channel: sms, to: [group:company, group:oncall], check_in: true,
+     text: "Microsoft 365 is down. Do not wait for email. Reply 1 if you can work, 2 if you need help."}
+  - {channel: email, to: [group:company], subject: "Microsoft 365 is down", text: "Use SMS until further notice."}
+escalation:
+  - {after: 15m, if: unacknowledged, channel: sms, to: [group:it-leads], text: "Staff are silent: check the console."}
+"""
+
+
+def company_config(directory: Path) -> tuple[Path, Path]:
+    """The demo config and runbooks, plus 2,992 people in a "company" group and a runbook for all of them."""
+    config, books = directory / "config", directory / "runbooks"
+    shutil.copytree(REPO / "config", config)
+    shutil.copytree(REPO / "runbooks", books)
+    contacts = yaml.safe_load((config / "contacts.yaml").read_text())
+    people = make_people(COMPANY, groups=("company",))
+    for person in people[-12:]:  # no number, no address: unreachable
+        del person["phone"], person["email"]
+    contacts["groups"]["company"] = {"description": "Everyone else"}
+    contacts["people"] += people
+    (config / "contacts.yaml").write_text(yaml.safe_dump(contacts, sort_keys=False))
+    (books / "company-wide.yaml").write_text(COMPANY_WIDE)
+    return config, books
+
+
+def the_day_at_3000(runtime: Runtime) -> int:
+    """Activate company-wide and write where its 3,000 people stand 20 minutes in, in a few bulk UPDATEs."""
+    accepted, _ = runtime.activate(runbook_id="company-wide", reason="M365 down since 08:40", actor="olga")
+    now = utcnow()
+    ids = [f"p{n:05d}" for n in range(COMPANY)]
+    with runtime.database.transaction() as session:
+        mine = Delivery.activation_id == accepted.activation_id
+        for channel, transport in (("sms", "twilio"), ("email", "sendgrid")):
+            session.execute(
+                update(Delivery)
+                .where(mine, Delivery.channel == channel, Delivery.status == "pending")
+                .values(status="sent", transport=transport, sent_at=now, updated_at=now, batch_id=None)
+            )
+        session.execute(
+            update(Delivery)
+            .where(mine, Delivery.channel == "sms", Delivery.status == "sent", Delivery.person_id.in_(ids[:2800]))
+            .values(status="delivered", receipt="delivered", delivered_at=now)
+        )
+        session.execute(
+            update(Delivery)
+            .where(mine, Delivery.channel == "sms", Delivery.person_id.in_(ids[2900:2907]))
+            .values(status="failed", error_code="30003", last_error="Unreachable destination handset")
+        )
+        answers = [{"person_id": p, "answer": "ack"} for p in ids[:2100]]
+        answers += [{"person_id": p, "answer": "need_help"} for p in ids[2100:2112]]
+        session.execute(
+            insert(Answer),
+            [
+                {**a, "activation_id": accepted.activation_id, "via": "sms", "first_at": now, "answered_at": now}
+                for a in answers
+            ],
+        )
+    return accepted.activation_id
 
 
 @pytest.fixture
@@ -51,18 +122,30 @@ def output(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture
+def config_dirs(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, Path]:
+    """The demo config, or (parametrized "company") the demo plus 2,992 people."""
+    if getattr(request, "param", "demo") == "company":
+        return company_config(tmp_path)
+    return REPO / "config", REPO / "runbooks"
+
+
+@pytest.fixture
 def served(
     env: dict[str, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     fake_twilio: FakeTwilio,
     fake_sendgrid: FakeSendGrid,
+    config_dirs: tuple[Path, Path],
 ) -> Iterator[dict[str, Any]]:
     require(CHROMIUM.exists(), "Debian's chromium is not installed (apt-get install chromium)")
     port = free_port()
+    config, books = config_dirs
     values = {
         **env,
         **provider_env(fake_twilio, fake_sendgrid),
+        "FAILOVER_CONFIG_DIR": str(config),
+        "FAILOVER_RUNBOOKS_DIR": str(books),
         "FAILOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'failover.db'}",
         "FAILOVER_HOST": "127.0.0.1",
         "FAILOVER_PORT": str(port),
@@ -109,6 +192,7 @@ def log_in(page: Any, url: str) -> None:
     page.wait_for_url(f"{url}/")
 
 
+@pytest.mark.parametrize("config_dirs", ["company"], indirect=True)
 def test_trigger_watch_and_stand_down_in_a_real_browser(
     served: dict[str, Any], output: Path, fake_twilio: FakeTwilio, fake_sendgrid: FakeSendGrid
 ) -> None:
@@ -128,6 +212,7 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             page.screenshot(path=output / "02-dashboard.png", full_page=True)
 
             page.click("#activate-button")
+            assert "Step 1 · SMS to oncall: 3 people" in page.inner_text("#runbook-exchange-outage")
             page.check("input[name=runbook][value=exchange-outage]")
             page.fill("#reason", "Outlook answers 451 4.3.2 since 08:40")
             page.click("#preview")
@@ -135,8 +220,12 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             counts = page.locator("#preview-counts").inner_text()
             assert "sms: 3" in counts and "email: 7" in counts and "status: 1" in counts
             assert "USD 0.0304" in page.locator("#cost").inner_text()  # 3 segments x 0.0079 + 7 x 0.00095
+            assert page.inner_text("#skipped-count").startswith("1 skipped")  # collapsed to a count
+            assert not page.is_visible("#skipped")
+            page.click("#skipped-count")  # one tap shows who
             assert "erin" in page.locator("#skipped").inner_text()
-            assert "1 segment, GSM-7" in page.content()
+            assert "1 segment, GSM-7" in page.content() and "via Twilio" in page.content()
+            assert page.locator("#outbox-warning").count() == 0
             page.screenshot(path=output / "03-preview.png", full_page=True)
 
             page.click("#confirm")
@@ -146,9 +235,15 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             assert sent == 11 and page.locator('[data-count="pending"]').inner_text() == "0", log.read_text()[-3000:]
             assert page.locator('[data-count="failed"]').inner_text() == "0"
             page.wait_for_selector("#state.completed", timeout=30_000)
-            page.reload()  # the per-recipient table is server-rendered
-            table = page.locator("#recipients").inner_text()
-            assert "+1********01" in table and "+12025550101" not in table  # masked
+            # Every row is sent; the receipts come now, to the page as it is open (no reload).
+            fake_twilio.outcomes["+12025550102"] = ("undelivered", 30003)  # bob's SMS never arrives
+            assert fake_twilio.deliver() == [204] * 6  # sent, then delivered or undelivered, for each SMS
+            page.wait_for_selector('[data-count="failed"]:text-is("1")', timeout=30_000)
+            assert page.locator('[data-count="delivered"]').inner_text() == "2"
+            assert "Bob Example" in page.inner_text("#failures") and "30003" in page.inner_text("#failures")
+            assert page.inner_text('[data-people="reached"]') == "2"  # alice and heidi: a receipt each
+            people = page.locator("#people").inner_text()
+            assert "+1********01" in people and "+12025550101" not in people  # masked
             page.screenshot(path=output / "04-activation.png", full_page=True)
 
             page.goto(f"{url}/status")
@@ -175,9 +270,30 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             page.goto(f"{url}/status")
             assert "All systems operational" in page.inner_text("#overall")
 
+            big = the_day_at_3000(served["runtime"])
             phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
             watch_for_errors(phone, errors)
             log_in(phone, url)
+            confirm_outage = phone.locator("#watched-services button", has_text="Confirm outage").first
+            box = confirm_outage.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]  # reachable
+            phone.goto(f"{url}/activate")
+            phone.check("input[name=runbook][value=exchange-outage]")
+            phone.fill("#reason", "Outlook answers 451 4.3.2 since 08:40")
+            phone.click("#preview")
+            phone.wait_for_selector("#confirm")
+            phone.screenshot(path=output / "phone-preview.png", full_page=True)
+            assert no_horizontal_scroll(phone), "the preview scrolls sideways on a phone"
+            phone.goto(f"{url}/activations/{big}")
+            assert phone.inner_text('[data-people="asked"]') == "2983"
+            assert phone.inner_text("[data-failures-total]") == "7"
+            phone.screenshot(path=output / "phone-activation-3000.png", full_page=True, clip=phone_clip(phone, 1900))
+            assert no_horizontal_scroll(phone), "the 3,000-person activation scrolls sideways on a phone"
+            phone.click('#filters a[data-filter="not_reached"]')
+            phone.wait_for_url("**show=not_reached**")
+            assert "183 people not reached" in phone.inner_text("#matching")
+            clip = phone_clip(phone, 1300, start="#people-heading")
+            phone.screenshot(path=output / "phone-not-reached.png", full_page=True, clip=clip)
             for path, name in [
                 ("/", "dashboard"),
                 ("/activations/1", "activation"),
@@ -193,11 +309,23 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             browser.close()
     assert not errors, errors
     assert sorted(fake_twilio.sent_to().values()) == [2, 2, 2]  # oncall: the alert, then the all-clear, once each
+    assert len(fake_twilio.calls) == 1  # bob's undelivered SMS became a call at once (the step's fallback)
     assert len(fake_sendgrid.recipients()) == 7
     if os.environ.get("FAILOVER_UPDATE_SCREENSHOTS") == "1":
         (REPO / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(output / "03-preview.png", REPO / "docs" / "preview.png")
-        shutil.copyfile(output / "04-activation.png", REPO / "docs" / "activation.png")
+        for shot, doc in (
+            ("phone-preview.png", "preview.png"),
+            ("phone-activation-3000.png", "activation.png"),
+            ("phone-not-reached.png", "not-reached.png"),
+        ):
+            shutil.copyfile(output / shot, REPO / "docs" / doc)
+
+
+def phone_clip(page: Any, height: int, start: str | None = None) -> dict[str, int]:
+    """Part of a long page (from its top, or from ``start``): what a phone shows in two or three swipes."""
+    full = int(page.evaluate("document.documentElement.scrollHeight"))
+    top = int(page.locator(start).bounding_box()["y"] + page.evaluate("window.scrollY")) - 8 if start else 0
+    return {"x": 0, "y": top, "width": PHONE["width"], "height": min(height, full - top)}
 
 
 def test_the_console_works_without_javascript(served: dict[str, Any], output: Path) -> None:

@@ -61,6 +61,7 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("GET", "/activations/1", None, V_200),
     ("GET", "/activations/1.json", None, signed_in(200, 200, 200, JSON_ANON)),
     ("GET", "/activations/1/roster.json", None, signed_in(200, 200, 200, JSON_ANON)),
+    ("GET", "/activations/1/live.json", None, signed_in(200, 200, 200, JSON_ANON)),
     ("GET", "/activations/1/roster.csv", None, V_200),
     ("POST", "/activations/999/approve", {}, signed_in(403, 404, 404)),
     ("POST", "/activations/999/cancel", {}, signed_in(403, 404, 404)),

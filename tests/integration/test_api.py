@@ -43,6 +43,7 @@ def test_a_dry_run_previews_without_writing(api: Api) -> None:
         {
             "runbook_id": "exchange-outage",
             "step": "steps.1",
+            "label": "Step 2 · email to all-staff",
             "person_id": "erin",
             "channel": "email",
             "reason": "no email address",
@@ -50,6 +51,29 @@ def test_a_dry_run_previews_without_writing(api: Api) -> None:
     ]
     assert data["cost"]["total"] is None and data["cost"]["sms_segments"] == 3
     assert api("GET", "/incidents").get_json() == {"incidents": []}
+
+
+def test_the_api_separates_the_internal_note_from_the_message_to_recipients(api: Api) -> None:
+    """``reason`` is the internal note (audit only, as documented); ``message`` is what recipients read."""
+    body = {"runbooks": ["exchange-outage"], "reason": "ticket INC-4711", "message": "Use SMS for now."}
+    preview = api("POST", "/activations", {**body, "dry_run": True}).get_json()
+    texts = [t["body"] for step in preview["runbooks"][0]["steps"] for t in step["texts"]]
+    assert any("Note from IT: Use SMS for now." in text for text in texts)
+    assert not any("INC-4711" in text for text in texts)
+    # Each channel says what carries it; without providers SMS and email would only reach the outbox.
+    assert [(s["label"], s["transport"]) for s in preview["runbooks"][0]["steps"]] == [
+        ("Step 1 · SMS to oncall", "outbox"),
+        ("Step 2 · email to all-staff", "outbox"),
+        ("Step 3 · status page", "status"),
+    ]
+    assert preview["outbox_only"] == ["sms", "email"]
+    created = api("POST", "/activations", body)
+    assert created.status_code == 201, created.get_json()
+    activation = api("GET", f"/activations/{created.get_json()['activations'][0]['activation_id']}").get_json()
+    assert activation["reason"] == "ticket INC-4711" and activation["message"] == "Use SMS for now."
+    spec = api("GET", "/openapi.json").get_json()
+    fields = spec["components"]["schemas"]["ActivationCreate"]["properties"]
+    assert "never sent" in fields["reason"]["description"] and "shown to recipients" in fields["message"]["description"]
 
 
 def test_activate_follow_progress_and_stand_down(api: Api, runtime: Runtime) -> None:

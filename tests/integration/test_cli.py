@@ -60,18 +60,23 @@ def test_runbooks_check_reports_file_and_line_and_exits_1(cli: CliRunner, tmp_pa
 
 def test_activate_dry_run_renders_and_sends_nothing(cli: CliRunner, env: dict[str, str]) -> None:
     run(cli, "init")
-    out = run(cli, "activate", "exchange-outage", "--dry-run", "--reason", "drill")
-    assert "dry run of exchange-outage: nothing sent" in out
+    out = run(
+        cli, "activate", "exchange-outage", "--dry-run", "--reason", "ticket INC-4711", "--message", "Use SMS for now."
+    )
+    assert "dry run: nothing sent" in out
     assert "sms: 3 recipient(s)" in out and "email: 7 recipient(s)" in out
-    assert "-- IT on call (drill)" in out
-    assert "+12025550101" not in out and "+1********01" in out  # masked
+    assert "--- Step 1 · SMS to oncall: 3 recipient(s) via the outbox only: NOT sent to anyone" in out
+    assert "Note from IT: Use SMS for now.\n\n-- IT on call" in out  # the message is shown to recipients
+    assert "INC-4711" not in out.split("(preview")[1]  # the internal note is in no text
+    assert "skipped: 1" in out and "erin (Step 2 · email to all-staff): no email address" in out
+    assert "+12025550101" not in out  # no contact data at all
     db = sqlite3.connect(Path(env["FAILOVER_DATA_DIR"]) / "failover.db")
     assert db.execute("select count(*) from deliveries").fetchone() == (0,)
 
 
 def test_activate_queues_and_audit_verifies(cli: CliRunner, env: dict[str, str]) -> None:
     run(cli, "init")
-    out = run(cli, "activate", "exchange-outage", "--reason", "drill")
+    out = run(cli, "activate", "exchange-outage", "--reason", "drill", "--yes")
     assert "activation 1 (queued) for incident 1: sms: 3, email: 7, status: 1; 1 skipped" in out
     assert "audit chain intact: 2 events verified" in run(cli, "audit", "verify")
     db = sqlite3.connect(Path(env["FAILOVER_DATA_DIR"]) / "failover.db")
@@ -96,13 +101,25 @@ def test_a_bad_setting_stops_the_command_naming_the_variable(cli: CliRunner, mon
 
 def test_resolve_and_status_export(cli: CliRunner, tmp_path: Path) -> None:
     run(cli, "init")
-    run(cli, "activate", "exchange-outage", "--reason", "drill")
-    assert "incident 1 resolved; 1 all-clear activation(s) queued" in run(cli, "resolve", "1")
-    assert "already resolved" in run(cli, "resolve", "1", code=1)
+    run(cli, "activate", "exchange-outage", "--reason", "drill", "--yes")
+    out = run(cli, "resolve", "1", "--yes")
+    assert "--- All-clear 1 · SMS to oncall: 3 recipient(s)" in out  # what it sends, shown first
+    assert "incident 1 resolved; 1 all-clear activation(s) queued" in out
+    assert "already resolved" in run(cli, "resolve", "1", "--yes", code=1)
     out = tmp_path / "site"
     run(cli, "status", "export", str(out))
     assert {p.name for p in out.iterdir()} == {"index.html", "status.json", "feed.atom"}
     assert "Service status" in (out / "index.html").read_text()
+
+
+def test_resolve_with_an_edited_or_skipped_all_clear(cli: CliRunner) -> None:
+    run(cli, "init")
+    run(cli, "activate", "exchange-outage", "--reason", "451 4.3.2", "--yes")
+    out = run(cli, "resolve", "1", "--yes", "--all-clear-text", "Mail works again. Nothing to do.")
+    assert "Mail works again. Nothing to do." in out and "incident 1 resolved; 1 all-clear" in out
+    run(cli, "activate", "exchange-outage", "--reason", "451 4.3.2", "--yes")
+    out = run(cli, "resolve", "2", "--yes", "--no-all-clear")
+    assert "incident 2 resolved; 0 all-clear activation(s) queued" in out
 
 
 def test_user_add(cli: CliRunner) -> None:

@@ -180,11 +180,11 @@ def test_stand_down_never_depends_on_the_config_files(dirs: tuple[Path, Path]) -
 def test_the_cli_activates_a_healthy_runbook_and_warns(rt: Runtime, dirs: tuple[Path, Path]) -> None:
     _, books = dirs
     line = break_file(books / "teams-outage.yaml", *TYPO)
-    result = CliRunner().invoke(main, ["activate", "exchange-outage", "--reason", "451 4.3.2"])
+    result = CliRunner().invoke(main, ["activate", "exchange-outage", "--reason", "451 4.3.2", "--yes"])
     assert result.exit_code == 0, result.output
     assert "activation 1 (queued) for incident 1" in result.output
     assert f"warning: runbooks/teams-outage.yaml:{line}: trigger.activation" in result.output
     assert "last good version" in result.output
-    assert "incident 1 resolved" in CliRunner().invoke(main, ["resolve", "1"]).output
+    assert "incident 1 resolved" in CliRunner().invoke(main, ["resolve", "1", "--yes"]).output
     check = CliRunner().invoke(main, ["runbooks", "check"])
     assert check.exit_code == 1 and f"runbooks/teams-outage.yaml:{line}" in check.output

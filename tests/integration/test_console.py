@@ -92,8 +92,9 @@ def test_an_approval_runbook_waits_for_a_second_operator(app: Flask, runtime: Ru
     assert "Waiting for a second operator" in page and 'id="approve"' not in page  # no button for oneself
     with runtime.database.reading() as session:
         assert session.scalar(select(Delivery.id)) is None
-    # Even a forged request from the requester is refused by the engine.
-    own = auth.client.post("/activations/1/approve", data={"csrf_token": csrf_from(page)})
+    # Even a forged request from the requester, with the right fingerprint, is refused by the engine.
+    fingerprint = runtime.approval_preview(activation_id=1).fingerprint
+    own = auth.client.post("/activations/1/approve", data={"csrf_token": csrf_from(page), "fingerprint": fingerprint})
     assert own.status_code == 403 and b"another operator must approve" in own.data
     dashboard = auth.client.get("/").get_data(as_text=True)
     assert "Waiting for approval" in dashboard and "Activation #1: m365-suite-outage" in dashboard
@@ -102,7 +103,11 @@ def test_an_approval_runbook_waits_for_a_second_operator(app: Flask, runtime: Ru
     AuthActions(second, runtime).login("operator", username="pat")
     page = second.get("/activations/1").get_data(as_text=True)
     assert 'id="approve"' in page
-    approved = second.post("/activations/1/approve", data={"csrf_token": csrf_from(page)})
+    # The approver reads everything approving sends: every text, the counts, the cost and who is skipped.
+    assert "Microsoft 365 is down (sign-in, email, Teams). Do not wait for email." in page
+    assert "Step 1 · SMS to all-staff" in page and "sms: 7" in page and "email: 7" in page
+    assert "SMS segment(s)" in page and 'id="skipped-count">2 skipped' in page
+    approved = second.post("/activations/1/approve", data={"csrf_token": csrf_from(page), "fingerprint": fingerprint})
     assert approved.status_code == 302
     detail = second.get("/activations/1.json").get_json()
     assert detail["state"] == "queued" and detail["approved_by"] == "pat" and detail["requested_by"] == "olga"

@@ -48,8 +48,12 @@ def test_watch_status_and_confirm(cli: CliRunner) -> None:
     run(cli, "init")
     out = run(cli, "watch", "status")
     assert "graph: not configured" in out and "Exchange Online: operational - no readings yet" in out
-    out = run(cli, "watch", "confirm", "exchange online", "--reason", "users report NDRs")
-    assert out.startswith("incident 1 opened; 1 activation(s)")
+    refused = run(cli, "watch", "confirm", "exchange online", "--reason", "users report NDRs", code=1)
+    assert "Pass --yes to send from a script" in refused  # confirming sends: never without a question
+    out = run(cli, "watch", "confirm", "exchange online", "--reason", "users report NDRs", "--yes")
+    assert out.startswith("confirming Exchange Online opens the incident 'Exchange Online outage'")
+    assert "--- Step 1 · SMS to oncall: 3 recipient(s)" in out and "incident 1 opened; 1 activation(s)" in out
     assert "Exchange Online: confirmed incident 1 - confirmed by cli:" in run(cli, "watch", "status")
-    assert "already part of an open incident" in run(cli, "watch", "confirm", "Exchange Online", "--reason", "again")
-    assert "'Yammer' is not watched" in run(cli, "watch", "confirm", "Yammer", "--reason", "x", code=1)
+    again = run(cli, "watch", "confirm", "Exchange Online", "--reason", "again", "--yes")
+    assert "confirming Exchange Online joins incident 1" in again and "already part of an open incident" in again
+    assert "'Yammer' is not watched" in run(cli, "watch", "confirm", "Yammer", "--reason", "x", "--yes", code=1)

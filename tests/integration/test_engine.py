@@ -296,7 +296,7 @@ def test_bad_requests_change_nothing(runtime: Runtime) -> None:
     runtime.publisher = lambda batch_id, countdown: None
     with pytest.raises(NotFound, match="no runbook 'nope'"):
         runtime.activate(runbook_id="nope", reason="x", actor="a")
-    with pytest.raises(InvalidRequest, match="a reason is required"):
+    with pytest.raises(InvalidRequest, match="an internal note is required"):
         runtime.activate(runbook_id="exchange-outage", reason="  ", actor="a")
     with pytest.raises(InvalidRequest, match="SMS text is 1700 characters"):
         runtime.activate(runbook_id="exchange-outage", reason="x", actor="a", override="y" * 1700)
@@ -308,8 +308,8 @@ def test_bad_requests_change_nothing(runtime: Runtime) -> None:
 
 
 def test_a_dry_run_writes_nothing(runtime: Runtime) -> None:
-    plan = runtime.preview(runbook_id="exchange-outage", reason="what if", actor="alice")
-    assert plan.count_by_channel() == {"sms": 3, "email": 7, "status": 1}
+    preview = runtime.preview(runbook_ids=["exchange-outage"], reason="what if", actor="alice")
+    assert preview.counts == {"sms": 3, "email": 7, "status": 1}
     with runtime.database.reading() as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
 

@@ -192,9 +192,13 @@ def test_an_operator_confirms_from_the_console(client: FlaskClient, runtime: Run
     assert missing.status_code == 400 and "a reason is required" in missing.get_data(as_text=True)
     unknown = client.post("/watch/confirm", data={"csrf_token": token, "service": "Yammer", "reason": "x"})
     assert unknown.status_code == 404
-    done = client.post(
-        "/watch/confirm", data={"csrf_token": token, "service": "Exchange Online", "reason": "users report NDRs"}
-    )
+    form = {"csrf_token": token, "service": "Exchange Online", "reason": "users report NDRs"}
+    shown = client.post("/watch/confirm", data=form)  # first what it would send
+    assert shown.status_code == 200 and "Confirm outage and send" in shown.get_data(as_text=True)
+    from tests.integration.test_web import fingerprint_from
+
+    fingerprint = fingerprint_from(shown.get_data(as_text=True))
+    done = client.post("/watch/confirm", data={**form, "confirm": "yes", "fingerprint": fingerprint})
     assert done.status_code == 302 and "/incidents/" in done.headers["Location"]
     with runtime.database.reading() as session:
         [incident] = session.scalars(select(Incident))

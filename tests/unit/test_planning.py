@@ -20,7 +20,7 @@ def catalog(tmp_path: Path) -> runbooks.Catalog:
 
 
 def info(drill: bool = False) -> ActivationInfo:
-    return ActivationInfo(id=7, reason="exchange is down", actor="alice", drill=drill)
+    return ActivationInfo(id=7, actor="alice", drill=drill, message="exchange is down")
 
 
 def test_recipients_are_expanded_and_texts_rendered(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def plan_of(catalog: runbooks.Catalog, runbook_id: str, *, drill: bool = False, 
         runbook,
         phase="steps",
         incident=IncidentInfo(title="Email outage", services=("Exchange Online",)),
-        activation=ActivationInfo(id=None, reason="451 4.3.2", actor="alice", drill=drill),
+        activation=ActivationInfo(id=None, actor="alice", drill=drill),
         override=override,
     )
     return runbook, plan
@@ -87,7 +87,7 @@ def test_a_person_addressed_by_id_is_counted_as_named(catalog: runbooks.Catalog)
         runbook,
         phase="steps",
         incident=IncidentInfo(title="t"),
-        activation=ActivationInfo(id=None, reason="r", actor="a"),
+        activation=ActivationInfo(id=None, actor="a"),
     )
     assert summarise([(runbook, plan)], Prices()).groups == {"sms": {NAMED: 1, "service-desk": 2}}
 

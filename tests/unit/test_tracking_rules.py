@@ -60,7 +60,7 @@ def test_progress_labels_round_trip() -> None:
         ("delivered", "twilio", True),
         ("sent", "twilio", False),  # Twilio will say whether it arrived
         ("sent", "sendgrid", False),
-        ("sent", "outbox", True),  # nothing will ever say more
+        ("sent", "outbox", False),  # the outbox sends nothing: handed over is not reached
         ("failed", "outbox", False),
         ("pending", None, False),
     ],

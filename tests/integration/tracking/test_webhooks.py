@@ -396,8 +396,8 @@ def test_stop_is_honoured_by_every_later_send_and_start_clears_it(tracked: Track
     (event,) = tracked.events("sms.opted_out")
     assert event.target_id == "bob" and event.details == {"keyword": "STOP", "sender": None, "cancelled": 1}
     # The next activation skips bob's SMS, with the reason on the preview and the ledger.
-    plan = tracked.runtime.preview(runbook_id="check-in", reason="x", actor="alice")
-    assert ("bob", "opted out of SMS (replied STOP)") in {(s.person_id, s.reason) for s in plan.skipped}
+    preview = tracked.runtime.preview(runbook_ids=["check-in"], reason="x", actor="alice")
+    assert ("bob", "opted out of SMS (replied STOP)") in {(s.person_id, s.reason) for s in preview.skipped}
     accepted = tracked.activate("check-in")
     assert tracked.row("bob").status == "skipped" and accepted.counts == {"sms": 6}
     tracked.reply("bob", "start")
@@ -457,9 +457,9 @@ def test_the_activation_page_shows_who_was_reached_and_who_answered(tracked: Tra
     tracked.reply("alice", "1")
     tracked.reply("dan", "2")
     page = tracked.client.get(f"/activations/{activation}").get_data(as_text=True)
-    assert "Reached and answered" in page and "Export the list (CSV)" in page
+    assert 'id="people-heading">People<' in page and "Export everyone (CSV)" in page
     assert '<tr data-person="alice">' in page and ">acknowledged</span>" in page and ">needs help</span>" in page
-    assert "sms failed 30003" in page and "+1202555" not in page
+    assert "Step 1 · SMS to all-staff</span>" in page and ">failed 30003</span>" in page and "+1202555" not in page
     data = tracked.client.get(f"/activations/{activation}/roster.json").get_json()
     counts = {c["group"]: (c["acknowledged"], c["need_help"], c["no_answer"]) for c in data["counts"]}
     assert counts["(everyone)"] == (1, 1, 5) and counts["service-desk"] == (0, 1, 1) and data["check_in"]
