@@ -496,7 +496,7 @@ def status_export(ctx: Context, outdir: Path) -> None:
     """Write the status page as static files (index.html, status.json, feed.atom) for outside hosting."""
     from failover.web import create_app
 
-    app = create_app(ctx.settings, runtime=ctx.runtime())
+    app = create_app(ctx.settings, runtime=ctx.runtime(), test_config={"STATUS_EXPORT": True})
     outdir.mkdir(parents=True, exist_ok=True)
     client = app.test_client()
     for route, name in (("/status", "index.html"), ("/status.json", "status.json"), ("/status/feed.atom", "feed.atom")):

@@ -25,7 +25,7 @@ no CSRF tokens. Anonymous pages redirect to ``/login?next=...``; anonymous
 JSON gets 401; a role too low gets 403.
 
 Sessions: the cookie is HttpOnly, SameSite=Lax and Secure when
-``FAILOVER_PUBLIC_URL`` is https; it lapses after ``FAILOVER_SESSION_TIMEOUT``
+``FAILOVER_PUBLIC_URL`` is https (every answer then also carries HSTS); it lapses after ``FAILOVER_SESSION_TIMEOUT``
 seconds without a request and, whatever the activity, ``FAILOVER_SESSION_MAX_AGE``
 seconds after login. Changing a password or the second factor ends the
 other sessions of that account; disabling it ends all of them.
@@ -173,6 +173,7 @@ def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
         REMEMBER_COOKIE_DURATION=dt.timedelta(seconds=0),
     )
     max_age = settings.session_max_age
+    hsts = "max-age=31536000" if secure else None
     manager = LoginManager()
     manager.session_protection = "basic"
     manager.init_app(app)
@@ -223,6 +224,8 @@ def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
         )
         if g.get("principal") is not None:
             headers["Cache-Control"] = "no-store"
+        if hsts:
+            headers.setdefault("Strict-Transport-Security", hsts)
         return response
 
     @app.context_processor
