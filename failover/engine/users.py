@@ -270,14 +270,7 @@ def record_logout(session: Session, *, username: str, ip: str | None, token: str
 def record_lockout(session: Session, *, username: str, scope: str, ip: str | None) -> None:
     """A login throttle just closed (see failover/web/auth.py); the name is kept only if it is an account's."""
     user = session.scalars(select(User).where(User.username == username)).one_or_none()
-    audit.record(
-        session,
-        action="auth.locked",
-        actor=user.username if user is not None else "anonymous",
-        target_type="user" if user is not None else None,
-        target_id=user.id if user is not None else None,
-        details={"ip": ip, "scope": scope},
-    )
+    _audit_attempt(session, "auth.locked", user, {"ip": ip, "scope": scope})
 
 
 # -- second factor ----------------------------------------------------------------
@@ -371,15 +364,20 @@ def _logged_in(session: Session, user: User, ip: str | None, *, totp: bool) -> L
 
 
 def _failed(session: Session, user: User | None, reason: str, ip: str | None) -> LoginOutcome:
+    _audit_attempt(session, "auth.login_failed", user, {"ip": ip, "reason": reason})
+    return LoginOutcome(failure=reason)
+
+
+def _audit_attempt(session: Session, action: str, user: User | None, details: dict[str, Any]) -> None:
+    """An attempt against an account, or against a name that is none (not recorded: it may be a password)."""
     audit.record(
         session,
-        action="auth.login_failed",
+        action=action,
         actor=user.username if user is not None else "anonymous",
         target_type="user" if user is not None else None,
         target_id=user.id if user is not None else None,
-        details={"ip": ip, "reason": reason},
+        details=details,
     )
-    return LoginOutcome(failure=reason)
 
 
 def _reauth_failed(session: Session, user: User, form: str, ip: str | None) -> None:

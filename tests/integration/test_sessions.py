@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from failover.engine import users
 from failover.runtime import Runtime
-from tests.conftest import PASSWORD, AuthActions, add_user, csrf_from
+from tests.conftest import PASSWORD, SQLITE_ONLY, AuthActions, add_user, csrf_from
 from tests.integration.test_auth import events, post_login
 
 COOKIE = "failover_session"
@@ -50,6 +50,7 @@ def other_session(app: Flask, username: str) -> FlaskClient:
     return other
 
 
+@SQLITE_ONLY
 def test_a_password_change_ends_the_other_sessions_and_keeps_this_one(
     app: Flask, client: FlaskClient, auth: AuthActions
 ) -> None:
@@ -74,6 +75,7 @@ CHANGES = {
 }
 
 
+@SQLITE_ONLY
 @pytest.mark.parametrize("change", list(CHANGES))
 def test_changes_by_an_admin_end_every_session_of_the_account(app: Flask, runtime: Runtime, change: str) -> None:
     add_user(runtime, "olga", "operator")
@@ -85,6 +87,7 @@ def test_changes_by_an_admin_end_every_session_of_the_account(app: Flask, runtim
     assert details[-1]["sessions_ended"] == 1
 
 
+@SQLITE_ONLY
 def test_disabling_ends_sessions(app: Flask, runtime: Runtime) -> None:
     add_user(runtime, "olga", "operator")
     first, second = other_session(app, "olga"), other_session(app, "olga")
@@ -94,6 +97,7 @@ def test_disabling_ends_sessions(app: Flask, runtime: Runtime) -> None:
     assert [d["sessions_ended"] for a, _, d in events(runtime, "user.") if a == "user.disabled"] == [2]
 
 
+@SQLITE_ONLY
 def test_turning_the_second_factor_on_ends_the_other_sessions(
     app: Flask, client: FlaskClient, auth: AuthActions
 ) -> None:

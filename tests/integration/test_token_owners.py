@@ -13,7 +13,7 @@ from failover.db import Database, alembic_config
 from failover.engine import tokens, users
 from failover.errors import InvalidRequest
 from failover.runtime import Runtime
-from tests.conftest import AuthActions, add_user, csrf_from
+from tests.conftest import SQLITE_ONLY, AuthActions, add_user, csrf_from
 from tests.integration.test_api import Api
 
 APPROVAL_RUNBOOK = "m365-suite-outage"  # activation: approval
@@ -41,6 +41,7 @@ def test_an_operator_cannot_approve_their_own_console_request_with_their_token(a
     assert other.status_code == 200 and other.get_json()["state"] == "queued"
 
 
+@SQLITE_ONLY
 def test_nor_approve_in_the_console_what_their_token_requested(app: Flask, runtime: Runtime) -> None:
     console = app.test_client()
     AuthActions(console, runtime).login("operator", username="olga")
@@ -53,6 +54,7 @@ def test_nor_approve_in_the_console_what_their_token_requested(app: Flask, runti
     assert refused.status_code == 403 and b"another operator must approve" in refused.data
 
 
+@SQLITE_ONLY
 def test_tokens_of_a_disabled_owner_stop_working(app: Flask, runtime: Runtime) -> None:
     add_user(runtime, "olga", "operator")
     api = token_for(app, runtime, "olga")
@@ -65,6 +67,7 @@ def test_tokens_of_a_disabled_owner_stop_working(app: Flask, runtime: Runtime) -
     assert api("GET", "/incidents").status_code == 200
 
 
+@SQLITE_ONLY
 def test_a_token_never_does_more_than_its_owner_may(app: Flask, runtime: Runtime) -> None:
     add_user(runtime, "olga", "operator")
     with runtime.database.transaction() as session, pytest.raises(InvalidRequest, match="olga is an operator"):
@@ -77,6 +80,7 @@ def test_a_token_never_does_more_than_its_owner_may(app: Flask, runtime: Runtime
     assert refused.status_code == 403 and "you are viewer" in refused.get_json()["error"]
 
 
+@SQLITE_ONLY
 def test_the_console_makes_tokens_for_a_chosen_person(app: Flask, client: Any, runtime: Runtime) -> None:
     add_user(runtime, "olga", "operator")
     AuthActions(client, runtime).login("admin", username="root")

@@ -19,7 +19,7 @@ from failover.models import User
 from failover.runtime import Runtime
 from failover.settings import load_settings
 from failover.web import create_app
-from tests.conftest import PASSWORD, AuthActions, add_user, csrf_from
+from tests.conftest import PASSWORD, SQLITE_ONLY, AuthActions, add_user, csrf_from
 from tests.integration.test_auth import events, post_login
 
 START = dt.datetime(2026, 3, 2, 9, 0, 0, tzinfo=dt.UTC)
@@ -87,6 +87,7 @@ def test_clear_secrets_from_before_work_and_init_seals_them(app: Flask, runtime:
         assert log_in_with_code(app, secret, START + dt.timedelta(seconds=30)).get("/").status_code == 200
 
 
+@SQLITE_ONLY
 def test_the_key_can_be_rotated_and_a_wrong_key_is_a_refusal_not_an_error(
     runtime: Runtime, app_with: Callable[[str], Flask]
 ) -> None:
