@@ -40,8 +40,9 @@ class Context:
             from failover.runtime import Runtime
 
             self._runtime = Runtime(self.settings)
-            # Pools and provider clients close with the command, not whenever the garbage collector gets to them.
-            click.get_current_context().find_root().call_on_close(self._runtime.close)
+            click_context = click.get_current_context(silent=True)
+            if click_context is not None:  # pools and clients close with the command, not whenever the GC runs
+                click_context.find_root().call_on_close(self._runtime.close)
             if broker:
                 from failover.celery_app import create_celery
 
@@ -114,6 +115,7 @@ def init(ctx: Context, demo: bool) -> None:
     runtime = ctx.runtime()
     migrate(runtime.database)
     click.echo(f"database ready: {_redact(settings.sqlalchemy_url)}")
+    _seal_totp_secrets(runtime)
     # Problems are shown now, with file:line; they do not stop start-up (the last good versions stay in force).
     report = warn_config(runtime)
     catalog = runtime.catalog_or_none()
@@ -125,6 +127,17 @@ def init(ctx: Context, demo: bool) -> None:
         click.echo(_detection_summary(detection))
     if demo:
         _demo_admin(runtime, settings)
+
+
+def _seal_totp_secrets(runtime: Any) -> None:
+    """Seal clear TOTP secrets (from before 0009) and reseal those under a key that is no longer first."""
+    from failover.engine import users
+
+    with runtime.database.transaction() as session:
+        sealed, resealed = users.seal_totp_secrets(session, box=runtime.totp_box)
+    for count, verb in ((sealed, "sealed"), (resealed, "resealed")):
+        if count:
+            click.echo(f"{verb} {count} TOTP secret(s) under the first FAILOVER_TOTP_KEY")
 
 
 DEMO_ADMIN = "admin"
@@ -607,7 +620,7 @@ def status_export(ctx: Context, outdir: Path) -> None:
     """Write the status page as static files (index.html, status.json, feed.atom) for outside hosting."""
     from failover.web import create_app
 
-    app = create_app(ctx.settings, runtime=ctx.runtime())
+    app = create_app(ctx.settings, runtime=ctx.runtime(), test_config={"STATUS_EXPORT": True})
     outdir.mkdir(parents=True, exist_ok=True)
     client = app.test_client()
     for route, name in (("/status", "index.html"), ("/status.json", "status.json"), ("/status/feed.atom", "feed.atom")):
@@ -645,7 +658,7 @@ def user_add(ctx: Context, name: str, role: str, password_stdin: bool) -> None:
 @pass_ctx
 @friendly
 def user_passwd(ctx: Context, name: str, password_stdin: bool) -> None:
-    """Set NAME's password (other sessions of that account end)."""
+    """Set NAME's password (every session of that account ends)."""
     from failover.engine import users
 
     password = _read_password(password_stdin)
@@ -676,7 +689,7 @@ def user_disable(ctx: Context, name: str, enable: bool) -> None:
 @pass_ctx
 @friendly
 def user_role(ctx: Context, name: str, role: str) -> None:
-    """Give NAME another role."""
+    """Give NAME another role (their sessions end; they log in again)."""
     from failover.engine import users
 
     with ctx.runtime().database.transaction() as session:
@@ -710,7 +723,7 @@ def user_contact(ctx: Context, name: str, person: str | None) -> None:
 @pass_ctx
 @friendly
 def user_reset_totp(ctx: Context, name: str) -> None:
-    """Remove NAME's second factor (lost phone); they can enrol again after logging in."""
+    """Remove NAME's second factor (lost phone; their sessions end); they can enrol again after logging in."""
     from failover.engine import users
 
     with ctx.runtime().database.transaction() as session:
@@ -742,16 +755,17 @@ def token() -> None:
 @token.command("create")
 @click.argument("name")
 @click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--user", "owner", required=True, help="The console user it acts for (never with more than their role).")
 @click.option("--days", type=int, default=90, show_default=True, help="Days until it expires (1-366).")
 @pass_ctx
 @friendly
-def token_create(ctx: Context, name: str, role: str, days: int) -> None:
-    """Create a token; it is printed once and only its hash is kept."""
+def token_create(ctx: Context, name: str, role: str, owner: str, days: int) -> None:
+    """Create a token acting for a user; it is printed once and only its hash is kept."""
     from failover.engine import tokens
 
     with ctx.runtime().database.transaction() as session:
-        token_id, secret = tokens.create(session, name=name, role=role, days=days, actor=cli_actor())
-    click.echo(f"token {token_id} ({name}, {role}, {days} days): {secret}")
+        token_id, secret = tokens.create(session, name=name, role=role, days=days, actor=cli_actor(), owner=owner)
+    click.echo(f"token {token_id} ({name}, {role} for {owner}, {days} days): {secret}")
 
 
 @token.command("list")
@@ -765,7 +779,8 @@ def token_list(ctx: Context) -> None:
         rows = tokens.list_tokens(session)
     for row in rows:
         state = "active" if row["active"] else ("revoked" if row["revoked_at"] else "expired")
-        click.echo(f"{row['id']:>4} {row['name']:<24} {row['role']:<9} {row['prefix']}... {state}")
+        owner = row["owner"] or "-"
+        click.echo(f"{row['id']:>4} {row['name']:<24} {row['role']:<9} {owner:<16} {row['prefix']}... {state}")
 
 
 @token.command("revoke")

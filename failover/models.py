@@ -91,7 +91,8 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Sealed with failover.secretbox (a Fernet token); plain base32 only in rows from before revision 0009.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     # The last TOTP time step accepted: a code is good once, so a shoulder-surfed code cannot be replayed.
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -101,11 +102,34 @@ class User(Base):
     contact_id: Mapped[str | None] = mapped_column(String(64))
 
 
+class ConsoleSession(Base):
+    """A console login, checked on every request: deleting the row ends the session whatever the cookie says.
+
+    The cookie carries a random token; only its SHA-256 is stored. ``pending``
+    rows are logins that passed the password and wait for the TOTP code;
+    ``totp_failures`` counts the wrong codes tried against this one.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Written at most once a minute (see engine/sessions.py), not on every request.
+    last_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class ApiToken(Base):
-    """A bearer token for the JSON API: created by an admin, with a role and an expiry.
+    """A bearer token for the JSON API: created by an admin for a person, with a role and an expiry.
 
     Only the SHA-256 of the token is stored (tokens are 256 random bits, so a
-    fast hash is enough); ``prefix`` lets people tell their tokens apart.
+    fast hash is enough); ``prefix`` lets people tell their tokens apart. The
+    token acts for ``user`` (never with more than their role, never once they
+    are disabled); tokens from before owners existed may have none.
     """
 
     __tablename__ = "api_tokens"
@@ -116,6 +140,7 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     role: Mapped[str] = mapped_column(String(16))
     created_by: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]
     last_used_at: Mapped[dt.datetime | None]

@@ -43,6 +43,7 @@ from failover.engine import (
 from failover.engine.activation import Accepted
 from failover.engine.snapshots import Snapshots
 from failover.errors import BrokerUnavailable, ConfigError, ConfigProblems, Problem
+from failover.secretbox import SecretBox
 from failover.settings import Settings
 
 if TYPE_CHECKING:
@@ -109,6 +110,11 @@ class Runtime:
     @cached_property
     def channels(self) -> dict[str, Channel]:
         return build_channels(self.settings, self.database)
+
+    @cached_property
+    def totp_box(self) -> SecretBox:
+        """Seals the console's TOTP secrets at rest (FAILOVER_TOTP_KEY, else derived from the secret key)."""
+        return SecretBox.from_settings(self.settings)
 
     @cached_property
     def executor(self) -> ThreadPoolExecutor:

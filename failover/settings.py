@@ -74,8 +74,15 @@ class Settings(BaseSettings):
     # Console sessions: idle timeout (each request extends it) and an absolute cap since login, in seconds.
     session_timeout: int = Field(1800, ge=60, le=86400, validation_alias="FAILOVER_SESSION_TIMEOUT")
     session_max_age: int = Field(43200, ge=300, le=7 * 86400, validation_alias="FAILOVER_SESSION_MAX_AGE")
-    # Failed logins allowed per client address and account name (Flask-Limiter syntax, "5 per minute").
+    # Failed logins allowed (limits syntax, "5 per minute;30 per hour"); see failover/web/auth.py for the rules.
     login_rate_limit: str = Field("5 per minute;30 per hour", validation_alias="FAILOVER_LOGIN_RATE_LIMIT")
+    login_client_limit: str = Field("10 per minute;60 per hour", validation_alias="FAILOVER_LOGIN_CLIENT_LIMIT")
+    login_account_limit: str = Field("10 per 15 minutes", validation_alias="FAILOVER_LOGIN_ACCOUNT_LIMIT")
+    login_global_limit: str = Field("100 per 15 minutes", validation_alias="FAILOVER_LOGIN_GLOBAL_LIMIT")
+    # Reverse proxies in front of the web process whose X-Forwarded-For / -Proto are trusted (0: none).
+    trusted_proxies: int = Field(0, ge=0, le=10, validation_alias="FAILOVER_TRUSTED_PROXIES")
+    # Fernet keys sealing TOTP secrets, comma-separated, the first one seals; unset: derived from the secret key.
+    totp_key: SecretStr | None = Field(None, validation_alias="FAILOVER_TOTP_KEY")
     # Prices for the preview's cost estimate; unset means "not configured", never a guess.
     sms_segment_price: Decimal | None = Field(None, ge=0, validation_alias="FAILOVER_SMS_SEGMENT_PRICE")
     email_price: Decimal | None = Field(None, ge=0, validation_alias="FAILOVER_EMAIL_PRICE")
@@ -140,6 +147,16 @@ class Settings(BaseSettings):
             raise ValueError("not an ECDSA P-256 key; copy the signed event webhook's verification key")
         return value
 
+    @field_validator("totp_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        from failover.secretbox import parse_keys
+
+        parse_keys(value.get_secret_value())  # raises ValueError saying what is wrong, never the key
+        return value
+
     @model_validator(mode="after")
     def _complete_groups(self) -> Settings:
         """A provider is either fully configured or not at all."""
@@ -160,7 +177,13 @@ class Settings(BaseSettings):
                 "FAILOVER_GRAPH_CLIENT_SECRET": self.graph_client_secret,
             },
         )
-        _check_rate_limit(self.login_rate_limit)
+        for name, value in (
+            ("FAILOVER_LOGIN_RATE_LIMIT", self.login_rate_limit),
+            ("FAILOVER_LOGIN_CLIENT_LIMIT", self.login_client_limit),
+            ("FAILOVER_LOGIN_ACCOUNT_LIMIT", self.login_account_limit),
+            ("FAILOVER_LOGIN_GLOBAL_LIMIT", self.login_global_limit),
+        ):
+            _check_rate_limit(name, value)
         if self.graph_tenant_id and not self.graph_authority_base.startswith("https://"):
             # msal refuses anything else; say so at start-up, not at the first poll.
             raise ValueError("FAILOVER_GRAPH_AUTHORITY_BASE must start with https://")
@@ -217,15 +240,13 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
 
-def _check_rate_limit(value: str) -> None:
+def _check_rate_limit(name: str, value: str) -> None:
     from limits import parse_many
 
     try:
         parse_many(value)
     except ValueError:
-        raise ValueError(
-            f"FAILOVER_LOGIN_RATE_LIMIT: '{value}' is not a rate limit such as '5 per minute;30 per hour'"
-        ) from None
+        raise ValueError(f"{name}: '{value}' is not a rate limit such as '5 per minute;30 per hour'") from None
 
 
 def _all_or_none(provider: str, values: dict[str, Any]) -> None:

@@ -107,6 +107,10 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     cluster.drop_database(name)
 
 
+# For behaviour that does not depend on the database: run it on SQLite only, to keep the suite quick.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture
 def settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, database_url: str) -> Settings:
     monkeypatch.setenv("FAILOVER_DATABASE_URL", database_url)

@@ -23,7 +23,7 @@ from failover.clock import utcnow
 from failover.domain import planning
 from failover.domain.planning import ActivationInfo, IncidentInfo, Plan, PlannedDelivery
 from failover.domain.runbooks import Catalog, Runbook
-from failover.engine import audit, optouts, timers
+from failover.engine import audit, optouts, timers, tokens
 from failover.errors import ApprovalError, Conflict, InvalidRequest, NotFound
 from failover.models import (
     Activation,
@@ -203,7 +203,11 @@ def approve(
     activation = _activation(session, activation_id, lock=True)
     if activation.state != ActivationState.PENDING_APPROVAL:
         raise ApprovalError(f"activation {activation.id} is {activation.state}, not awaiting approval")
-    if actor == activation.requested_by:
+    # Four eyes means two people: a token counts as its owner, on either side (see engine/tokens.py).
+    approver = tokens.person(session, actor)
+    if approver is None:
+        raise ApprovalError("this API token belongs to nobody, so it cannot approve; use a token of a person")
+    if approver == tokens.person(session, activation.requested_by):
         raise ApprovalError("you requested this activation; another operator must approve it")
     runbook = _runbook(catalog, activation.runbook_id)
     activation.approved_by = actor

@@ -26,6 +26,12 @@ def create_app(
     )
     if test_config:
         app.config.update(test_config)
+    if settings.trusted_proxies:
+        # Only the hops we were told about: the client address and scheme they saw, for throttling and audit.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     app.extensions["failover"] = runtime
 
     from failover.celery_app import create_celery

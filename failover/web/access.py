@@ -18,17 +18,24 @@
 
 Who is calling: the console session (Flask-Login over local accounts, never
 Microsoft sign-in), or under ``/api/`` a bearer token
-(``Authorization: Bearer fo_...``, see :mod:`failover.engine.tokens`). The
-API also accepts the console session for GET requests, so a logged-in person
-can open ``/api/v1/openapi.json``; never for other methods, since the API has
-no CSRF tokens. Anonymous pages redirect to ``/login?next=...``; anonymous
-JSON gets 401; a role too low gets 403.
+(``Authorization: Bearer fo_...``, see :mod:`failover.engine.tokens`), which
+acts as the person who owns it: never with more than their current role,
+and not at all while they are disabled. The API also accepts the console
+session for GET requests, so a logged-in person can open
+``/api/v1/openapi.json``; never for other methods, since the API has no CSRF
+tokens. Anonymous pages redirect to ``/login?next=...``; anonymous JSON gets
+401; a role too low gets 403.
 
-Sessions: the cookie is HttpOnly, SameSite=Lax and Secure when
-``FAILOVER_PUBLIC_URL`` is https; it lapses after ``FAILOVER_SESSION_TIMEOUT``
-seconds without a request and, whatever the activity, ``FAILOVER_SESSION_MAX_AGE``
-seconds after login. Changing a password or the second factor ends the
-other sessions of that account; disabling it ends all of them.
+Sessions live in the database (:mod:`failover.engine.sessions`): the cookie
+only carries a random token, looked up on every request, so a session the
+server ended is over for every copy of the cookie. They end at logout, after
+``FAILOVER_SESSION_TIMEOUT`` seconds without a request, and whatever the
+activity ``FAILOVER_SESSION_MAX_AGE`` seconds after login. Changing one's own
+password or second factor ends the account's other sessions (the one in use
+carries on); a password set by an admin, a role change, a second-factor reset
+and disabling the account end all of them. The cookie is HttpOnly,
+SameSite=Lax and, when ``FAILOVER_PUBLIC_URL`` is https, Secure with the
+``__Host-`` prefix; every answer then also carries HSTS.
 """
 
 from __future__ import annotations
@@ -43,8 +50,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, g, jsonify, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from failover.clock import utcnow
-from failover.engine import tokens, users
+from failover.engine import sessions, tokens, users
 from failover.web.errors import answer, wants_json
 
 log = logging.getLogger(__name__)
@@ -69,14 +75,15 @@ class Principal:
 
 
 class ConsoleUser(UserMixin):  # type: ignore[misc]
-    def __init__(self, account: users.Account) -> None:
+    def __init__(self, account: users.Account, token: str) -> None:
         self.account = account
         self.username = account.username
         self.role = account.role
+        self.token = token
 
     def get_id(self) -> str:
-        # The fingerprint changes with the password or second factor: older sessions stop loading.
-        return f"{self.account.id}:{self.account.fingerprint}"
+        # What Flask-Login keeps in the cookie: the session's token, looked up on every request.
+        return self.token
 
 
 def requires(role: str) -> Callable[[F], F]:
@@ -148,12 +155,16 @@ def safe_next(target: str | None) -> str | None:
     return target if not parts.scheme and not parts.netloc else None
 
 
-def start_session(account: users.Account) -> None:
-    """Log someone in with a fresh session (nothing carried over from before login)."""
+def start_session(account: users.Account, token: str) -> None:
+    """Put a session the engine opened into a fresh cookie (nothing carried over from before login)."""
     session.clear()
-    login_user(ConsoleUser(account))
+    login_user(ConsoleUser(account, token))
     session.permanent = True
-    session["login_at"] = utcnow().timestamp()
+
+
+def session_token() -> str | None:
+    """The token of this request's console session, if it has one."""
+    return current_user.token if current_user.is_authenticated else None
 
 
 def end_session() -> None:
@@ -172,21 +183,23 @@ def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
         SESSION_REFRESH_EACH_REQUEST=True,
         REMEMBER_COOKIE_DURATION=dt.timedelta(seconds=0),
     )
-    max_age = settings.session_max_age
+    idle, max_age = settings.session_timeout, settings.session_max_age
+    hsts = "max-age=31536000" if secure else None
     manager = LoginManager()
     manager.session_protection = "basic"
     manager.init_app(app)
 
     @manager.user_loader
-    def _load(user_id: str) -> ConsoleUser | None:
-        raw_id, _, fingerprint = user_id.partition(":")
-        if not raw_id.isdigit():
-            return None
+    def _load(token: str) -> ConsoleUser | None:
         with runtime.database.reading() as db:
-            account = users.get(db, int(raw_id))
-        if account is None or account.disabled or account.fingerprint != fingerprint:
-            return None
-        return ConsoleUser(account)
+            live = sessions.load(db, token, idle=idle, max_age=max_age)
+            if live is None:
+                return None  # ended, idle too long, too old, or the account is disabled
+            account = users.account_of(live.user)
+        if live.stale:
+            with runtime.database.transaction() as db:
+                sessions.touch(db, session_id=live.id)
+        return ConsoleUser(account, token)
 
     @app.before_request
     def _gate() -> Any:
@@ -194,7 +207,7 @@ def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
         if is_public_path(request.path):
             return None
         if request.endpoint is None:
-            g.principal = _identify(runtime, max_age)  # for the page chrome only
+            g.principal = _identify(runtime)  # for the page chrome only
             return None  # no route matched: let the 404 / 405 answer
         role = required_role(request.endpoint, app)
         if role == "public":
@@ -202,7 +215,7 @@ def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
         if role is None:
             log.error("endpoint %s declares no role; refused (see failover/web/access.py)", request.endpoint)
             return _deny(403, "this page declares no access rule, so nobody may use it")
-        who = _identify(runtime, max_age)
+        who = _identify(runtime)
         if who is None:
             return _anonymous()
         g.principal = who
@@ -223,6 +236,8 @@ def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
         )
         if g.get("principal") is not None:
             headers["Cache-Control"] = "no-store"
+        if hsts:
+            headers.setdefault("Strict-Transport-Security", hsts)
         return response
 
     @app.context_processor
@@ -230,7 +245,7 @@ def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
         return {"has_role": has_role, "principal": principal}
 
 
-def _identify(runtime: Any, max_age: int) -> Principal | None:
+def _identify(runtime: Any) -> Principal | None:
     if request.path.startswith("/api/"):
         header = request.headers.get("Authorization", "")
         if header:
@@ -238,10 +253,6 @@ def _identify(runtime: Any, max_age: int) -> Principal | None:
         if request.method not in ("GET", "HEAD"):
             return None
     if not current_user.is_authenticated:
-        return None
-    login_at = session.get("login_at")
-    if not isinstance(login_at, int | float) or utcnow().timestamp() - login_at > max_age:
-        end_session()
         return None
     user: ConsoleUser = current_user  # type: ignore[assignment]
     return Principal(user.username, user.role, "session", user.account.id)
@@ -259,7 +270,7 @@ def _bearer(runtime: Any, header: str) -> Principal | None:
     if stale:
         with runtime.database.transaction() as db:
             tokens.touch(db, token_id=found.id)
-    return Principal(found.actor, found.role, "token")
+    return Principal(found.actor, found.role, "token")  # user_id stays None: a token has no account page
 
 
 def _anonymous() -> Any:

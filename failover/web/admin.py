@@ -72,19 +72,35 @@ def user_change(user_id: int):  # type: ignore[no-untyped-def]
     return redirect(url_for("admin.user_list"))
 
 
+def _token_form(**kwargs: object) -> TokenForm:
+    """The token form, offering the enabled users as owners (the admin filling it in first chosen)."""
+    form = TokenForm(**kwargs)
+    form.owner.choices = [a["username"] for a in read(users.list_accounts) if not a["disabled"]]
+    if form.owner.data is None or not form.is_submitted():
+        form.owner.data = actor()
+    return form
+
+
 @bp.get("/tokens")
 def token_list():  # type: ignore[no-untyped-def]
-    return render_template("admin_tokens.html", tokens=read(tokens.list_tokens), form=TokenForm(), revoke=ConfirmForm())
+    return render_template(
+        "admin_tokens.html", tokens=read(tokens.list_tokens), form=_token_form(), revoke=ConfirmForm()
+    )
 
 
 @bp.post("/tokens")
 def token_create():  # type: ignore[no-untyped-def]
-    form = TokenForm()
+    form = _token_form()
     status, created = 400, None
     if form.validate_on_submit():
         try:
             _, secret = transact(
-                tokens.create, name=form.name.data.strip(), role=form.role.data, days=form.days.data, actor=actor()
+                tokens.create,
+                name=form.name.data.strip(),
+                role=form.role.data,
+                days=form.days.data,
+                actor=actor(),
+                owner=form.owner.data,
             )
         except InvalidRequest as exc:
             form.name.errors = [str(exc)]
@@ -93,7 +109,7 @@ def token_create():  # type: ignore[no-untyped-def]
     page = render_template(
         "admin_tokens.html",
         tokens=read(tokens.list_tokens),
-        form=TokenForm() if created else form,
+        form=_token_form(formdata=None) if created else form,
         revoke=ConfirmForm(),
         created=created,
     )

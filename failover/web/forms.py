@@ -199,6 +199,7 @@ class UserChangeForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField("Name (who or what uses it)", validators=[DataRequired(), Length(max=64), plain_text])
+    owner = SelectField("Acts for (its role is never more than theirs)", choices=[])  # the enabled users, by view
     role = SelectField("Role", choices=list(ROLES), default="viewer")
     days = IntegerField("Expires after (days)", default=90, validators=[InputRequired(), NumberRange(min=1, max=366)])
 

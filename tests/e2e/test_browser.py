@@ -180,6 +180,8 @@ def watch_for_errors(page: Any, errors: list[str]) -> None:
 
 
 def no_horizontal_scroll(page: Any) -> bool:
+    # After a click the page may still be without its stylesheet; measured unstyled, its tables overflow.
+    page.wait_for_load_state("load")
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 

@@ -126,17 +126,18 @@ API: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]] = [
 def world(app: Flask, runtime: Runtime) -> dict[str, Any]:
     """Incident 1 with activation 1 awaiting approval, notice 1, a client and a token per role."""
     runtime.activate(runbook_id="m365-suite-outage", reason="seed", actor="seed")
-    with runtime.database.transaction() as session:
-        notices.post(session, title="Seeded", body="A notice.", severity="minor", actor="seed")
-        bearer = {
-            role: tokens.create(session, name=f"{role}-token", role=role, days=1, actor="seed")[1] for role in ROLES[1:]
-        }
     clients: dict[str, FlaskClient] = {}
     for role in ROLES:
         client = app.test_client()
         if role != "anonymous":
-            AuthActions(client, runtime).login(role)
+            AuthActions(client, runtime).login(role)  # creates the user "viewer", "operator", "admin"
         clients[role] = client
+    with runtime.database.transaction() as session:
+        notices.post(session, title="Seeded", body="A notice.", severity="minor", actor="seed")
+        bearer = {
+            role: tokens.create(session, name=f"{role}-token", role=role, days=1, actor="seed", owner=role)[1]
+            for role in ROLES[1:]
+        }
     return {"clients": clients, "bearer": bearer}
 
 

@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from failover.engine import tokens
 from failover.runtime import Runtime
+from tests.conftest import add_user
 from tests.integration.test_web import sent_all
 
 
@@ -22,8 +23,10 @@ class Api:
 
 
 def make_api(app: Flask, runtime: Runtime, name: str, role: str) -> Api:
+    """A token acting for a user of its own, named after it."""
+    add_user(runtime, name, role)
     with runtime.database.transaction() as session:
-        _, secret = tokens.create(session, name=name, role=role, days=7, actor="test")
+        _, secret = tokens.create(session, name=name, role=role, days=7, actor="test", owner=name)
     return Api(app.test_client(), secret)
 
 

@@ -22,6 +22,7 @@ from schemathesis import GenerationMode
 
 from failover.engine import notices, tokens
 from failover.runtime import Runtime
+from tests.conftest import add_user
 
 pytestmark = pytest.mark.integration
 EXAMPLES = 20
@@ -35,9 +36,10 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def operator_token(runtime: Runtime) -> str:
     runtime.activate(runbook_id="exchange-outage", reason="seed", actor="seed")
+    add_user(runtime, "olga", "operator")
     with runtime.database.transaction() as session:
         notices.post(session, title="Seeded", body="A notice.", severity="minor", actor="seed")
-        return tokens.create(session, name="schemathesis", role="operator", days=1, actor="seed")[1]
+        return tokens.create(session, name="schemathesis", role="operator", days=1, actor="seed", owner="olga")[1]
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

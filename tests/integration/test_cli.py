@@ -172,11 +172,16 @@ def test_user_passwd_disable_role_and_reset_totp(cli: CliRunner) -> None:
 
 def test_token_create_list_and_revoke(cli: CliRunner) -> None:
     run(cli, "init")
-    out = run(cli, "token", "create", "monitoring", "--role", "viewer", "--days", "30")
+    run(cli, "user", "add", "ops", "--role", "viewer", "--password-stdin", stdin="correct horse battery\n")
+    out = run(cli, "token", "create", "monitoring", "--role", "viewer", "--user", "ops", "--days", "30")
     secret = out.strip().rsplit(" ", 1)[1]
-    assert secret.startswith("fo_") and len(secret) > 40
+    assert secret.startswith("fo_") and len(secret) > 40 and "viewer for ops" in out
     listing = run(cli, "token", "list")
-    assert "monitoring" in listing and "active" in listing and secret not in listing
+    assert "monitoring" in listing and "ops" in listing and "active" in listing and secret not in listing
     assert "token 1 revoked" in run(cli, "token", "revoke", "1")
     assert "revoked" in run(cli, "token", "list")
-    assert "1 to 366 days" in run(cli, "token", "create", "x", "--role", "viewer", "--days", "999", code=1)
+    assert "1 to 366 days" in run(
+        cli, "token", "create", "x", "--role", "viewer", "--user", "ops", "--days", "999", code=1
+    )
+    assert "ops is a viewer" in run(cli, "token", "create", "y", "--role", "operator", "--user", "ops", code=1)
+    assert "Missing option '--user'" in run(cli, "token", "create", "z", "--role", "viewer", code=2)

@@ -116,7 +116,7 @@ def test_a_broken_runbook_beside_healthy_ones_blocks_nothing_and_says_so(rt: Run
     # Stand-down, in the console and through the API.
     assert stand_down(client, 1).status_code == 302
     with rt.database.transaction() as session:
-        _, secret = tokens.create(session, name="ops", role="operator", days=1, actor="test")
+        _, secret = tokens.create(session, name="ops", role="operator", days=1, actor="test", owner="olga")
     answer = client.post("/api/v1/incidents/2/resolve", json={}, headers={"Authorization": f"Bearer {secret}"})
     assert answer.status_code == 200, answer.get_data(as_text=True)
     with rt.database.reading() as session:

@@ -152,7 +152,7 @@ def test_console_api_and_cli_preview_through_one_path(
     auth.login("operator")
     console = fingerprint_from(preview(client, reason="same request")[0].get_data(as_text=True))
     with runtime.database.transaction() as session:
-        _, secret = tokens.create(session, name="automation", role="operator", days=1, actor="test")
+        _, secret = tokens.create(session, name="automation", role="operator", days=1, actor="test", owner="operator")
     api = app.test_client().post(
         "/api/v1/activations",
         json={"runbooks": ["exchange-outage"], "reason": "same request", "dry_run": True},
