@@ -84,6 +84,6 @@ def _retry_after(headers: object) -> float | None:
 def _first_error(exc: HTTPError) -> str:
     try:
         errors = exc.to_dict.get("errors") or []
-        return scrub(str(errors[0].get("message", ""))) if errors else ""
+        return scrub(str(errors[0].get("message", "")), 500) if errors else ""
     except (ValueError, AttributeError, IndexError):
         return ""

@@ -100,12 +100,12 @@ def _event(item: dict[str, Any]) -> StatusEvent:
     if kind == "bounce":
         status = str(item.get("status") or "").strip()[:16]
         code = f"bounce {status}".strip()
-        detail = scrub(str(item.get("reason") or "bounced"))[:300]
+        detail = scrub(str(item.get("reason") or "bounced"), 300)
     elif kind == "dropped":
         code = "dropped"
-        detail = scrub(str(item.get("reason") or "dropped"))[:300]
+        detail = scrub(str(item.get("reason") or "dropped"), 300)
     elif kind == "deferred":
-        detail = scrub(str(item.get("response") or "deferred"))[:300]
+        detail = scrub(str(item.get("response") or "deferred"), 300)
     return StatusEvent(
         provider="sendgrid",
         event_key=key,
