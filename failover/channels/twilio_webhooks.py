@@ -98,7 +98,7 @@ def verify(
 
 def _delivery_id(args: Mapping[str, str]) -> int:
     value = args.get("delivery", "")
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise WebhookRejected("the callback URL names no delivery (expected ?delivery=<id>)", status=400)
     return int(value)
 

@@ -27,6 +27,11 @@ from failover.engine.users import ROLES
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def form_problems(form: FlaskForm) -> str:
+    """Every field error as one line that names the field: "Reason: Field cannot be longer than 500 characters."."""
+    return "; ".join(f"{form[name].label.text}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
 def plain_text(_form: Any, field: Any) -> None:
     values = field.data if isinstance(field.data, list) else [field.data]
     if any(isinstance(v, str) and _CONTROL.search(v) for v in values):
@@ -67,6 +72,20 @@ class ActivateForm(FlaskForm):
     def chosen_services(self) -> list[str]:
         extra = [s.strip() for s in (self.other_services.data or "").split(",") if s.strip()]
         return list(dict.fromkeys([*(self.services.data or []), *extra]))
+
+
+class WatchConfirmForm(FlaskForm):
+    """An operator confirms an outage by hand (the dashboard's watch table)."""
+
+    service = StringField("Service", validators=[DataRequired(), Length(max=100), plain_text])
+    reason = StringField(
+        "Reason",
+        validators=[
+            DataRequired(message="a reason is required: say why you are confirming the outage"),
+            Length(max=500),
+            plain_text,
+        ],
+    )
 
 
 class ConfirmForm(FlaskForm):
