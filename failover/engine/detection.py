@@ -180,16 +180,6 @@ def confirm_by_hand(
     return _evaluate(session, catalog, config, rows, now, manual=manual)
 
 
-def reject_signal(session: Session, *, status: int, message: str, source: str | None, size: int) -> None:
-    """A webhook request refused: audited, so a misconfigured monitor (or a probe of the endpoint) shows."""
-    audit.record(
-        session,
-        action="signal.rejected",
-        actor=f"webhook:{source or 'unknown'}",
-        details={"status": status, "reason": scrub(message, REASON_CHARS), "bytes": size},
-    )
-
-
 def graph_backoff(session: Session) -> dt.datetime | None:
     head = session.get(WatchHead, 1)
     return head.graph_backoff_until if head is not None else None

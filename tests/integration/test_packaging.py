@@ -39,6 +39,6 @@ def test_docker_compose_accepts_the_file() -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "FAILOVER_SECRET_KEY": "x"},
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "FAILOVER_SECRET_KEY": "x", "FAILOVER_AUDIT_KEY": "x" * 32},
     )
     assert result.returncode == 0, result.stderr
