@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MYPY_CORE := failover/domain failover/clock.py failover/errors.py failover/privacy.py
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench lock audit clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,15 @@ $(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
 # Not part of `make test`: 10-15 minutes on 2 cores; writes benchmarks/results/ (BENCH_ARGS=--quick: about a minute).
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+# requirements.lock: every runtime dependency pinned with hashes (SECURITY.md, "Dependencies").
+lock: $(VENV)/.dev-installed
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+
+# Not part of `make test`: needs a vulnerability database (OSV), which CI here cannot reach. Run before a release.
+audit: $(VENV)/.dev-installed
+	$(BIN)/pip-audit --require-hashes --disable-pip -r requirements.lock
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

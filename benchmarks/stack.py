@@ -233,6 +233,7 @@ class Installation:
             "FAILOVER_CONFIG_DIR": str(config),
             "FAILOVER_RUNBOOKS_DIR": str(runbooks),
             "FAILOVER_SECRET_KEY": "bench-secret-key",
+            "FAILOVER_AUDIT_KEY": "bench-audit-key-0123456789abcdef01234567",
             "FAILOVER_LOG_LEVEL": "INFO",
             **self.fakes.env(),
             **self.extra_env,

@@ -72,6 +72,14 @@ def create_celery(runtime: Runtime) -> Celery:
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
     }
+    if settings.audit_checkpoint_interval:
+        # Signed checkpoints of the audit chain, anchored outside the database (failover/anchors.py).
+        interval = settings.audit_checkpoint_interval
+        conf["beat_schedule"]["audit-checkpoint"] = {
+            "task": "failover.tasks.audit_checkpoint",
+            "schedule": interval,
+            "options": {"expires": max(interval, SWEEP_EVERY_S * 5)},
+        }
     if settings.embedded_broker:
         conf["broker_transport"] = "failover.celery_app:EmbeddedTransport"
         conf["broker_url"] = settings.celery_broker_url.removeprefix("sqla+")

@@ -39,15 +39,18 @@ class Context:
         if self._runtime is None:
             from failover.runtime import Runtime
 
-            self._runtime = Runtime(self.settings)
-            click_context = click.get_current_context(silent=True)
-            if click_context is not None:  # pools and clients close with the command, not whenever the GC runs
-                click_context.find_root().call_on_close(self._runtime.close)
+            self._runtime = Runtime(self.settings)  # closed by main() when the command ends
             if broker:
                 from failover.celery_app import create_celery
 
                 create_celery(self._runtime)
         return self._runtime
+
+    def close(self) -> None:
+        """Release the database connections a command opened (run when the command ends)."""
+        if self._runtime is not None:
+            self._runtime.close()
+            self._runtime = None
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
@@ -87,12 +90,14 @@ def warn_config(runtime: Any) -> Any:
 
 @click.group()
 @click.version_option(package_name="failover")
-def main() -> None:
+@click.pass_context
+def main(click_ctx: click.Context) -> None:
     """Contingency communication failover for Microsoft 365 outages."""
     load_env_file()  # .env in the working directory, under the real environment
     # One-shot commands print broken files as warnings (warn_config); without this, Python's last-resort
     # handler would print the same lines again. Processes that configure logging still log them.
     logging.getLogger(CONFIG_LOGGER).addHandler(logging.NullHandler())
+    click_ctx.call_on_close(click_ctx.ensure_object(Context).close)
 
 
 # -- set-up -----------------------------------------------------------------
@@ -105,15 +110,18 @@ def main() -> None:
 def init(ctx: Context, demo: bool) -> None:
     """Create the data directory and database schema (safe to run again)."""
     from failover.db import migrate
+    from failover.engine import audit as audit_log
 
     settings = ctx.settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     if demo:
         for name, target in (("config", settings.config_dir), ("runbooks", settings.runbooks_dir)):
             if _copy_demo(name, target):
                 click.echo(f"installed demo {name} in {target}")
     runtime = ctx.runtime()
     migrate(runtime.database)
+    with runtime.database.transaction() as session:
+        if audit_log.start_keyed(session):
+            click.echo("audit log: signed with FAILOVER_AUDIT_KEY from here on")
     click.echo(f"database ready: {_redact(settings.sqlalchemy_url)}")
     _seal_totp_secrets(runtime)
     # Problems are shown now, with file:line; they do not stop start-up (the last good versions stay in force).
@@ -211,6 +219,8 @@ def web(ctx: Context) -> None:
 
     settings = ctx.settings
     logs.configure(settings.log_level)
+    ctx.runtime().check_audit_key()  # a process with another key must not start writing the chain
+    ctx.close()  # the app builds its own runtime in each gunicorn worker
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
@@ -241,6 +251,7 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
 
     logs.configure(ctx.settings.log_level)
     runtime = ctx.runtime(broker=True)
+    runtime.check_audit_key()
     celery = _celery(runtime)
     runtime.warm()
     argv = [
@@ -273,6 +284,7 @@ def beat(ctx: Context) -> None:
     # Loading logs each broken file with file:line. Beat runs regardless: a broken detection.yaml runs on its
     # last good version (with none, nothing is watched), and the sweeps and escalations do not depend on it.
     ctx.runtime().config_report()
+    ctx.runtime().check_audit_key()
     url = settings.shared_redis_url
     lock: locks.Lock = (
         locks.RedisLock(url, "failover:beat", on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
@@ -594,17 +606,53 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option(
+    "--checkpoints",
+    "files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A checkpoint file kept elsewhere (a saved e-mail's JSON, a published copy); repeatable.",
+)
 @pass_ctx
 @friendly
-def audit_verify(ctx: Context) -> None:
-    """Check the hash chain; exit 1 naming the first bad event."""
+def audit_verify(ctx: Context, files: tuple[Path, ...]) -> None:
+    """Check the whole chain, then compare it with the newest checkpoints kept outside the database.
+
+    Exit 1 naming the first bad event, a truncation (events dropped and the
+    head moved back) or a rewrite that the checkpoints expose.
+    """
+    from failover import anchors
     from failover.engine import audit as audit_log
 
-    with ctx.runtime().database.reading() as session:
+    runtime = ctx.runtime()
+    sources = [directory / anchors.FILE_NAME for directory in ctx.settings.checkpoint_dirs]
+    reads = {path: anchors.read_file(path) for path in [*sources, *files] if path.exists() or path in files}
+    problems = [problem for read in reads.values() for problem in read.problems]
+    newest = {path: read.newest for path, read in reads.items() if read.newest is not None}
+    with runtime.database.reading() as session:
         verdict = audit_log.verify(session)
+        problems += audit_log.check_anchors(session, newest.values())
     click.echo(str(verdict), err=not verdict.ok)
-    if not verdict.ok:
+    for path, checkpoint in newest.items():
+        click.echo(f"checkpoint of {audit_log.iso(checkpoint.at)} ({checkpoint.seq} events) from {path}")
+    if not newest:
+        click.echo("no checkpoint found: dropped newest events cannot be detected (beat writes them)", err=True)
+    for problem in problems:
+        click.echo(f"anchor: {problem}", err=True)
+    if not verdict.ok or problems:
         raise SystemExit(1)
+
+
+@audit.command("checkpoint")
+@pass_ctx
+@friendly
+def audit_checkpoint(ctx: Context) -> None:
+    """Verify from the last checkpoint and write a new one to every anchor now (beat does it on a schedule)."""
+    result = ctx.runtime().audit_checkpoint()
+    if result["written"]:
+        click.echo(f"checkpoint at event {result['seq']} stored in: {', '.join(result['sinks'])}")
+    else:
+        click.echo(f"no checkpoint written: {result['verdict']}")
 
 
 @main.group()
@@ -628,7 +676,20 @@ def status_export(ctx: Context, outdir: Path) -> None:
         if response.status_code != 200:
             raise FailoverError(f"{route} answered {response.status_code}")
         (outdir / name).write_bytes(response.get_data())
+    _export_checkpoint(ctx.runtime(), outdir)
     click.echo(f"status page written to {outdir}")
+
+
+def _export_checkpoint(runtime: Any, outdir: Path) -> None:
+    """The newest signed audit checkpoint goes out with the status page: one more copy outside the database."""
+    import json
+
+    from failover.engine import audit as audit_log
+
+    with runtime.database.reading() as session:
+        checkpoint = audit_log.latest_checkpoint(session)
+    if checkpoint is not None:
+        (outdir / "audit-checkpoint.json").write_text(json.dumps(checkpoint.as_json(), sort_keys=True) + "\n")
 
 
 @main.group()

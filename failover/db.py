@@ -12,22 +12,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from failover import datafiles
 
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        path = sqlite_path(url)
+        if path is not None:
+            datafiles.private_sqlite(path)  # 0600 before SQLite creates it; its WAL and SHM files inherit that
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}, **kwargs
         )
         _sqlite_pragmas(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a SQLite URL (``sqlite:///...`` or kombu's ``sqla+sqlite:///...``), None in memory."""
+    database = make_url(url.removeprefix("sqla+")).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -52,12 +66,16 @@ def _sqlite_pragmas(engine: Engine) -> None:
 class Database:
     """One engine per process; ``transaction()`` is one unit of work."""
 
-    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+    def __init__(self, url: str, *, audit_key: Any = None, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False)
+        # Sessions carry the audit key to failover.engine.audit, which signs the chain with it.
+        info = {"audit_key": audit_key} if audit_key is not None else {}
+        self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._reader = sessionmaker(
+            self.engine.execution_options(sqlite_begin="DEFERRED"), expire_on_commit=False, info=info
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

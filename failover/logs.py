@@ -1,4 +1,11 @@
-"""Logging set-up: one format, contact data masked in every record, routine beat chatter at DEBUG.
+"""Logging set-up: one format, contact data and credentials masked in every record, routine beat chatter at DEBUG.
+
+The scrubbing filter sits on every handler of the root logger, so it sees the
+records of every library that propagates there: urllib3 and requests at DEBUG,
+the SendGrid SDK's ``HEADERS:`` line, twilio's request log. ``http.client``
+prints its debug output (``send: b'...Authorization: ...'``) instead of
+logging it; that output is routed into the ``http.client`` logger here, so it
+is filtered too and never reaches a terminal raw.
 
 Beat runs the sweep and the follow-up every 2 seconds (and the watcher's
 polls on their own intervals); Celery announces each at INFO three times
@@ -10,9 +17,11 @@ A routine task that *fails* is still logged at ERROR: only the
 
 from __future__ import annotations
 
+import http.client
 import logging
 import sys
 from collections.abc import Iterable
+from typing import Any
 
 from failover.domain.lastgood import Broken
 from failover.privacy import ScrubbingFilter
@@ -61,12 +70,25 @@ def broken_config(broken: Iterable[Broken]) -> None:
 def configure(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"))
-    handler.addFilter(ScrubbingFilter())
     handler.addFilter(RoutineFilter(logging.getLevelNamesMapping().get(level.upper(), logging.INFO)))
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    scrub_handlers(root)
     # twilio logs request URLs (with To=... query strings) at INFO; keep it quiet.
     logging.getLogger("twilio").setLevel(logging.WARNING)
+    http.client.print = _http_client_debug  # type: ignore[attr-defined]
+
+
+def scrub_handlers(logger: logging.Logger) -> None:
+    """Put the scrubbing filter on each of ``logger``'s handlers (once)."""
+    for handler in logger.handlers:
+        if not any(isinstance(f, ScrubbingFilter) for f in handler.filters):
+            handler.addFilter(ScrubbingFilter())
+
+
+def _http_client_debug(*args: Any, **_kwargs: Any) -> None:
+    """``HTTPConnection.debuglevel > 0`` prints each request; log it (filtered) instead."""
+    logging.getLogger("http.client").debug(" ".join(str(arg) for arg in args))

@@ -408,13 +408,55 @@ class AuditEvent(Base):
 
 
 class AuditHead(Base):
-    """The chain's tip, locked by each appender: serialises the chain across processes."""
+    """The chain's tip, locked by each appender: serialises the chain across processes.
+
+    ``key_id`` names the FAILOVER_AUDIT_KEY the chain is signed with (a one-way
+    fingerprint, never the key); ``keyed_from`` is the first event hashed with it.
+    Events before it are the unkeyed chain older versions wrote; the event at
+    ``keyed_from`` (``audit.keyed``) carries it over (see failover/engine/audit.py).
+    """
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(16))
+    keyed_from: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditCheckpoint(Base):
+    """A signed checkpoint of the chain (head hash, count, time), as also written to the anchors outside.
+
+    Kept here so every process can verify incrementally from the newest one; the
+    copies that prove anything live where the database's writer cannot reach
+    (the log, checkpoint files, e-mail).
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime]
+    key_id: Mapped[str] = mapped_column(String(16))
+    keyed_from: Mapped[int] = mapped_column(Integer)
+    signature: Mapped[str] = mapped_column(String(64))
+
+
+class WebhookRefusal(Base):
+    """Refused webhook calls, counted per endpoint and status in a window: one audit row each, not one per call."""
+
+    __tablename__ = "webhook_refusals"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)  # "<endpoint>:<status>"
+    endpoint: Mapped[str] = mapped_column(String(32))
+    status: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[dt.datetime]
+    last_at: Mapped[dt.datetime]
+    count: Mapped[int] = mapped_column(Integer, default=0)  # refusals in this window after the audited first
+    reason: Mapped[str] = mapped_column(Text, default="")  # the latest, scrubbed and cut
+    remote: Mapped[str | None] = mapped_column(String(64))
 
 
 # -- delivery tracking, replies and escalation (issue 5) ---------------------------

@@ -15,13 +15,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from failover import logs, throttle
+from sqlalchemy.exc import SQLAlchemyError
+
+from failover import anchors, datafiles, logs, throttle
 from failover.channels import build_channels, twilio_webhooks
 from failover.channels.base import Channel
 from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
+from failover.channels.sendgrid_email import SendGridEmail
 from failover.channels.sendgrid_events import EventVerifier
 from failover.clock import utcnow
-from failover.db import Database
+from failover.db import Database, sqlite_path
 from failover.domain import lastgood, runbooks
 from failover.domain.preview import Preview, Prices
 from failover.domain.runbooks import Catalog
@@ -34,6 +37,7 @@ from failover.engine import (
     followup,
     incidents,
     optouts,
+    refusals,
     relay,
     replies,
     tracking,
@@ -43,6 +47,7 @@ from failover.engine import (
 from failover.engine.activation import Accepted
 from failover.engine.snapshots import Snapshots
 from failover.errors import BrokerUnavailable, ConfigError, ConfigProblems, Problem
+from failover.models import AuditHead
 from failover.secretbox import SecretBox
 from failover.settings import Settings
 
@@ -69,8 +74,13 @@ class ConfigReport:
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)  # embedded database, broker, beat schedule
-        self.database = Database(settings.sqlalchemy_url)
+        datafiles.private_dir(settings.data_dir)  # embedded database, broker, beat schedule, keys: 0700
+        if settings.embedded_broker:
+            broker = sqlite_path(settings.celery_broker_url)
+            if broker is not None:
+                datafiles.private_sqlite(broker)
+        self.audit_key = audit.AuditKey(settings.audit_key_bytes())
+        self.database = Database(settings.sqlalchemy_url, audit_key=self.audit_key)
         self._catalog: tuple[tuple[Any, ...], runbooks.Loaded] | None = None
         self._catalog_lock = threading.Lock()
         self.publisher: relay.Publish = _no_broker
@@ -362,15 +372,68 @@ class Runtime:
         with self.database.transaction() as session:
             return replies.handle_keypress(session, keypress, now=utcnow())
 
-    def webhook_rejected(self, *, endpoint: str, reason: str, status: int, remote: str | None) -> None:
-        """Audit a refused callback: which endpoint, why, and from where (never what it contained)."""
+    def webhook_rejected(
+        self,
+        *,
+        endpoint: str,
+        reason: str,
+        status: int,
+        remote: str | None,
+        actor: str = "webhook",
+        size: int | None = None,
+    ) -> None:
+        """Count a refused callback; the first of each window is audited (which endpoint, why, from where)."""
+        refusal = refusals.Refusal(endpoint, status, reason, remote, actor=actor, size=size)
         with self.database.transaction() as session:
-            audit.record(
-                session,
-                action="webhook.rejected",
-                actor="webhook",
-                details={"endpoint": endpoint, "reason": reason, "status": status, "remote": remote},
-            )
+            refusals.refused(session, refusal, now=utcnow())
+
+    # -- the audit log's anchors ------------------------------------------------------
+
+    @cached_property
+    def checkpoint_sinks(self) -> list[anchors.Sink]:
+        sinks: list[anchors.Sink] = [anchors.LogSink()]
+        sinks += [anchors.DirectorySink(directory) for directory in self.settings.checkpoint_dirs]
+        email = self.channels.get("email")
+        if self.settings.audit_checkpoint_email and isinstance(email, SendGridEmail):
+            sinks.append(anchors.EmailSink(self.settings.audit_checkpoint_email, email.notify))
+        return sinks
+
+    def audit_checkpoint(self) -> dict[str, Any]:
+        """Beat's checkpoint: close refusal windows, verify from the last checkpoint, anchor the result outside."""
+        with self.database.transaction() as session:
+            refusals.flush(session, now=utcnow())
+        with self.database.reading() as session:
+            verdict = audit.verify(session, incremental=True)
+        if not verdict.ok:
+            log.error("no audit checkpoint written: %s", verdict)
+            return {"written": False, "verdict": str(verdict)}
+        with self.database.transaction() as session:
+            previous = audit.latest_checkpoint(session)
+            checkpoint = audit.save_checkpoint(session, verdict, now=utcnow())
+        if checkpoint is None:
+            return {"written": False, "verdict": str(verdict)}
+        first_of_day = previous is None or previous.at.date() != checkpoint.at.date()
+        stored = []
+        for sink in self.checkpoint_sinks:
+            if getattr(sink, "daily", False) and not first_of_day:
+                continue
+            try:
+                sink.write(checkpoint)
+                stored.append(sink.name)
+            except anchors.AnchorError as exc:
+                log.error("audit checkpoint %s not stored in %s: %s", checkpoint.seq, sink.name, exc)
+        return {"written": True, "seq": checkpoint.seq, "sinks": stored}
+
+    def check_audit_key(self) -> None:
+        """Refuse to start with a key other than the one the chain is signed with (ConfigError)."""
+        try:
+            with self.database.reading() as session:
+                head = session.get(AuditHead, 1)
+        except SQLAlchemyError as exc:  # not migrated yet, or the database is restarting: appends will tell
+            log.warning("cannot check the audit key against the database now: %s", type(exc).__name__)
+            return
+        if head is not None and head.key_id is not None:
+            audit.check_key(head, self.audit_key)
 
     def follow_up(self) -> followup.Report:
         """Beat's follow-up sweep: deferred receipts, fallbacks, due escalations."""

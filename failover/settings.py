@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from failover import datafiles
 from failover.errors import ConfigError
 
 DEFAULT_TWILIO_API_BASE = "https://api.twilio.com"
@@ -103,6 +104,18 @@ class Settings(BaseSettings):
 
     signals_secret: SecretStr | None = Field(None, validation_alias="FAILOVER_SIGNALS_SECRET")
 
+    # The audit chain's HMAC key, kept out of the database. Unset: generated once into the data dir, which
+    # only works with SQLite (one host); with a server database every process must be given the same key.
+    audit_key: SecretStr | None = Field(None, min_length=32, validation_alias="FAILOVER_AUDIT_KEY")
+    # Seconds between the signed checkpoints beat writes outside the database (0: none).
+    audit_checkpoint_interval: float = Field(
+        300.0, ge=0, le=86400, validation_alias="FAILOVER_AUDIT_CHECKPOINT_INTERVAL"
+    )
+    # Directories that get checkpoint files besides the log (comma-separated); default <data dir>/audit.
+    audit_checkpoint_dirs: str | None = Field(None, validation_alias="FAILOVER_AUDIT_CHECKPOINT_DIRS")
+    # An address (outside Microsoft 365) that gets the day's first checkpoint by e-mail, through SendGrid.
+    audit_checkpoint_email: str | None = Field(None, validation_alias="FAILOVER_AUDIT_CHECKPOINT_EMAIL")
+
     # Delivery tracking, replies and escalation.
     # Seconds a signed SendGrid event batch stays acceptable (its replay window).
     webhook_max_age: float = Field(600.0, ge=30, le=86400, validation_alias="FAILOVER_WEBHOOK_MAX_AGE")
@@ -184,6 +197,8 @@ class Settings(BaseSettings):
             ("FAILOVER_LOGIN_GLOBAL_LIMIT", self.login_global_limit),
         ):
             _check_rate_limit(name, value)
+        if self.audit_checkpoint_email and not self.sendgrid_api_key:
+            raise ValueError("FAILOVER_AUDIT_CHECKPOINT_EMAIL needs SendGrid (SENDGRID_API_KEY, SENDGRID_FROM)")
         if self.graph_tenant_id and not self.graph_authority_base.startswith("https://"):
             # msal refuses anything else; say so at start-up, not at the first poll.
             raise ValueError("FAILOVER_GRAPH_AUTHORITY_BASE must start with https://")
@@ -229,15 +244,27 @@ class Settings(BaseSettings):
         return bool(self.graph_tenant_id)
 
     def flask_secret_key(self) -> str:
-        """The configured key, else one generated once and kept in the data dir."""
+        """The configured key, else one generated once and kept in the data dir (0600)."""
         if self.secret_key is not None:
             return self.secret_key.get_secret_value()
-        path = self.data_dir / "secret_key"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        return datafiles.secret(self.data_dir / "secret_key", lambda: secrets.token_hex(32))
+
+    def audit_key_bytes(self) -> bytes:
+        """FAILOVER_AUDIT_KEY; in the embedded mode (SQLite) one generated once into the data dir (0600)."""
+        if self.audit_key is not None:
+            return self.audit_key.get_secret_value().encode()
+        if not self.sqlalchemy_url.startswith("sqlite"):
+            raise ConfigError(
+                "FAILOVER_AUDIT_KEY is required with a server database: every process on every host signs the "
+                "audit chain with it (generate one: python3 -c 'import secrets; print(secrets.token_hex(32))')"
+            )
+        return datafiles.secret(self.data_dir / "audit_key", lambda: secrets.token_hex(32)).encode()
+
+    @property
+    def checkpoint_dirs(self) -> list[Path]:
+        if self.audit_checkpoint_dirs is None:
+            return [self.data_dir / "audit"]
+        return [Path(part.strip()) for part in self.audit_checkpoint_dirs.split(",") if part.strip()]
 
 
 def _check_rate_limit(name: str, value: str) -> None:

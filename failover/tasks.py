@@ -34,6 +34,11 @@ def evaluate_detection(self: Any) -> dict[str, Any]:
     return self.app.runtime.evaluate_detection()  # type: ignore[no-any-return]
 
 
+@shared_task(name="failover.tasks.audit_checkpoint", bind=True)
+def audit_checkpoint(self: Any) -> dict[str, Any]:
+    return self.app.runtime.audit_checkpoint()  # type: ignore[no-any-return]
+
+
 @shared_task(name="failover.tasks.follow_up", bind=True)
 def follow_up(self: Any) -> dict[str, int]:
     report = self.app.runtime.follow_up()

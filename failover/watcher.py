@@ -176,15 +176,25 @@ class Watcher:
             report = detection.tick(session, catalog, config, now=utcnow())
         return self._finish(report)
 
-    def receive_signals(self, *, body: bytes, signature: str | None, source: str | None) -> dict[str, Any]:
+    def receive_signals(
+        self, *, body: bytes, signature: str | None, source: str | None, remote: str | None = None
+    ) -> dict[str, Any]:
         """The inbound webhook. Raises SignalRejected (audited) for anything unsigned or malformed."""
         secret = self.settings.signals_secret
         try:
+            webhook.check_source(source)  # before anything uses it, the audit actor included
             webhook.verify(body, signature, secret.get_secret_value() if secret else None)
             parsed = webhook.parse(body, config=self.config(), now=utcnow(), source=source)
         except SignalRejected as exc:
-            with self.database.transaction() as session:
-                detection.reject_signal(session, status=exc.status, message=exc.message, source=source, size=len(body))
+            named = source if source is not None and webhook.SOURCE.match(source) else "unknown"
+            self.runtime.webhook_rejected(
+                endpoint="signals",
+                reason=exc.message,
+                status=exc.status,
+                remote=remote,
+                actor=f"webhook:{named}",
+                size=len(body),
+            )
             raise
         received = {
             "source": parsed.source,

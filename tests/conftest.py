@@ -43,6 +43,9 @@ PROVIDER_VARIABLES = (
     "FAILOVER_GRAPH_CLIENT_SECRET",
     "FAILOVER_SIGNALS_SECRET",
     "FAILOVER_REDIS_URL",
+    "FAILOVER_AUDIT_KEY",
+    "FAILOVER_AUDIT_CHECKPOINT_DIRS",
+    "FAILOVER_AUDIT_CHECKPOINT_EMAIL",
 )
 
 
@@ -88,6 +91,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         "FAILOVER_RUNBOOKS_DIR": str(REPO / "runbooks"),
         "FAILOVER_SECRET_KEY": "test-secret-key",
         "FAILOVER_ENV_FILE": "",  # a developer's .env never leaks into a test
+        "FAILOVER_AUDIT_KEY": "test-audit-key-0123456789abcdef0123456789abcdef",
     }
     for name, value in values.items():
         monkeypatch.setenv(name, value)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import urllib.error
 from collections.abc import Sequence
+from typing import Any
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
@@ -49,8 +50,25 @@ class SendGridEmail:
             "content": [{"type": "text/plain", "value": first.body}],
             "categories": ["failover"],
         }
+        response = self._post(payload)
+        message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
+        return [Receipt(m.delivery_id, message_id) for m in messages]
+
+    def notify(self, to: str, subject: str, body: str) -> None:
+        """One plain message outside the ledger (the day's audit checkpoint): no delivery id, nothing tracked."""
+        self._post(
+            {
+                "personalizations": [{"to": [{"email": to}]}],
+                "from": {"email": self.sender},
+                "subject": subject,
+                "content": [{"type": "text/plain", "value": body}],
+                "categories": ["failover-audit"],
+            }
+        )
+
+    def _post(self, payload: dict[str, object]) -> Any:
         try:
-            response = self.client.client.mail.send.post(request_body=payload)
+            return self.client.client.mail.send.post(request_body=payload)
         except HTTPError as exc:
             raise classify_http(
                 exc.status_code, retry_after=_retry_after(exc.headers), detail=_first_error(exc)
@@ -62,8 +80,6 @@ class SendGridEmail:
             raise RetryableDeliveryError(
                 f"cannot reach SendGrid: {exc.reason}", code="network", maybe_sent=not refused
             ) from None
-        message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
-        return [Receipt(m.delivery_id, message_id) for m in messages]
 
 
 def _retry_after(headers: object) -> float | None:
@@ -84,6 +100,6 @@ def _retry_after(headers: object) -> float | None:
 def _first_error(exc: HTTPError) -> str:
     try:
         errors = exc.to_dict.get("errors") or []
-        return scrub(str(errors[0].get("message", ""))) if errors else ""
+        return scrub(str(errors[0].get("message", "")), 500) if errors else ""
     except (ValueError, AttributeError, IndexError):
         return ""

@@ -19,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid.helpers.eventwebhook import EventWebhook
 
+from failover import inputs
 from failover.channels.callbacks import StatusEvent
 from failover.domain.receipts import Progress
 from failover.errors import ConfigError, WebhookRejected
@@ -80,9 +81,9 @@ class EventVerifier:
 def parse_events(body: bytes) -> list[StatusEvent]:
     """The delivery events of a verified batch; events we do not track (open, click...) come back ignorable."""
     try:
-        events = json.loads(body)
-    except ValueError:
-        raise WebhookRejected("the body is not JSON", status=400) from None
+        events = inputs.load_json(body)
+    except inputs.InputError as exc:
+        raise WebhookRejected(f"the body: {exc}", status=400) from None
     if not isinstance(events, list):
         raise WebhookRejected("expected a JSON array of events", status=400)
     return [_event(item) for item in events if isinstance(item, dict)]
@@ -100,16 +101,16 @@ def _event(item: dict[str, Any]) -> StatusEvent:
     if kind == "bounce":
         status = str(item.get("status") or "").strip()[:16]
         code = f"bounce {status}".strip()
-        detail = scrub(str(item.get("reason") or "bounced"))[:300]
+        detail = scrub(str(item.get("reason") or "bounced"), 300)
     elif kind == "dropped":
         code = "dropped"
-        detail = scrub(str(item.get("reason") or "dropped"))[:300]
+        detail = scrub(str(item.get("reason") or "dropped"), 300)
     elif kind == "deferred":
-        detail = scrub(str(item.get("response") or "deferred"))[:300]
+        detail = scrub(str(item.get("response") or "deferred"), 300)
     return StatusEvent(
         provider="sendgrid",
         event_key=key,
-        delivery_id=int(raw_id) if raw_id.isdigit() and len(raw_id) <= 18 else None,
+        delivery_id=int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18 else None,
         provider_id=message_id[:64] if message_id else None,
         status=kind or "unknown",
         progress=EVENT_PROGRESS.get(kind, Progress.NONE),

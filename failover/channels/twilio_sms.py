@@ -70,7 +70,7 @@ class TwilioSMS:
                     return Receipt(message.delivery_id, str(record.sid))
         except TwilioRestException as exc:
             raise classify_http(
-                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg))
+                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg), 500)
             ) from None
         except requests.RequestException as exc:
             raise RetryableDeliveryError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from None
@@ -92,7 +92,7 @@ class TwilioSMS:
             )
         except TwilioRestException as exc:
             raise classify_http(
-                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg))
+                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg), 500)
             ) from None
         except requests.Timeout:
             raise RetryableDeliveryError("Twilio did not answer in time", code="timeout", maybe_sent=True) from None

@@ -75,7 +75,7 @@ class TwilioVoice:
             )
         except TwilioRestException as exc:
             raise classify_http(
-                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg))
+                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg), 500)
             ) from None
         except requests.Timeout:
             raise RetryableDeliveryError("Twilio did not answer in time", code="timeout", maybe_sent=True) from None

@@ -96,9 +96,12 @@ def verify(
     raise WebhookRejected(f"{SIGNATURE_HEADER} does not match this request")
 
 
+MAX_INBOUND_BODY = 1600  # Twilio's own limit for one (concatenated) message
+
+
 def _delivery_id(args: Mapping[str, str]) -> int:
     value = args.get("delivery", "")
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
         raise WebhookRejected("the callback URL names no delivery (expected ?delivery=<id>)", status=400)
     return int(value)
 
@@ -146,9 +149,12 @@ def parse_status(form: Mapping[str, str], args: Mapping[str, str]) -> StatusEven
 def parse_inbound(form: Mapping[str, str]) -> InboundSMS:
     sid = _sid(form, "MessageSid")
     sender = form.get("From", "").strip()
-    if not sender:
-        raise WebhookRejected("an inbound message without From", status=400)
-    return InboundSMS(message_sid=sid, sender=sender, body=form.get("Body", ""))
+    if not sender or len(sender) > 64:
+        raise WebhookRejected("an inbound message without a From number (or one over 64 characters)", status=400)
+    body = form.get("Body", "")
+    if len(body) > MAX_INBOUND_BODY:
+        raise WebhookRejected(f"Body is longer than {MAX_INBOUND_BODY} characters (Twilio's limit)", status=400)
+    return InboundSMS(message_sid=sid, sender=sender, body=body)
 
 
 def parse_keypress(form: Mapping[str, str], args: Mapping[str, str]) -> Keypress:

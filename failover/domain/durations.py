@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Annotated, Any
 
@@ -10,6 +11,8 @@ from pydantic import BeforeValidator
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# Far beyond any sensible interval, and small enough that "now + duration" is always a valid date.
+_LONGEST = 10_000 * 86400
 
 
 def parse_duration(text: str | int | float) -> dt.timedelta:
@@ -32,6 +35,8 @@ def parse_duration(text: str | int | float) -> dt.timedelta:
             raise ValueError(f"'{text}' is not a duration such as 90s, 10m or 1h")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if not math.isfinite(seconds) or seconds > _LONGEST:
+        raise ValueError(f"'{text}' is longer than any duration failover can use (at most 10000d)")
     return dt.timedelta(seconds=seconds)
 
 

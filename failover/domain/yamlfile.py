@@ -8,6 +8,14 @@ Duplicate keys, which PyYAML would silently collapse, are reported too.
 The data is read with libyaml in one pass; the line map is built only when a
 problem needs a line. A valid 50,000-person contact list never pays for it
 (its map would hold a million paths).
+
+Aliases are checked before anything expands them: libyaml composes ``*a``
+as a second reference to the same node, which costs nothing, but validating,
+copying or walking the data visits every reference, so nine anchors of nine
+aliases each ("billion laughs") exhaust memory. The composed graph is measured
+first (each node once, remembering sizes) and a document whose aliases would
+add more than :data:`MAX_ALIAS_EXPANSION` nodes (or as many as it has, if
+more) is a problem at the repeated anchor's line, never expanded.
 """
 
 from __future__ import annotations
@@ -22,6 +30,10 @@ import yaml
 from failover.errors import Problem
 
 Path = tuple[str | int, ...]
+
+MAX_DOCUMENT_CHARS = 64 * 1024 * 1024
+MAX_ALIAS_EXPANSION = 100_000
+MAX_DEPTH = 100
 
 try:  # the C parser is much faster on large contact lists
     _Base: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment,unused-ignore]
@@ -100,11 +112,18 @@ class Document:
 
 
 def load(text: str, filename: str) -> Document:
-    """Parse one YAML document. Syntax errors come back as problems, not raised."""
+    """Parse one YAML document. Syntax errors and alias bombs come back as problems, not raised."""
+    if len(text) > MAX_DOCUMENT_CHARS:
+        megabytes = MAX_DOCUMENT_CHARS // (1024 * 1024)
+        return Document(None, Lines(), [Problem(filename, 0, f"larger than {megabytes} MB: not read")])
     loader = _Loader(text)
     loader.duplicates = []
     try:
-        data = loader.get_single_data()
+        node = loader.get_single_node()
+        refused = _expansion_problem(node) if node is not None else None
+        if refused is not None:
+            return Document(None, Lines(), [Problem(filename, *refused)])
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else 0
@@ -116,6 +135,49 @@ def load(text: str, filename: str) -> Document:
         loader.dispose()
     problems = [Problem(filename, line, f"duplicate key '{key}'") for line, key in loader.duplicates]
     return Document(data, Lines(text), problems)
+
+
+def _expansion_problem(root: yaml.Node) -> tuple[int, str] | None:
+    """(line, message) when the document nests too deeply or its aliases would expand it too far."""
+    sizes: dict[int, int] = {}  # id(node) -> nodes it stands for once expanded (capped)
+    references: dict[int, int] = {}
+    nodes: dict[int, yaml.Node] = {}
+    cap = 10 * (MAX_ALIAS_EXPANSION + 1) * 1000
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 0, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            sizes[key] = min(cap, 1 + sum(sizes[id(child)] for child in _children(node)))
+            continue
+        references[key] = references.get(key, 0) + 1
+        if key in nodes:
+            if key not in sizes:
+                return node.start_mark.line + 1, "an alias refers to the node that contains it (a recursive alias)"
+            continue
+        if depth > MAX_DEPTH:
+            return node.start_mark.line + 1, f"nested deeper than {MAX_DEPTH} levels"
+        nodes[key] = node
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in reversed(_children(node)))
+    expanded, distinct = sizes[id(root)], len(nodes)
+    if expanded - distinct <= max(MAX_ALIAS_EXPANSION, distinct):
+        return None
+    worst = max(nodes, key=lambda k: (references[k] - 1) * sizes[k])
+    shown = f"{expanded:,}" if expanded < cap else f"more than {cap:,}"
+    return (
+        nodes[worst].start_mark.line + 1,
+        f"aliases would expand this document to {shown} nodes from {distinct:,} (an alias bomb?); "
+        f"the anchor on this line alone stands for {sizes[worst]:,}",
+    )
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def display_path(path: os.PathLike[str] | str) -> str:

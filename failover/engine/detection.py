@@ -180,16 +180,6 @@ def confirm_by_hand(
     return _evaluate(session, catalog, config, rows, now, manual=manual)
 
 
-def reject_signal(session: Session, *, status: int, message: str, source: str | None, size: int) -> None:
-    """A webhook request refused: audited, so a misconfigured monitor (or a probe of the endpoint) shows."""
-    audit.record(
-        session,
-        action="signal.rejected",
-        actor=f"webhook:{source or 'unknown'}",
-        details={"status": status, "reason": scrub(message)[:REASON_CHARS], "bytes": size},
-    )
-
-
 def graph_backoff(session: Session) -> dt.datetime | None:
     head = session.get(WatchHead, 1)
     return head.graph_backoff_until if head is not None else None
@@ -248,7 +238,7 @@ def _graph_state(session: Session, head: WatchHead, state: str, detail: str, now
             actor=ACTOR,
             target_type="source",
             target_id="graph",
-            details={"state": state, "was": head.graph_state, "detail": scrub(detail)[:REASON_CHARS]},
+            details={"state": state, "was": head.graph_state, "detail": scrub(detail, REASON_CHARS)},
         )
     head.graph_state, head.graph_detail, head.graph_checked_at = state, detail[:REASON_CHARS], now
 
@@ -270,7 +260,7 @@ def _record_votes(
             row = DetectionVote(voter=vote.voter, service=vote.service)
             session.add(row)
         row.origin, row.failing, row.since, row.seen_at = vote.origin, vote.failing, vote.since, vote.seen_at
-        row.expires_at, row.summary = vote.expires_at, scrub(vote.summary)[:REASON_CHARS]
+        row.expires_at, row.summary = vote.expires_at, scrub(vote.summary, REASON_CHARS)
         if changed(previous, vote) and not quiet:
             status = "failing" if vote.failing else "healthy"
             _signal(
@@ -363,8 +353,8 @@ def _signal(
         voter=voter,
         service=service,
         status=status[:40],
-        summary=scrub(summary)[:REASON_CHARS],
-        details={k: scrub(v) if isinstance(v, str) else v for k, v in (details or {}).items()},
+        summary=scrub(summary, REASON_CHARS),
+        details={k: scrub(v, REASON_CHARS) if isinstance(v, str) else v for k, v in (details or {}).items()},
         ms_issue_id=ms_issue_id,
         incident_id=row.incident_id if in_incident and row is not None else None,
     )
@@ -458,7 +448,7 @@ def _evaluate(
             details={
                 "from": str(transition.before),
                 "to": str(transition.after),
-                "why": scrub(transition.reason)[:REASON_CHARS],
+                "why": scrub(transition.reason, REASON_CHARS),
                 "muted": state.muted,
                 "throttled": state.throttled,
             },
@@ -473,7 +463,7 @@ def _evaluate(
         if ending is None or ending.state != IncidentState.CONFIRMED:
             continue
         accepted = incident_cases.resolve(
-            session, catalog, incident_id=ending.id, actor=ACTOR, note=scrub(resolve.reason)[:REASON_CHARS]
+            session, catalog, incident_id=ending.id, actor=ACTOR, note=scrub(resolve.reason, REASON_CHARS)
         )
         report.resolved.append(ending.id)
         report.batch_ids.extend(b for item in accepted for b in item.batch_ids)
@@ -501,7 +491,7 @@ def _join(session: Session, join: detector.Join, report: Report) -> None:
         details={
             "service": join.service,
             "ms_issue_ids": list(join.issue_ids),
-            "why": scrub(join.reason)[:REASON_CHARS],
+            "why": scrub(join.reason, REASON_CHARS),
         },
     )
 
@@ -547,7 +537,7 @@ def _activate_matching(
                         target_type="runbook",
                         target_id=runbook.id,
                         incident_id=incident_id,
-                        details={"error": scrub(str(exc))[:REASON_CHARS]},
+                        details={"error": scrub(str(exc), REASON_CHARS)},
                     )
                 log.error("runbook %s could not be activated for incident %s: %s", runbook.id, incident_id, exc)
                 continue
@@ -641,7 +631,7 @@ def _save(row: WatchedService, state: ServiceState, now: dt.datetime) -> None:
     values = {
         "phase": state.phase.value,
         "since": state.since,
-        "reason": scrub(state.reason)[:2000],
+        "reason": scrub(state.reason, 2000),
         "incident_id": state.incident_id,
         "manual": state.manual,
         "extra": state.extra(),

@@ -70,7 +70,7 @@ def smtp_probe(
 
     def expect(step: str, code: int, message: bytes | str) -> str | None:
         raw = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
-        text = scrub(raw.replace("\n", " "))[:REPLY_CHARS]
+        text = scrub(raw.replace("\n", " "), REPLY_CHARS)
         replies.append({"step": step, "code": code, "text": text})
         return None if 200 <= code < 300 else f"{step}: {code} {text}".strip()
 
@@ -110,7 +110,7 @@ def smtp_probe(
         expect(stage, exc.smtp_code, exc.smtp_error)
         return result(False, f"{stage}: {exc.smtp_code} {replies[-1]['text']}")
     except (OSError, smtplib.SMTPException) as exc:  # DNS failures, unreachable networks, TLS
-        return result(False, f"{stage}: {type(exc).__name__}: {scrub(str(exc))[:REPLY_CHARS]}")
+        return result(False, f"{stage}: {type(exc).__name__}: {scrub(str(exc), REPLY_CHARS)}")
     finally:
         client.close()
 

@@ -28,10 +28,11 @@ import hmac
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
+from failover import inputs
 from failover.domain.detection import DetectionConfig
 from failover.domain.durations import parse_duration
 from failover.domain.signals import Reading
@@ -39,6 +40,12 @@ from failover.domain.signals import Reading
 SIGNATURE_HEADER = "X-Failover-Signature"
 MAX_SIGNALS = 1000
 SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
+SOURCE_RULE = "?source= may hold letters, digits, '.', '_' and '-' (at most 40)"
+# A signal nobody repeats is forgotten after its ttl; a week is the most that makes sense (and fits any clock).
+MAX_TTL = dt.timedelta(days=7)
+# Names that become parts of voter ids and audit details: printable, no spaces, bounded.
+NAME = r"^[^\x00-\x1f\x7f]{1,100}$"
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 FAILING = frozenset({"failing", "firing", "down", "critical", "error", "outage"})
 HEALTHY = frozenset({"healthy", "resolved", "up", "ok", "operational"})
 SERVICE_LABELS = ("failover_service", "service")
@@ -78,15 +85,20 @@ def verify(body: bytes, header: str | None, secret: str | None) -> None:
         raise SignalRejected(401, f"{SIGNATURE_HEADER} does not match the body (wrong secret or altered body)")
 
 
+def check_source(source: str | None) -> None:
+    """``?source=`` names a monitor in voter ids and the audit log: validate it before anything uses it."""
+    if source is not None and not SOURCE.match(source):
+        raise SignalRejected(400, SOURCE_RULE)
+
+
 def parse(body: bytes, *, config: DetectionConfig, now: dt.datetime, source: str | None = None) -> Parsed:
+    check_source(source)
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SignalRejected(400, f"body is not JSON: {exc}") from None
+        payload = inputs.load_json(body)
+    except inputs.InputError as exc:
+        raise SignalRejected(400, f"body: {exc}") from None
     if not isinstance(payload, dict):
         raise SignalRejected(400, "body must be a JSON object (the generic shape or Alertmanager's payload)")
-    if source is not None and not SOURCE.match(source):
-        raise SignalRejected(400, "?source= may hold letters, digits, '.', '_' and '-' (at most 40)")
     if "alerts" in payload and ("version" in payload or "receiver" in payload):
         parsed = _alertmanager(payload, config, now, source or "alertmanager")
     else:
@@ -102,10 +114,10 @@ class _GenericSignal(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     service: str = Field(min_length=1, max_length=100)
-    status: str
-    check: str = Field("default", min_length=1, max_length=100)
-    summary: str = Field("", max_length=500)
-    ttl: str | None = None
+    status: str = Field(max_length=40)
+    check: str = Field("default", pattern=NAME)
+    summary: str = Field("", max_length=500, pattern=TEXT)
+    ttl: str | None = Field(None, max_length=40)
 
     @field_validator("status")
     @classmethod
@@ -118,8 +130,8 @@ class _GenericSignal(BaseModel):
     @field_validator("ttl")
     @classmethod
     def _ttl(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
+        if value is not None and parse_duration(value) > MAX_TTL:
+            raise ValueError("ttl may be at most 7d")
         return value
 
 
@@ -161,21 +173,26 @@ def _generic(payload: dict[str, Any], config: DetectionConfig, now: dt.datetime)
     return parsed
 
 
+Label = Annotated[str, StringConstraints(max_length=1000)]
+
+
 class _Alert(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     status: Literal["firing", "resolved"]
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    fingerprint: str | None = None
+    labels: dict[Annotated[str, StringConstraints(max_length=100)], Label] = Field(default_factory=dict, max_length=100)
+    annotations: dict[Annotated[str, StringConstraints(max_length=100)], Label] = Field(
+        default_factory=dict, max_length=100
+    )
+    fingerprint: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class _AlertmanagerPayload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    version: str = "4"
-    receiver: str = ""
-    status: str = ""
+    version: str = Field("4", max_length=20)
+    receiver: str = Field("", max_length=1000)
+    status: str = Field("", max_length=40)
     alerts: list[_Alert] = Field(max_length=MAX_SIGNALS)
 
 
@@ -186,7 +203,7 @@ def _alertmanager(payload: dict[str, Any], config: DetectionConfig, now: dt.date
         raise SignalRejected(422, "invalid Alertmanager payload: " + _errors(exc)) from None
     parsed = Parsed(source=source, format="alertmanager")
     for index, alert in enumerate(body.alerts):
-        name = alert.labels.get("alertname", "alert")
+        name = alert.labels.get("alertname", "alert")[:100]
         wanted = next((alert.labels[k] for k in SERVICE_LABELS if alert.labels.get(k)), None)
         service = config.service(wanted) if wanted else None
         if service is None:

@@ -48,6 +48,7 @@ def create_app(
         auth,
         console,
         errors,
+        guards,
         health,
         incident_work,
         notices,
@@ -60,6 +61,7 @@ def create_app(
 
     views.init_app(app)
     errors.init_app(app)
+    guards.init_app(app)  # file parts and NUL characters are a 400 before any view or the access gate runs
     # Default-deny gate: every route needs a declared role unless its path is public (see web/access.py).
     access.init_app(app, runtime=runtime, settings=settings)
     auth.init_app(app, settings=settings)

@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from pydantic import BaseModel, ValidationError
 
+from failover import inputs
 from failover.domain.preview import Preview
 from failover.engine import audit, auditlog, notices, queries
 from failover.engine.activation import Accepted
@@ -75,7 +76,12 @@ def parse(model: type[schema.BaseModel], data: Any) -> Any:
 
 
 def body(model: type[BaseModel]) -> Any:
-    data = request.get_json(silent=True)
+    data = None
+    if request.is_json:
+        try:
+            data = inputs.load_json(request.get_data(cache=True))
+        except inputs.InputError as exc:
+            raise InvalidRequest(f"body: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidRequest("the body must be a JSON object (Content-Type: application/json)")
     return parse(model, data)

@@ -170,6 +170,8 @@ class AuditQuery(Query):
                 parse_time(value)
             except ValueError:
                 raise ValueError("is not a real date and time") from None
+            except OverflowError:  # 0001-01-01T00:00:00+23:59 is before the first representable UTC time
+                raise ValueError("is out of range (years 1 to 9999 in UTC)") from None
         return value
 
 

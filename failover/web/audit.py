@@ -25,6 +25,7 @@ from failover.web.views import read, runtime
 
 bp = Blueprint("audit", __name__)
 PAGE = 100
+FILTER_FIELDS = ("since", "until", "actor", "action", "incident")
 
 
 def _filters(form: AuditFilterForm) -> auditlog.AuditFilter:
@@ -56,8 +57,11 @@ def index():  # type: ignore[no-untyped-def]
     if export:
         raise InvalidRequest("format must be csv or json")
     events, next_before = read(auditlog.page, filters, before_id=form.before.data, limit=PAGE)
-    verdict = read(audit.verify)
-    query = {k: v for k, v in request.args.items() if k not in ("before", "format") and v}
+    # From the newest checkpoint on: the page must not walk the whole chain on every view.
+    verdict = read(audit.verify, incremental=True)
+    # Only the filter's own fields go back into links: url_for() takes other names (endpoint, _method,
+    # _external) as its own arguments.
+    query = {name: request.args[name] for name in FILTER_FIELDS if request.args.get(name)}
     return render_template(
         "audit.html",
         form=form,
@@ -102,8 +106,9 @@ def _cell(value: Any) -> Any:
 
 
 def _json(filters: auditlog.AuditFilter) -> Iterator[str]:
-    verdict = read(audit.verify)
-    head = {"chain": {"ok": verdict.ok, "checked": verdict.checked, "bad_id": verdict.bad_id, "reason": verdict.reason}}
+    verdict = read(audit.verify, incremental=True)
+    chain = {"ok": verdict.ok, "checked": verdict.checked, "bad_id": verdict.bad_id, "reason": verdict.reason}
+    head = {"chain": {**chain, "since": verdict.since}}
     yield json.dumps(head)[:-1] + ', "events": ['
     first = True
     for row in _rows(filters):

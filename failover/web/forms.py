@@ -27,6 +27,11 @@ from failover.engine.users import ROLES
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def form_problems(form: FlaskForm) -> str:
+    """Every field error as one line that names the field: "Reason: Field cannot be longer than 500 characters."."""
+    return "; ".join(f"{form[name].label.text}: {' '.join(errors)}" for name, errors in form.errors.items())
+
+
 def plain_text(_form: Any, field: Any) -> None:
     values = field.data if isinstance(field.data, list) else [field.data]
     if any(isinstance(v, str) and _CONTROL.search(v) for v in values):

@@ -22,6 +22,7 @@ def receive():  # type: ignore[no-untyped-def]
         body=request.get_data(cache=False),
         signature=request.headers.get(SIGNATURE_HEADER),
         source=request.args.get("source"),
+        remote=request.remote_addr,
     )
     return jsonify(result), 202
 

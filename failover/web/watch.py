@@ -12,7 +12,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 
 from failover.errors import InvalidRequest
 from failover.web.access import actor, requires
-from failover.web.forms import ConfirmOutageForm
+from failover.web.forms import ConfirmOutageForm, form_problems
 from failover.web.views import runtime
 
 bp = Blueprint("watch", __name__)
@@ -23,8 +23,7 @@ bp = Blueprint("watch", __name__)
 def confirm():  # type: ignore[no-untyped-def]
     form = ConfirmOutageForm()
     if not form.validate_on_submit():
-        problems = "; ".join(f"{name}: {', '.join(errors)}" for name, errors in form.errors.items())
-        raise InvalidRequest(problems or "the form is incomplete")
+        raise InvalidRequest(form_problems(form))
     rt = runtime()
     plan = rt.confirm_preview(service=form.service.data, reason=form.reason.data)
     if form.confirm.data != "yes" or form.fingerprint.data != plan.preview.fingerprint:

@@ -158,6 +158,7 @@ def rig(
         "FAILOVER_CONFIG_DIR": str(config),
         "FAILOVER_RUNBOOKS_DIR": str(books),
         "FAILOVER_SECRET_KEY": "fault-tests",
+        "FAILOVER_AUDIT_KEY": "fault-tests-audit-key-0123456789abcdef",
         "FAILOVER_DATABASE_URL": fault_pg.create_database(database, template="faults_template"),
         "FAILOVER_BROKER_URL": fault_redis.url,
         "FAILOVER_SENDING_TIMEOUT": "3",

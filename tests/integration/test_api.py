@@ -140,7 +140,7 @@ def test_the_audit_log_pages_and_filters(api: Api) -> None:
         ("POST", "/activations", {"runbooks": ["nope"], "reason": "x"}, 400, "unknown runbook(s): nope"),
         ("POST", "/activations", {"runbooks": ["exchange-outage"], "reason": "   "}, 400, "reason: String should"),
         ("POST", "/activations", {"runbooks": ["exchange-outage"], "reason": "x", "extra": 1}, 400, "extra: Extra"),
-        ("POST", "/activations", {"runbooks": ["exchange-outage"], "reason": "a\x00b"}, 400, "reason: String should"),
+        ("POST", "/activations", {"runbooks": ["exchange-outage"], "reason": "a\x00b"}, 400, "reason contains a NUL"),
         ("GET", "/incidents?limit=0", None, 400, "limit: Input should be greater than or equal to 1"),
         ("GET", "/incidents?state=maybe", None, 400, "state: Input should be"),
         ("GET", "/incidents/99", None, 404, "no incident 99"),

@@ -39,6 +39,25 @@ def test_docker_compose_accepts_the_file() -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "FAILOVER_SECRET_KEY": "x"},
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "FAILOVER_SECRET_KEY": "x", "FAILOVER_AUDIT_KEY": "x" * 32},
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_lock_file_pins_every_dependency_with_hashes() -> None:
+    """requirements.lock (SECURITY.md, "Dependencies") must follow pyproject.toml: run `make lock` after a change."""
+    import re
+    import tomllib
+
+    def name(requirement: str) -> str:
+        return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]).lower()
+
+    wanted = {name(r) for r in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]}
+    pins = re.findall(
+        r"^([A-Za-z0-9._-]+)==\S+ \\\n((?:\s+--hash=sha256:[0-9a-f]{64}.*\n)+)",
+        (REPO / "requirements.lock").read_text(),
+        re.M,
+    )
+    pinned = {name(package) for package, _ in pins}
+    assert wanted - pinned == set(), "dependencies missing from requirements.lock: run `make lock`"
+    assert len(pins) >= len(wanted) and all("--hash=sha256:" in hashes for _, hashes in pins)

@@ -81,7 +81,7 @@ BAD = [
     ("unsigned", generic(), None, None, 401, "unsigned request"),
     ("malformed signature", generic(), "md5=abc", None, 401, "malformed X-Failover-Signature"),
     ("wrong signature", generic(), "sha256=" + "0" * 64, None, 401, "does not match the body"),
-    ("not json", None, "sign", b"{not json", 400, "body is not JSON"),
+    ("not json", None, "sign", b"{not json", 400, "body: not JSON"),
     ("not an object", [1, 2], "sign", None, 400, "body must be a JSON object"),
     ("no source", {"signals": [{"service": "Exchange Online", "status": "failing"}]}, "sign", None, 422, "source"),
     ("bad status", generic(status="meh"), "sign", None, 422, "status must be 'failing' or 'healthy'"),
