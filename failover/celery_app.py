@@ -13,6 +13,8 @@ from typing import Any
 from celery import Celery
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
+from failover import heartbeats
+from failover.engine import canary
 from failover.errors import BrokerUnavailable
 from failover.runtime import Runtime
 
@@ -92,7 +94,10 @@ def create_celery(runtime: Runtime) -> Celery:
             "max_retries": 0,
         }
         conf["broker_connection_timeout"] = 3
+    if settings.canary_interval and any(settings.canary_targets.values()):
+        conf["beat_schedule"].update(canary.schedule(settings.canary_interval))  # failover/engine/canary.py
     app.conf.update(conf)
+    heartbeats.install_worker(app)  # workers say they are alive, for doctor and health checks
     app.runtime = runtime  # type: ignore[attr-defined]  # tasks reach it as self.app.runtime
     runtime.publisher = _publisher(app)
     return app

@@ -7,6 +7,7 @@ transaction and then hand the resulting batches to the relay.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -27,12 +28,15 @@ from failover.clock import utcnow
 from failover.db import Database, sqlite_path
 from failover.domain import lastgood, runbooks
 from failover.domain.preview import Preview, Prices
+from failover.domain.readiness import Report
 from failover.domain.runbooks import Catalog
 from failover.domain.templates import Templates
 from failover.engine import (
     activation,
     audit,
+    canary,
     dispatch,
+    doctor,
     escalation,
     followup,
     incidents,
@@ -446,6 +450,20 @@ class Runtime:
         )
         self.relay(report.batch_ids)
         return report
+
+    # -- readiness (issue 16): failover/engine/doctor.py checks, failover/engine/canary.py canaries ---------
+
+    def readiness(self, *, only: tuple[str, ...] = ()) -> Report:
+        """Every readiness check (``failover doctor``, the Readiness page)."""
+        return doctor.run(self.settings, self.database, self.catalog_or_none(), now=utcnow(), only=only)
+
+    def canary_start(self) -> canary.Round:
+        timeout = dt.timedelta(seconds=self.settings.canary_timeout)
+        targets = self.settings.canary_targets
+        return canary.start(self.database, self.channels, targets, now=utcnow(), timeout=timeout)
+
+    def canary_check(self) -> canary.Round:
+        return canary.check(self.database, self.channels, self.settings.canary_targets, now=utcnow())
 
     def catalog_or_none(self) -> Catalog | None:
         """The catalog, or None while no contacts are in force (receipts, pages and stand-down carry on)."""

@@ -43,3 +43,15 @@ def audit_checkpoint(self: Any) -> dict[str, Any]:
 def follow_up(self: Any) -> dict[str, int]:
     report = self.app.runtime.follow_up()
     return {"batches": len(report.batch_ids)}
+
+
+@shared_task(name="failover.tasks.canary_start", bind=True)
+def canary_start(self: Any) -> dict[str, int]:
+    result = self.app.runtime.canary_start()
+    return {"started": len(result.started), "failed": len(result.failed), "alerts": result.alerts}
+
+
+@shared_task(name="failover.tasks.canary_check", bind=True)
+def canary_check(self: Any) -> dict[str, int]:
+    result = self.app.runtime.canary_check()
+    return {"failed": len(result.failed), "alerts": result.alerts}
