@@ -28,6 +28,7 @@ class FakeDNS:
         self.queries: list[tuple[str, str]] = []
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind(("127.0.0.1", 0))
+        self._socket.settimeout(0.1)  # closing a socket does not wake a blocked recvfrom: poll for stop()
         self.port = self._socket.getsockname()[1]
         self._thread = threading.Thread(target=self._serve, name="FakeDNS", daemon=True)
         self._stopped = False
@@ -46,8 +47,9 @@ class FakeDNS:
 
     def stop(self) -> None:
         self._stopped = True
+        if self._thread.is_alive():
+            self._thread.join(5)
         self._socket.close()
-        self._thread.join(5)
 
     def __enter__(self) -> FakeDNS:
         return self.start()
@@ -59,6 +61,8 @@ class FakeDNS:
         while not self._stopped:
             try:
                 data, peer = self._socket.recvfrom(4096)
+            except TimeoutError:
+                continue
             except OSError:
                 return
             try:
