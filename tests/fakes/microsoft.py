@@ -11,9 +11,12 @@ issues in the recorded shape (undocumented fields included).
 
 from __future__ import annotations
 
+import base64
 import collections
+import json
 import secrets
 import threading
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -46,6 +49,8 @@ class FakeEntra(FakeServer):
         super().__init__(**kw)
         self.tenant, self.client_id, self.secret = tenant, client_id, secret
         self.tokens: set[str] = set()
+        # Application permissions with admin consent: the app-only token's ``roles`` claim, as Entra issues it.
+        self.roles: list[str] = ["ServiceHealth.Read.All"]
         self.down = False  # an identity outage: 503 temporarily_unavailable
         self.route("GET", f"/{tenant}/v2.0/.well-known/openid-configuration", self._openid)
         self.route("POST", f"/{tenant}/oauth2/v2.0/token", self._token)
@@ -85,12 +90,36 @@ class FakeEntra(FakeServer):
             return aad_error(
                 400, "invalid_scope", f"The provided value for scope {form.get('scope')} is not valid.", 1002012
             )
-        token = "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(24)
+        token = self._jwt()
         with self.lock:
             self.tokens.add(token)
         return Response.json(
             200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
         )
+
+    def _jwt(self) -> str:
+        """A JWT shaped like Entra's app-only access tokens (header.claims.signature; the signature is noise)."""
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "kid": "fake-key"}
+        claims = {
+            "aud": "https://graph.microsoft.com",
+            "iss": f"https://sts.windows.net/{self.tenant}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3599,
+            "appid": self.client_id,
+            "idtyp": "app",
+            "oid": "99999999-8888-7777-6666-555555555555",
+            "roles": list(self.roles),
+            "tid": self.tenant,
+            "ver": "1.0",
+            "xms_tcdt": 1600000000,
+        }
+
+        def part(value: object) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+        return f"{part(header)}.{part(claims)}.{secrets.token_urlsafe(32)}"
 
     def token_requests(self) -> int:
         return len(self.requests("POST", f"/{self.tenant}/oauth2/v2.0/token"))
