@@ -57,7 +57,7 @@ def install_worker(app: Celery) -> None:
     app.steps["worker"].add(WorkerHeartbeat)
 
 
-def install_beat(runtime: Any) -> None:
+def install_beat(runtime: Any) -> Any:
     """In the beat process only: each publish (at most every HEARTBEAT_EVERY s) writes the beat's heartbeat."""
     name = f"beat@{socket.gethostname()}"
     last = [0.0]
@@ -69,3 +69,4 @@ def install_beat(runtime: Any) -> None:
             record(runtime, name=name, kind="beat")
 
     before_task_publish.connect(on_publish, weak=False)
+    return on_publish

@@ -30,9 +30,7 @@ class _Refused(Exception):
         self.status = status
 
 
-def check(
-    *, api_key: str, api_base: str, sender: str, webhook_key: str | None, timeout: float = 10.0
-) -> list[Finding]:
+def check(*, api_key: str, api_base: str, sender: str, webhook_key: str | None, timeout: float = 10.0) -> list[Finding]:
     client = SendGridAPIClient(api_key, host=api_base)
     client.client.timeout = timeout
 

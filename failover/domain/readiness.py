@@ -159,9 +159,7 @@ def microsoft_web_hosts(names: Iterable[str]) -> list[str]:
     return [_host(n) for n in names if any(_host(n).endswith(s) for s in suffixes)]
 
 
-def expiry(
-    expires: dt.datetime | None, *, now: dt.datetime, warn_within: dt.timedelta
-) -> tuple[Result, str]:
+def expiry(expires: dt.datetime | None, *, now: dt.datetime, warn_within: dt.timedelta) -> tuple[Result, str]:
     """A certificate's or a secret's end date: FAIL once past, WARN within ``warn_within``."""
     if expires is None:
         return Result.SKIPPED, "no expiry date known"
@@ -183,9 +181,7 @@ def balance(amount: float, currency: str, *, threshold: float) -> tuple[Result, 
     return Result.OK, text
 
 
-def stale(
-    last: dt.datetime | None, *, now: dt.datetime, max_age: dt.timedelta
-) -> tuple[bool, str]:
+def stale(last: dt.datetime | None, *, now: dt.datetime, max_age: dt.timedelta) -> tuple[bool, str]:
     """(too old or never, "3 days ago") for heartbeats, logins and canaries."""
     if last is None:
         return True, "never"

@@ -83,9 +83,7 @@ def start(
         if channel is None or channel.transport not in PROVIDER_TRANSPORTS:
             continue
         for target in targets.get(name, []):
-            message = OutgoingMessage(
-                CANARY_DELIVERY_ID, target, TEXT, subject=SUBJECT if name == "email" else None
-            )
+            message = OutgoingMessage(CANARY_DELIVERY_ID, target, TEXT, subject=SUBJECT if name == "email" else None)
             run = CanaryRun(
                 channel=name,
                 transport=channel.transport,

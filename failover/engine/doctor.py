@@ -75,9 +75,7 @@ def service(ctx: Context) -> list[Finding]:
         return findings + _unreadable(ctx, "service.state", "Service")
     with ctx.database.reading() as session:
         findings += readiness.heartbeats(session, now=ctx.now)
-        findings.append(
-            readiness.queue(session, now=ctx.now, max_age=dt.timedelta(seconds=ctx.settings.queue_max_age))
-        )
+        findings.append(readiness.queue(session, now=ctx.now, max_age=dt.timedelta(seconds=ctx.settings.queue_max_age)))
         targets = ctx.settings.canary_targets
         findings.append(
             readiness.last_canary(
@@ -96,9 +94,7 @@ def access(ctx: Context) -> list[Finding]:
     if ctx.schema.result != r.Result.OK:
         return _unreadable(ctx, "access.recent", "Break-glass")
     with ctx.database.reading() as session:
-        return readiness.break_glass(
-            session, now=ctx.now, max_age=dt.timedelta(days=ctx.settings.breakglass_max_age)
-        )
+        return readiness.break_glass(session, now=ctx.now, max_age=dt.timedelta(days=ctx.settings.breakglass_max_age))
 
 
 def twilio(ctx: Context) -> list[Finding]:

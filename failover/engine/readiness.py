@@ -69,9 +69,7 @@ def queue(session: Session, *, now: dt.datetime, max_age: dt.timedelta) -> Findi
     """Not backed up: the oldest due ``pending`` ledger row has not waited longer than ``max_age``."""
     what = "the send queue is not backed up (oldest due pending message)"
     due = func.coalesce(Delivery.next_attempt_at, Delivery.updated_at)
-    oldest = session.scalar(
-        select(func.min(due)).where(Delivery.status == DeliveryStatus.PENDING, due <= now)
-    )
+    oldest = session.scalar(select(func.min(due)).where(Delivery.status == DeliveryStatus.PENDING, due <= now))
     waiting = session.scalar(select(func.count()).where(Delivery.status == DeliveryStatus.PENDING, due <= now)) or 0
     if oldest is None:
         return r.ok("service.queue", SERVICE, what, "nothing waiting")
