@@ -26,7 +26,7 @@ AREA = "Independence"
 CERT_WARN = dt.timedelta(days=14)
 
 
-def resolver(nameservers: str = "", *, timeout: float = 5.0) -> dns.resolver.Resolver:
+def resolver(nameservers: str = "", *, timeout: float = 3.0) -> dns.resolver.Resolver:
     """The system's resolver, or the name servers given as ``host[:port],…`` (FAILOVER_DNS_NAMESERVERS)."""
     servers = [part.strip() for part in nameservers.split(",") if part.strip()]
     if not servers:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from click.testing import CliRunner
 from freezegun import freeze_time
 from sqlalchemy import update
@@ -20,13 +21,12 @@ from failover.runtime import Runtime
 from failover.settings import Settings
 from tests.conftest import SQLITE_ONLY, add_user
 
-pytestmark = SQLITE_ONLY
-
 
 def checks(runtime: Runtime, *only: str) -> dict[str, doctor.Finding]:
     return {f.check: f for f in runtime.readiness(only=only).findings}
 
 
+@SQLITE_ONLY
 def test_an_unmigrated_database_fails_and_skips_what_reads_it(settings: Settings) -> None:
     database = Database(settings.sqlalchemy_url)
     try:
@@ -40,6 +40,7 @@ def test_an_unmigrated_database_fails_and_skips_what_reads_it(settings: Settings
     assert report.exit_code() == 1
 
 
+@SQLITE_ONLY
 def test_migrations_current(runtime: Runtime) -> None:
     finding = checks(runtime, "service.migrations")["service.migrations"]
     assert finding.result == Result.OK and "0014" in finding.detail
@@ -66,6 +67,7 @@ def test_heartbeats_alive_then_stale(runtime: Runtime) -> None:
         assert checks(runtime, "service.beat")["service.beat"].result == Result.WARN  # exactly one may run
 
 
+@SQLITE_ONLY
 def test_the_beat_writes_its_heartbeat_when_it_publishes(runtime: Runtime) -> None:
     from celery.signals import before_task_publish
 
@@ -93,6 +95,7 @@ def test_queue_backed_up(runtime: Runtime) -> None:
     assert f"{sum(accepted.counts.values())} waiting, the oldest for 10 min" == finding.detail
 
 
+@SQLITE_ONLY
 def test_last_drill(runtime: Runtime) -> None:
     assert checks(runtime, "service.drill")["service.drill"].result == Result.WARN
     runtime.activate(runbook_id="exchange-outage", reason="drill", actor="tester", drill=True)
@@ -119,6 +122,7 @@ def test_break_glass(runtime: Runtime) -> None:
     assert checks(runtime, "access")["access.recent"].result == Result.OK
 
 
+@SQLITE_ONLY
 def test_personal_addresses_on_the_tenant_domain(runtime: Runtime, env: dict[str, str]) -> None:
     settings = Settings(**{**env, "FAILOVER_TENANT_DOMAINS": " Personal.example , contoso.com"})
     assert settings.tenant_domain_list == ["personal.example", "contoso.com"]
@@ -132,9 +136,21 @@ def test_personal_addresses_on_the_tenant_domain(runtime: Runtime, env: dict[str
     assert unset.result == Result.SKIPPED and "FAILOVER_TENANT_DOMAINS" in unset.detail
 
 
+@SQLITE_ONLY
+def test_one_crashing_area_does_not_hide_the_others(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(ctx: doctor.Context) -> list[doctor.Finding]:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(doctor, "AREAS", [("twilio", broken), *[a for a in doctor.AREAS if a[0] != "twilio"]])
+    found = {f.check: f for f in runtime.readiness().findings}
+    assert found["twilio.error"].result == Result.FAIL and found["twilio.error"].detail == "RuntimeError: boom"
+    assert "service.migrations" in found and "sendgrid.key" in found
+
+
 # -- the command ------------------------------------------------------------------------------
 
 
+@SQLITE_ONLY
 def test_doctor_exit_codes_and_json(runtime: Runtime, runner: CliRunner) -> None:
     result = runner.invoke(main, ["doctor"])
     assert result.exit_code == 1, result.output  # no worker, no beat, no account
@@ -153,6 +169,7 @@ def test_doctor_exit_codes_and_json(runtime: Runtime, runner: CliRunner) -> None
 # -- the page -----------------------------------------------------------------------------------
 
 
+@SQLITE_ONLY
 def test_the_readiness_page_is_for_admins(client, auth) -> None:  # type: ignore[no-untyped-def]
     auth.login("operator")
     assert client.get("/admin/readiness").status_code == 403
