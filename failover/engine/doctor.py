@@ -201,6 +201,7 @@ def graph(ctx: Context) -> list[Finding]:
             secret_expires=settings.graph_secret_expires,
             now=ctx.now,
             need_users=bool(getattr(settings, "graph_sync_users", False)),  # people from Entra ID: issue 13
+            secret_hint=settings.graph_client_secret.get_secret_value()[:3] if settings.graph_client_secret else None,
         )
     finally:
         if client is not None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from failover.domain import readiness as r
 from failover.domain.readiness import Finding
-from failover.sources.graph import GraphClient, GraphError
+from failover.sources.graph import GraphClient, GraphError, parse_time
 
 AREA = "Graph"
 SECRET_WARN = dt.timedelta(days=30)
@@ -43,7 +43,9 @@ def check(
     secret_expires: dt.date | None,
     now: dt.datetime,
     need_users: bool = False,
+    secret_hint: str | None = None,
 ) -> list[Finding]:
+    """``secret_hint`` is the secret's first three characters, which Graph shows as a credential's ``hint``."""
     what = "an app-only token is obtainable (msal)"
     if client is None:
         return [
@@ -84,11 +86,31 @@ def check(
             )
         else:
             findings.append(r.ok("graph.permissions", AREA, what, "granted"))
+    if secret_expires is None and granted and "Application.Read.All" in granted:
+        return [*findings, _registered_secret(client, token, secret_hint, now)]
     findings.append(_secret(secret_expires, now))
     return findings
 
 
-def _secret(expires: dt.date | None, now: dt.datetime) -> Finding:
+def _registered_secret(client: GraphClient, token: str, hint: str | None, now: dt.datetime) -> Finding:
+    """The secret's end date from the app registration itself (needs Application.Read.All)."""
+    url = f"{client.api_base}/v1.0/applications(appId='{client.client_id}')?$select=passwordCredentials"
+    try:
+        credentials = client._get(url, token).get("passwordCredentials") or []
+    except GraphError as exc:
+        finding = _secret(None, now)
+        return r.Finding(finding.check, AREA, finding.what, finding.result, exc.failure.detail, finding.fix)
+    ends = [
+        parse_time(c.get("endDateTime"))
+        for c in credentials
+        if isinstance(c, dict) and (hint is None or c.get("hint") in (None, hint))
+    ]
+    known = [end for end in ends if end is not None]
+    # The one in use matches the hint; without a match, the one that lasts longest is the best guess.
+    return _secret(max(known).date() if known else None, now, source="the app registration")
+
+
+def _secret(expires: dt.date | None, now: dt.datetime, source: str = "FAILOVER_GRAPH_SECRET_EXPIRES") -> Finding:
     what = "the client secret does not expire within 30 days"
     if expires is None:
         return r.skipped(
@@ -100,5 +122,6 @@ def _secret(expires: dt.date | None, now: dt.datetime) -> Finding:
         )
     end = dt.datetime.combine(expires, dt.time(0, 0), dt.UTC)
     result, text = r.expiry(end, now=now, warn_within=SECRET_WARN)
+    text += f" (from {source})"
     fix = f"create a new secret in {PORTAL}, set it and FAILOVER_GRAPH_SECRET_EXPIRES" if result != r.Result.OK else ""
     return r.Finding("graph.secret", AREA, what, result, text, fix)

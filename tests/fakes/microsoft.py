@@ -183,6 +183,9 @@ class FakeGraph(FakeServer):
         self.script: collections.deque[Response] = collections.deque()
         self.route("GET", ISSUES, self._issues)
         self.route("GET", OVERVIEWS, self._overviews)
+        # The app registration's secrets (GET /v1.0/applications(appId='...'), needs Application.Read.All).
+        self.password_credentials: list[dict[str, Any]] = []
+        self.route("GET", "/v1.0/applications(appId=", self._application)
 
     def set_issues(self, *issues: dict[str, Any]) -> None:
         with self._state:
@@ -202,6 +205,44 @@ class FakeGraph(FakeServer):
                     {"Retry-After": str(retry_after)},
                 )
             )
+
+    def add_secret(self, hint: str, end: str) -> None:
+        """A client secret of the app registration, as passwordCredentials lists it (never the secret)."""
+        self.password_credentials.append(
+            {
+                "customKeyIdentifier": None,
+                "displayName": "failover",
+                "endDateTime": end,
+                "hint": hint,
+                "keyId": secrets.token_hex(16),
+                "secretText": None,
+                "startDateTime": "2025-01-05T10:00:00Z",
+            }
+        )
+
+    def _application(self, request: Request) -> Response:
+        refused = self._authorised(request)
+        if refused is not None:
+            return refused
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        if "Application.Read.All" not in self.entra.roles:
+            return Response.json(
+                403,
+                {
+                    "error": {
+                        "code": "Authorization_RequestDenied",
+                        "message": "Insufficient privileges to complete the operation.",
+                        "innerError": {"date": "2026-12-03T09:00:00", "request-id": token[-8:]},
+                    }
+                },
+            )
+        return Response.json(
+            200,
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#applications(passwordCredentials)/$entity",
+                "passwordCredentials": list(self.password_credentials),
+            },
+        )
 
     def polls(self) -> int:
         return len([r for r in self.requests("GET", ISSUES) if "$skiptoken" not in r.query])

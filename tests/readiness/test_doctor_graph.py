@@ -11,7 +11,7 @@ import pytest
 from failover.domain.readiness import Result
 from failover.sources import graph_readiness
 from failover.sources.graph import GraphClient
-from tests.fakes.microsoft import CLIENT_ID, CLIENT_SECRET, TENANT, FakeEntra
+from tests.fakes.microsoft import CLIENT_ID, CLIENT_SECRET, TENANT, FakeEntra, FakeGraph
 from tests.fakes.tls import TestCA
 
 NOW = dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)
@@ -97,3 +97,29 @@ def test_graph_not_configured_is_skipped() -> None:
 def test_roles_of_a_token_that_is_no_jwt() -> None:
     assert graph_readiness.roles("opaque-token") is None
     assert graph_readiness.roles("a.!!!.c") is None
+
+
+def test_graph_secret_expiry_from_the_app_registration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = TestCA(tmp_path / "ca2")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.bundle))
+    with FakeEntra(ssl_context=ca.server_context()) as entra:
+        with FakeGraph(entra, ssl_context=ca.server_context()) as graph:
+            entra.roles = ["ServiceHealth.Read.All", "Application.Read.All"]
+            graph.add_secret(CLIENT_SECRET[:3], "2026-12-20T10:00:00Z")  # the one in use: ends in 16 days and a bit
+            graph.add_secret("zz9", "2028-01-01T00:00:00Z")  # another, unused secret
+            client = GraphClient(
+                tenant_id=TENANT,
+                client_id=CLIENT_ID,
+                client_secret=CLIENT_SECRET,
+                api_base=graph.url,
+                authority_base=entra.url,
+                max_retry_wait=0,
+            )
+            try:
+                findings = graph_readiness.check(client, secret_expires=None, now=NOW, secret_hint=CLIENT_SECRET[:3])
+            finally:
+                client.close()
+            assert graph.requests("GET", "/v1.0/applications(appId=")
+    finding = {f.check: f for f in findings}["graph.secret"]
+    assert finding.result == Result.WARN
+    assert finding.detail == "expires on 2026-12-20 (in 16 days) (from the app registration)"
