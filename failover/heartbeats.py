@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def record(runtime: Any, *, name: str, kind: str) -> None:
+    """Write one heartbeat on a thread of its own: a busy database never delays the beat or the worker's timer."""
+    threading.Thread(target=_write, args=(runtime, name, kind), name="heartbeat", daemon=True).start()
+
+
+def _write(runtime: Any, name: str, kind: str) -> None:
     try:
         with runtime.database.transaction() as session:
             readiness.beat(session, name=name, kind=kind, now=utcnow(), pid=os.getpid())
