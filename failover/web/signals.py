@@ -18,7 +18,7 @@ bp = Blueprint("signals", __name__)
 @bp.post("/webhooks/signals")
 @csrf.exempt
 def receive():  # type: ignore[no-untyped-def]
-    result = runtime().receive_signals(
+    result = runtime().detection.receive_signals(
         body=request.get_data(cache=False),
         signature=request.headers.get(SIGNATURE_HEADER),
         source=request.args.get("source"),

@@ -33,7 +33,10 @@ class IdConverter(IntegerConverter):
 
 
 def runtime() -> Runtime:
-    return current_app.extensions["failover"]  # type: ignore[no-any-return]
+    """The Runtime ``create_app`` attached to this app."""
+    found = current_app.extensions["failover"]
+    assert isinstance(found, Runtime)
+    return found
 
 
 def transact(use_case: Callable[..., T], **kwargs: Any) -> T:

@@ -25,14 +25,14 @@ def confirm():  # type: ignore[no-untyped-def]
     if not form.validate_on_submit():
         raise InvalidRequest(form_problems(form))
     rt = runtime()
-    plan = rt.confirm_preview(service=form.service.data, reason=form.reason.data)
+    plan = rt.detection.confirm_preview(service=form.service.data, reason=form.reason.data)
     if form.confirm.data != "yes" or form.fingerprint.data != plan.preview.fingerprint:
         changed = form.confirm.data == "yes"
         if changed:
             flash("What confirming sends changed since your preview. Check it again.", "warning")
         form.confirm.data, form.fingerprint.data = "yes", plan.preview.fingerprint
         return render_template("confirm_outage.html", form=form, plan=plan), 409 if changed else 200
-    result = rt.confirm_outage(service=plan.service, actor=actor(), reason=form.reason.data)
+    result = rt.detection.confirm_outage(service=plan.service, actor=actor(), reason=form.reason.data)
     if result["opened"] is not None:
         flash(f"Outage confirmed: incident {result['opened']} opened, matching runbooks activated.", "info")
         return redirect(url_for("console.incident", incident_id=result["opened"]))

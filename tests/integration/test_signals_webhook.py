@@ -162,7 +162,7 @@ def test_alertmanager_alerts_are_one_origin_and_two_monitors_confirm_after_hold(
         "webhook:uptime-kuma/owa|Exchange Online",
     }
     with freeze_time(START + dt.timedelta(minutes=3)):
-        runtime.evaluate_detection()
+        runtime.detection.evaluate()
     with runtime.database.reading() as session:
         [incident] = session.scalars(select(Incident))
     assert incident.services == ["Exchange Online"] and incident.source == "watcher"

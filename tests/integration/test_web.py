@@ -18,7 +18,7 @@ def sent_all(runtime: Runtime) -> None:
     with runtime.database.reading() as session:
         batches = dispatch.batches_to_publish(session, utcnow(), 0)
     for batch in batches:
-        runtime.send_batch(batch)
+        runtime.delivery.send_batch(batch)
 
 
 def test_healthz(client: FlaskClient) -> None:
