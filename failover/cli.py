@@ -383,7 +383,7 @@ def runbooks_check(ctx: Context, directory: Path | None) -> None:
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
-    from failover.domain import detection
+    from failover.domain.detection import config as detection
 
     catalog, problems = loader.check(settings.config_dir, directory or settings.runbooks_dir)
     detection_config, detection_problems = detection.check(settings.config_dir)

@@ -301,7 +301,7 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-# -- outage detection (issue 3): see failover/engine/detection.py ------------------------------------------
+# -- outage detection (issue 3): see failover/engine/detection/decisions.py ------------------------------------------
 
 
 class WatchHead(Base):

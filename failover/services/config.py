@@ -14,9 +14,9 @@ from pathlib import Path
 
 from failover import logs
 from failover.db import Database
-from failover.domain import detection as detection_file
 from failover.domain import lastgood, runbooks
-from failover.domain.detection import DetectionConfig
+from failover.domain.detection import config as detection_file
+from failover.domain.detection.config import DetectionConfig
 from failover.domain.preview import Prices
 from failover.domain.runbooks import Catalog
 from failover.domain.templates import Templates

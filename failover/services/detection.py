@@ -2,9 +2,9 @@
 
 Each method is one use case as a Celery task or a view calls it: read a
 source (network first, outside any transaction), then hand the readings to
-:mod:`failover.engine.detection` in one transaction, then relay the batches
+:mod:`failover.engine.detection.decisions` in one transaction, then relay the batches
 that decision queued. Nothing here decides anything: the policy is
-:mod:`failover.domain.detector`, detection.yaml is read by
+:mod:`failover.domain.detection.policy`, detection.yaml is read by
 :class:`~failover.services.config.Configuration`.
 """
 
@@ -19,18 +19,21 @@ from typing import Any
 
 from failover.clock import utcnow
 from failover.db import Database
-from failover.domain.detection import DetectionConfig, Probe
+from failover.domain.detection.config import DetectionConfig, Probe
+from failover.domain.detection.signals import GraphFailure, Reading
 from failover.domain.runbooks import Catalog
-from failover.domain.signals import GraphFailure, Reading
-from failover.engine import detection, detection_view, optouts, trigger
+from failover.engine import optouts, trigger
+from failover.engine.detection import decisions
+from failover.engine.detection import view as detection_view
 from failover.errors import ConfigProblems
 from failover.services.audit import Audit
 from failover.services.config import Configuration
 from failover.services.relay import Relay
 from failover.settings import Settings
-from failover.sources import probes, webhook
+from failover.sources import probes
+from failover.sources import signals as inbound
 from failover.sources.graph import GraphClient, GraphError
-from failover.sources.webhook import SignalRejected
+from failover.sources.signals import SignalRejected
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,7 @@ class Detection:
         if client is None or not config.watch:
             return {"skipped": "Graph is not configured (FAILOVER_GRAPH_*) or nothing is watched"}
         with self.database.reading() as session:
-            backoff = detection.graph_backoff(session)
+            backoff = decisions.graph_backoff(session)
         if backoff is not None and utcnow() < backoff:
             return {"skipped": f"Graph asked us to wait until {backoff.isoformat()}"}
         failure: GraphFailure | None = None
@@ -129,9 +132,9 @@ class Detection:
         catalog = self._catalog()
         with self.database.transaction() as session:
             if failure is None:
-                report = detection.graph_polled(session, catalog, config, snapshot=snapshot, now=utcnow())
+                report = decisions.graph_polled(session, catalog, config, snapshot=snapshot, now=utcnow())
             else:
-                report = detection.graph_failed(session, catalog, config, failure=failure, now=utcnow())
+                report = decisions.graph_failed(session, catalog, config, failure=failure, now=utcnow())
         return self._finish(report, graph=failure.kind if failure else "ok")
 
     def run_probe(self, key: str) -> dict[str, Any]:
@@ -156,7 +159,7 @@ class Detection:
         ]
         catalog = self._catalog()
         with self.database.transaction() as session:
-            report = detection.readings_received(session, catalog, config, readings=readings, now=now)
+            report = decisions.readings_received(session, catalog, config, readings=readings, now=now)
         return self._finish(report, healthy=result.healthy)
 
     def evaluate(self) -> dict[str, Any]:
@@ -165,7 +168,7 @@ class Detection:
             return {"skipped": "nothing is watched"}
         catalog = self._catalog()
         with self.database.transaction() as session:
-            report = detection.tick(session, catalog, config, now=utcnow())
+            report = decisions.tick(session, catalog, config, now=utcnow())
         return self._finish(report)
 
     def receive_signals(
@@ -174,11 +177,11 @@ class Detection:
         """The inbound webhook. Raises SignalRejected (audited) for anything unsigned or malformed."""
         secret = self.settings.signals_secret
         try:
-            webhook.check_source(source)  # before anything uses it, the audit actor included
-            webhook.verify(body, signature, secret.get_secret_value() if secret else None)
-            parsed = webhook.parse(body, config=self.config(), now=utcnow(), source=source)
+            inbound.check_source(source)  # before anything uses it, the audit actor included
+            inbound.verify(body, signature, secret.get_secret_value() if secret else None)
+            parsed = inbound.parse(body, config=self.config(), now=utcnow(), source=source)
         except SignalRejected as exc:
-            named = source if source is not None and webhook.SOURCE.match(source) else "unknown"
+            named = source if source is not None and inbound.SOURCE.match(source) else "unknown"
             self.audit.webhook_rejected(
                 endpoint="signals",
                 reason=exc.message,
@@ -196,7 +199,7 @@ class Detection:
         }
         catalog = self._catalog()
         with self.database.transaction() as session:
-            report = detection.readings_received(
+            report = decisions.readings_received(
                 session, catalog, self.config(), readings=parsed.readings, now=utcnow(), received=received
             )
         return {**received, **self._finish(report)}
@@ -221,7 +224,7 @@ class Detection:
     def confirm_outage(self, *, service: str, actor: str, reason: str) -> dict[str, Any]:
         catalog = self.files.catalog()  # an operator gets the file:line problems, not a silent wait
         with self.database.transaction() as session:
-            report = detection.confirm_by_hand(
+            report = decisions.confirm_by_hand(
                 session, catalog, self.config(), service=service, actor=actor, reason=reason, now=utcnow()
             )
         return self._finish(report)
@@ -241,7 +244,7 @@ class Detection:
     def _catalog(self) -> Catalog | None:
         return self.files.catalog_or_none()  # None: detection keeps reading but cannot act (logged at reload)
 
-    def _finish(self, report: detection.Report, **extra: Any) -> dict[str, Any]:
+    def _finish(self, report: decisions.Report, **extra: Any) -> dict[str, Any]:
         for line in report.transitions:
             log.info("watch: %s", line)
         if report.opened is not None:

@@ -15,7 +15,8 @@ from failover.clock import utcnow
 from failover.domain import planning
 from failover.domain.labels import step_label
 from failover.domain.runbooks import Catalog
-from failover.engine import activation_view, auditlog, detection_view, overview, queries, roster
+from failover.engine import activation_view, auditlog, overview, queries, roster
+from failover.engine.detection import view as detection_view
 from failover.errors import Conflict, InvalidRequest
 from failover.models import Activation, ActivationState
 from failover.web import health

@@ -13,10 +13,12 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from failover.clock import utcnow
-from failover.domain.detection import ConfirmPolicy, DetectionConfig
-from failover.domain.signals import GraphFailure, GraphSnapshot, Issue, Reading
-from failover.engine import audit, detection, detection_view
-from failover.engine.detection import Report
+from failover.domain.detection.config import ConfirmPolicy, DetectionConfig
+from failover.domain.detection.signals import GraphFailure, GraphSnapshot, Issue, Reading
+from failover.engine import audit
+from failover.engine.detection import decisions as detection
+from failover.engine.detection import view as detection_view
+from failover.engine.detection.decisions import Report
 from failover.models import Activation, DetectionVote, Incident, Notice, Signal, WatchedService
 from failover.runtime import Runtime
 from failover.sources.graph import parse_issue

@@ -33,7 +33,7 @@ from werkzeug.routing import Rule
 from failover.channels import sendgrid_events
 from failover.engine import notices, tokens
 from failover.runtime import Runtime
-from failover.sources.webhook import sign
+from failover.sources.signals import sign
 from tests.conftest import AuthActions, csrf_from
 from tests.fakes.twilio import twilio_signature
 

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from failover.engine import audit
 from failover.models import AuditEvent
 from failover.runtime import Runtime
-from failover.sources.webhook import sign
+from failover.sources.signals import sign
 
 SECRET = "s3cret-signals-key"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
