@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from failover.domain.roles import ROLES
 from failover.errors import ConfigError, ConfigProblems, FailoverError
 from failover.logs import CONFIG_LOGGER
 from failover.settings import Settings, load_env_file, load_settings
@@ -25,6 +26,9 @@ if TYPE_CHECKING:  # built lazily: `failover --help` and `runbooks check` need n
     from failover.celery_app import FailoverCelery
     from failover.runtime import Runtime
     from failover.services.config import ConfigReport
+
+
+ROLE_NAMES = [role.value for role in ROLES]
 
 
 class Context:
@@ -230,8 +234,8 @@ def web(ctx: Context) -> None:
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", int(os.environ.get("FAILOVER_WEB_WORKERS", "1")))
-            self.cfg.set("threads", int(os.environ.get("FAILOVER_WEB_THREADS", "8")))
+            self.cfg.set("workers", settings.web_workers)
+            self.cfg.set("threads", settings.web_threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)
@@ -704,7 +708,7 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--role", type=click.Choice(ROLE_NAMES), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @pass_ctx
 @friendly
@@ -751,7 +755,7 @@ def user_disable(ctx: Context, name: str, enable: bool) -> None:
 
 @user.command("role")
 @click.argument("name")
-@click.argument("role", type=click.Choice(["viewer", "operator", "admin"]))
+@click.argument("role", type=click.Choice(ROLE_NAMES))
 @pass_ctx
 @friendly
 def user_role(ctx: Context, name: str, role: str) -> None:
@@ -820,7 +824,7 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--role", type=click.Choice(ROLE_NAMES), required=True)
 @click.option("--user", "owner", required=True, help="The console user it acts for (never with more than their role).")
 @click.option("--days", type=int, default=90, show_default=True, help="Days until it expires (1-366).")
 @pass_ctx

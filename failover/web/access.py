@@ -50,6 +50,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, g, jsonify, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
+from failover.domain.roles import ROLE_RANK
 from failover.engine import sessions, tokens, users
 from failover.runtime import Runtime
 from failover.settings import Settings
@@ -57,7 +58,6 @@ from failover.web.errors import answer, wants_json
 
 log = logging.getLogger(__name__)
 
-ROLE_RANK = {"viewer": 1, "operator": 2, "admin": 3}
 PUBLIC_PATHS = frozenset({"/login", "/status", "/status.json", "/healthz", "/readyz"})
 PUBLIC_PREFIXES = ("/login/", "/status/", "/static/", "/webhooks/")
 

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from werkzeug.routing import IntegerConverter
 
 from failover.clock import utcnow
+from failover.models import MAX_ID
 from failover.privacy import mask_address
 from failover.runtime import Runtime
 
@@ -22,7 +23,6 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 
 T = TypeVar("T")
-MAX_ID = 2_147_483_647
 
 
 class IdConverter(IntegerConverter):
