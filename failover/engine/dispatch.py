@@ -13,7 +13,8 @@ A row enters ``sending`` only through a conditional UPDATE from ``pending``,
 so when two workers hold the same batch only one of them sends each row.
 Results are recorded in small groups as they arrive, so a worker killed
 mid-batch leaves at most a handful of rows ``sending``; the sweep finds them
-(``stale_sending``) and reconciles them with the provider before any resend.
+(``reconcile.stale_sending``) and reconciles them with the provider before any resend
+(failover/engine/reconcile.py). Rows are written by ``ledger.write_ledger``; publishing is engine/relay.py.
 """
 
 from __future__ import annotations
