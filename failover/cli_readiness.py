@@ -23,7 +23,7 @@ def doctor(ctx: Context, as_json: bool, strict: bool, only: tuple[str, ...]) -> 
 
     Exit 0 when all is good, 1 on any failure, 2 on warnings only with --strict.
     """
-    report = ctx.runtime().readiness(only=only)
+    report = ctx.runtime().readiness.report(only=only)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
@@ -62,7 +62,7 @@ def canary_run(ctx: Context) -> None:
     if not any(targets.values()):
         click.echo("error: no canary targets: set FAILOVER_CANARY_SMS and/or FAILOVER_CANARY_EMAIL", err=True)
         raise SystemExit(1)
-    result = ctx.runtime().canary_start()
+    result = ctx.runtime().readiness.canary_start()
     click.echo(f"{len(result.started)} canary message(s) sent, {len(result.failed)} refused at once")
     click.echo("the beat settles them as receipts arrive; see `failover doctor` or the Readiness page")
     raise SystemExit(1 if result.failed else 0)
@@ -73,6 +73,6 @@ def canary_run(ctx: Context) -> None:
 @friendly
 def canary_check(ctx: Context) -> None:
     """Settle waiting canaries now (receipt arrived, or deadline passed) and alert about failures."""
-    result = ctx.runtime().canary_check()
+    result = ctx.runtime().readiness.canary_check()
     click.echo(f"{len(result.failed)} canary failure(s), {result.alerts} alert(s) sent")
     raise SystemExit(1 if result.failed else 0)

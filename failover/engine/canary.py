@@ -22,7 +22,6 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -41,7 +40,6 @@ TEXT = "failover canary, reply OK"
 SUBJECT = "failover canary"
 CANARY_DELIVERY_ID = 0  # no ledger row: receipts are matched on the provider's message id
 CHANNELS = ("sms", "email")
-CHECK_EVERY_S = 60.0
 PROVIDER_TRANSPORTS = frozenset({"twilio", "sendgrid", "vonage"})
 
 
@@ -50,22 +48,6 @@ class Round:
     started: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     alerts: int = 0
-
-
-def schedule(interval: float) -> dict[str, dict[str, Any]]:
-    """Beat entries: a round every ``interval`` seconds, and a minute-by-minute look for receipts."""
-    return {
-        "canary-start": {
-            "task": "failover.tasks.canary_start",
-            "schedule": interval,
-            "options": {"expires": min(interval, 3600)},
-        },
-        "canary-check": {
-            "task": "failover.tasks.canary_check",
-            "schedule": CHECK_EVERY_S,
-            "options": {"expires": CHECK_EVERY_S * 2},
-        },
-    }
 
 
 def start(

@@ -80,7 +80,7 @@ def wired(
 
 def test_a_canary_round_that_arrives(wired: Wired) -> None:
     with freeze_time(START, tick=True) as clock:
-        result = wired.runtime.canary_start()
+        result = wired.runtime.readiness.canary_start()
         assert len(result.started) == 2 and not result.failed
         (sms,) = wired.twilio.messages
         assert sms["to"] == CANARY_PHONE and sms["body"] == canary.TEXT
@@ -91,7 +91,7 @@ def test_a_canary_round_that_arrives(wired: Wired) -> None:
         clock.tick(dt.timedelta(seconds=40))
         assert wired.twilio.deliver() == [204, 204]  # sent, then delivered, signed as Twilio signs
         wired.email_delivered()
-        result = wired.runtime.canary_check()
+        result = wired.runtime.readiness.canary_check()
     assert not result.failed and result.alerts == 0
     runs = wired.runs()
     assert runs["sms"].outcome == "ok" and runs["email"].outcome == "ok"
@@ -100,7 +100,9 @@ def test_a_canary_round_that_arrives(wired: Wired) -> None:
     assert runs["sms"].target != CANARY_PHONE  # stored masked
     assert len(wired.twilio.messages) == 1 and len(wired.sendgrid.sends) == 1  # no alert
     with freeze_time(START + dt.timedelta(minutes=5)):
-        finding = {f.check: f for f in wired.runtime.readiness(only=("service.canary",)).findings}["service.canary"]
+        finding = {f.check: f for f in wired.runtime.readiness.report(only=("service.canary",)).findings}[
+            "service.canary"
+        ]
     assert finding.result == Result.OK and finding.detail.startswith("2 of 2 arrived")
     with wired.runtime.database.reading() as session:
         actions = [row.action for row in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
@@ -110,15 +112,15 @@ def test_a_canary_round_that_arrives(wired: Wired) -> None:
 
 def test_a_canary_whose_receipt_never_arrives(wired: Wired) -> None:
     with freeze_time(START, tick=True) as clock:
-        wired.runtime.canary_start()
+        wired.runtime.readiness.canary_start()
         wired.email_delivered()  # the mail arrives; Twilio never calls back about the SMS
         clock.tick(dt.timedelta(minutes=14))
-        early = wired.runtime.canary_check()
+        early = wired.runtime.readiness.canary_check()
         assert not early.failed and wired.runs()["sms"].outcome is None  # still within its 15 minutes
         clock.tick(dt.timedelta(minutes=2))
-        result = wired.runtime.canary_check()
+        result = wired.runtime.readiness.canary_check()
         assert len(result.failed) == 1 and result.alerts == 1
-        again = wired.runtime.canary_check()  # the next check alerts no more
+        again = wired.runtime.readiness.canary_check()  # the next check alerts no more
         assert again.alerts == 0
     runs = wired.runs()
     assert runs["email"].outcome == "ok"
@@ -130,14 +132,16 @@ def test_a_canary_whose_receipt_never_arrives(wired: Wired) -> None:
     assert alert["subject"] == "failover canary FAILED"
     assert "sms via twilio" in alert["content"][0]["value"] and CANARY_PHONE not in alert["content"][0]["value"]
     with freeze_time(START + dt.timedelta(minutes=20)):
-        finding = {f.check: f for f in wired.runtime.readiness(only=("service.canary",)).findings}["service.canary"]
+        finding = {f.check: f for f in wired.runtime.readiness.report(only=("service.canary",)).findings}[
+            "service.canary"
+        ]
     assert finding.result == Result.FAIL and finding.detail.startswith("1 of 2 arrived")
     assert any("no delivery receipt" in item for item in finding.items)
 
 
 def test_a_canary_the_provider_refuses_fails_at_once(wired: Wired) -> None:
     wired.twilio.number_failures[CANARY_PHONE] = Failure(400, 21408, "Permission to send an SMS has not been enabled")
-    result = wired.runtime.canary_start()
+    result = wired.runtime.readiness.canary_start()
     assert len(result.failed) == 1 and result.alerts == 1
     run = wired.runs()["sms"]
     assert run.outcome == "failed" and "refused" in run.detail
@@ -146,9 +150,9 @@ def test_a_canary_the_provider_refuses_fails_at_once(wired: Wired) -> None:
 
 def test_a_canary_reported_undelivered(wired: Wired) -> None:
     wired.twilio.outcomes[CANARY_PHONE] = ("undelivered", 30003)
-    wired.runtime.canary_start()
+    wired.runtime.readiness.canary_start()
     wired.twilio.deliver()
-    result = wired.runtime.canary_check()
+    result = wired.runtime.readiness.canary_check()
     assert len(result.failed) == 1
     assert wired.runs()["sms"].detail == "the provider reports undelivered (30003)"
 
@@ -165,8 +169,10 @@ def test_canary_history_on_the_readiness_page(wired: Wired) -> None:
     assert CANARY_PHONE not in html and CANARY_EMAIL not in html
 
 
-def test_no_targets_schedules_nothing(env: dict[str, str], runtime: Runtime) -> None:
-    from failover.celery_app import create_celery
+def test_canaries_are_scheduled_only_with_targets(env: dict[str, str], runtime: Runtime, wired: Wired) -> None:
+    from failover.celery_app import TaskName, create_celery
 
-    assert "canary-start" not in create_celery(runtime).conf.beat_schedule
-    assert canary.schedule(3600)["canary-start"]["schedule"] == 3600
+    assert "canary-start" not in create_celery(runtime).conf.beat_schedule  # no targets: nothing scheduled
+    schedule = create_celery(wired.runtime).conf.beat_schedule
+    assert schedule["canary-start"]["task"] == TaskName.CANARY_START.value
+    assert schedule["canary-start"]["schedule"] == 86400.0 and schedule["canary-check"]["schedule"] == 60.0

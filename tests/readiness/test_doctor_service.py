@@ -23,7 +23,7 @@ from tests.conftest import SQLITE_ONLY, add_user
 
 
 def checks(runtime: Runtime, *only: str) -> dict[str, doctor.Finding]:
-    return {f.check: f for f in runtime.readiness(only=only).findings}
+    return {f.check: f for f in runtime.readiness.report(only=only).findings}
 
 
 @SQLITE_ONLY
@@ -88,7 +88,7 @@ def test_the_beat_writes_its_heartbeat_when_it_publishes(runtime: Runtime, monke
 def test_queue_backed_up(runtime: Runtime) -> None:
     start = dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.UTC)
     with freeze_time(start) as clock:
-        accepted, broker_ok = runtime.activate(runbook_id="exchange-outage", reason="test", actor="tester")
+        accepted, broker_ok = runtime.activations.activate(runbook_id="exchange-outage", reason="test", actor="tester")
         assert not broker_ok  # no broker in this process: the rows wait, pending
         assert checks(runtime, "service.queue")["service.queue"].result == Result.OK
         clock.tick(dt.timedelta(minutes=10))
@@ -100,7 +100,7 @@ def test_queue_backed_up(runtime: Runtime) -> None:
 @SQLITE_ONLY
 def test_last_drill(runtime: Runtime) -> None:
     assert checks(runtime, "service.drill")["service.drill"].result == Result.WARN
-    runtime.activate(runbook_id="exchange-outage", reason="drill", actor="tester", drill=True)
+    runtime.activations.activate(runbook_id="exchange-outage", reason="drill", actor="tester", drill=True)
     assert checks(runtime, "service.drill")["service.drill"].result == Result.OK
 
 
@@ -120,7 +120,7 @@ def test_break_glass(runtime: Runtime) -> None:
     assert found["access.second_factor"].result == Result.WARN
     assert found["access.second_factor"].items == ("olga (operator)",)
     # Taking part in a drill counts as much as a login.
-    runtime.activate(runbook_id="exchange-outage", reason="drill", actor="olga", drill=True)
+    runtime.activations.activate(runbook_id="exchange-outage", reason="drill", actor="olga", drill=True)
     assert checks(runtime, "access")["access.recent"].result == Result.OK
 
 
@@ -128,13 +128,13 @@ def test_break_glass(runtime: Runtime) -> None:
 def test_personal_addresses_on_the_tenant_domain(runtime: Runtime, env: dict[str, str]) -> None:
     settings = Settings(**{**env, "FAILOVER_TENANT_DOMAINS": " Personal.example , contoso.com"})
     assert settings.tenant_domain_list == ["personal.example", "contoso.com"]
-    finding = readiness.tenant_addresses(runtime.catalog_or_none(), settings.tenant_domain_list)
+    finding = readiness.tenant_addresses(runtime.config.catalog_or_none(), settings.tenant_domain_list)
     assert finding.result == Result.WARN
     assert "Alice Example (alice): a***@personal.example" in finding.items  # listed, masked
     assert not any("alice@" in item for item in finding.items)
-    clean = readiness.tenant_addresses(runtime.catalog_or_none(), ["contoso.com"])
+    clean = readiness.tenant_addresses(runtime.config.catalog_or_none(), ["contoso.com"])
     assert clean.result == Result.OK
-    unset = readiness.tenant_addresses(runtime.catalog_or_none(), [])
+    unset = readiness.tenant_addresses(runtime.config.catalog_or_none(), [])
     assert unset.result == Result.SKIPPED and "FAILOVER_TENANT_DOMAINS" in unset.detail
 
 
@@ -144,7 +144,7 @@ def test_one_crashing_area_does_not_hide_the_others(runtime: Runtime, monkeypatc
         raise RuntimeError("boom\nsecond line")
 
     monkeypatch.setattr(doctor, "AREAS", [("twilio", broken), *[a for a in doctor.AREAS if a[0] != "twilio"]])
-    found = {f.check: f for f in runtime.readiness().findings}
+    found = {f.check: f for f in runtime.readiness.report().findings}
     assert found["twilio.error"].result == Result.FAIL and found["twilio.error"].detail == "RuntimeError: boom"
     assert "service.migrations" in found and "sendgrid.key" in found
 
