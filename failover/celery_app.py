@@ -15,6 +15,7 @@ from typing import Any
 from celery import Celery, Task
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
+from failover import heartbeats
 from failover.errors import BrokerUnavailable
 from failover.runtime import Runtime
 
@@ -29,6 +30,8 @@ class TaskName(StrEnum):
     RUN_PROBE = "failover.tasks.run_probe"
     EVALUATE_DETECTION = "failover.tasks.evaluate_detection"
     AUDIT_CHECKPOINT = "failover.tasks.audit_checkpoint"
+    CANARY_START = "failover.tasks.canary_start"
+    CANARY_CHECK = "failover.tasks.canary_check"
 
 
 # What each detection job (services.detection.Beat) runs.
@@ -37,6 +40,7 @@ DETECTION_TASKS = {"evaluate": TaskName.EVALUATE_DETECTION, "graph": TaskName.PO
 SWEEP_EVERY_S = 2.0
 SEND_QUEUE = "celery"
 CONTROL_QUEUE = "control"
+CANARY_CHECK_EVERY_S = 60.0  # waiting canaries: receipt arrived, or deadline passed (one query when none wait)
 # Above any countdown we use (none today; retries are timed by the sweep).
 VISIBILITY_TIMEOUT_S = 3600
 
@@ -123,7 +127,16 @@ def create_celery(runtime: Runtime) -> FailoverCelery:
             "max_retries": 0,
         }
         conf["broker_connection_timeout"] = 3
+    if settings.canary_interval and any(settings.canary_targets.values()):
+        # End-to-end canaries (failover/engine/canary.py): a round every interval, receipts looked for every minute.
+        conf["beat_schedule"]["canary-start"] = _entry(
+            TaskName.CANARY_START, dt.timedelta(seconds=settings.canary_interval)
+        )
+        conf["beat_schedule"]["canary-check"] = _entry(
+            TaskName.CANARY_CHECK, dt.timedelta(seconds=CANARY_CHECK_EVERY_S)
+        )
     app.conf.update(conf)
+    heartbeats.install_worker(app)  # workers say they are alive, for doctor and health checks
     app.runtime = runtime  # tasks reach it through runtime_of(self)
     runtime.relay.publisher = _publisher(app)
     return app

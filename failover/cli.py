@@ -286,7 +286,7 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
 @friendly
 def beat(ctx: Context) -> None:
     """Run the scheduler. Exactly one per installation: a second one exits at once."""
-    from failover import locks, logs
+    from failover import heartbeats, locks, logs
 
     settings = ctx.settings
     logs.configure(settings.log_level)
@@ -307,6 +307,7 @@ def beat(ctx: Context) -> None:
         raise SystemExit(1) from None
     try:
         celery = _celery(ctx.runtime(broker=True))
+        heartbeats.install_beat(ctx.runtime())
         celery.start(["beat", "--loglevel", settings.log_level])
     finally:
         lock.release()
@@ -870,3 +871,11 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+# -- readiness: doctor and canaries (failover/cli_readiness.py) ---------------------------
+
+from failover import cli_readiness  # noqa: E402  (it needs the Context and decorators above)
+
+main.add_command(cli_readiness.doctor)
+main.add_command(cli_readiness.canary)

@@ -522,3 +522,43 @@ class InboundLimit(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_start: Mapped[dt.datetime]
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# -- readiness (issue 16): heartbeats and canaries, see failover/engine/readiness.py and canary.py ----------
+
+
+class Heartbeat(Base):
+    """A worker's or the beat's latest sign of life, one row per process name (``worker@host``, ``beat``)."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # worker | beat
+    at: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime]
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class CanaryRun(Base):
+    """One canary message: sent through one provider to one designated target, then waited on.
+
+    ``outcome`` is None while it waits for its delivery receipt (matched on
+    ``provider_id`` among the stored provider events), then ok | failed.
+    ``target`` is stored masked: the designated numbers and addresses live in the settings.
+    """
+
+    __tablename__ = "canary_runs"
+    __table_args__ = (Index("ix_canary_runs_pending", "outcome", "deadline_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # sms | email
+    transport: Mapped[str] = mapped_column(String(16))  # twilio | sendgrid | outbox | ...
+    target: Mapped[str] = mapped_column(String(320))  # masked
+    started_at: Mapped[dt.datetime] = mapped_column(index=True)
+    deadline_at: Mapped[dt.datetime]
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    receipt_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    alerted: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -21,6 +21,7 @@ from failover.services.audit import Audit
 from failover.services.config import Configuration
 from failover.services.delivery import Delivery
 from failover.services.detection import Detection
+from failover.services.readiness import Readiness
 from failover.services.relay import Relay
 from failover.services.tracking import Tracking
 from failover.settings import Settings
@@ -48,6 +49,7 @@ class Runtime:
         self.detection = Detection(
             settings, self.database, self.config, self.relay, self.audit, self.delivery.transports
         )
+        self.readiness = Readiness(settings, self.database, self.config, self.delivery)  # doctor, canaries
 
     def warm(self) -> None:
         """Load and import what the first activation would need, before an outage needs it."""

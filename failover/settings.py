@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import os
 import secrets
 from decimal import Decimal
@@ -134,6 +135,24 @@ class Settings(BaseSettings):
         DEFAULT_GRAPH_AUTHORITY_BASE, validation_alias="FAILOVER_GRAPH_AUTHORITY_BASE"
     )
 
+    # Readiness (``failover doctor``, the console's Readiness page) and canaries; see README "Before the outage".
+    twilio_min_balance: float = Field(20.0, ge=0, validation_alias="FAILOVER_TWILIO_MIN_BALANCE")
+    # The Graph client secret's end date (YYYY-MM-DD, from the app registration): warned about 30 days ahead.
+    graph_secret_expires: dt.date | None = Field(None, validation_alias="FAILOVER_GRAPH_SECRET_EXPIRES")
+    # Days an operator or admin account may go without a login or a drill before doctor lists it.
+    breakglass_max_age: int = Field(90, ge=1, le=3650, validation_alias="FAILOVER_BREAKGLASS_MAX_AGE")
+    # The tenant's own mail domains (comma-separated): personal addresses there die with Microsoft 365.
+    tenant_domains: str = Field("", validation_alias="FAILOVER_TENANT_DOMAINS")
+    # Name servers doctor asks (host or host:port, comma-separated); unset: the system's resolver.
+    dns_nameservers: str = Field("", validation_alias="FAILOVER_DNS_NAMESERVERS")
+    # Seconds the oldest due ledger row may wait before doctor calls the queue backed up.
+    queue_max_age: float = Field(300.0, gt=0, validation_alias="FAILOVER_QUEUE_MAX_AGE")
+    # Canaries: designated numbers and personal addresses (comma-separated) that get "failover canary, reply OK".
+    canary_sms: str = Field("", validation_alias="FAILOVER_CANARY_SMS")
+    canary_email: str = Field("", validation_alias="FAILOVER_CANARY_EMAIL")
+    canary_interval: float = Field(86400.0, ge=0, validation_alias="FAILOVER_CANARY_INTERVAL")  # 0: never
+    canary_timeout: float = Field(900.0, gt=0, validation_alias="FAILOVER_CANARY_TIMEOUT")  # receipt within
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -244,6 +263,16 @@ class Settings(BaseSettings):
     @property
     def graph_enabled(self) -> bool:
         return bool(self.graph_tenant_id)
+
+    @property
+    def canary_targets(self) -> dict[str, list[str]]:
+        """The designated canary recipients per channel (sms, email)."""
+        split = lambda text: [part.strip() for part in text.split(",") if part.strip()]  # noqa: E731
+        return {"sms": split(self.canary_sms), "email": split(self.canary_email)}
+
+    @property
+    def tenant_domain_list(self) -> list[str]:
+        return [part.strip().lower() for part in self.tenant_domains.split(",") if part.strip()]
 
     def flask_secret_key(self) -> str:
         """The configured key, else one generated once and kept in the data dir (0600)."""

@@ -45,3 +45,15 @@ def audit_checkpoint(self: Task[Any, Any]) -> dict[str, Any]:
 def follow_up(self: Task[Any, Any]) -> dict[str, int]:
     report = runtime_of(self).delivery.follow_up()
     return {"batches": len(report.batch_ids)}
+
+
+@shared_task(name=TaskName.CANARY_START.value, bind=True)
+def canary_start(self: Task[Any, Any]) -> dict[str, int]:
+    result = runtime_of(self).readiness.canary_start()
+    return {"started": len(result.started), "failed": len(result.failed), "alerts": result.alerts}
+
+
+@shared_task(name=TaskName.CANARY_CHECK.value, bind=True)
+def canary_check(self: Task[Any, Any]) -> dict[str, int]:
+    result = runtime_of(self).readiness.canary_check()
+    return {"failed": len(result.failed), "alerts": result.alerts}

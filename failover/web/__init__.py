@@ -54,6 +54,7 @@ def create_app(
         incident_work,
         notices,
         provider_webhooks,
+        readiness,
         status,
         views,
     )
@@ -73,6 +74,7 @@ def create_app(
     app.register_blueprint(notices.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(readiness.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
     app.register_blueprint(detection.signals_bp)

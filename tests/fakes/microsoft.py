@@ -11,9 +11,12 @@ issues in the recorded shape (undocumented fields included).
 
 from __future__ import annotations
 
+import base64
 import collections
+import json
 import secrets
 import threading
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -46,6 +49,8 @@ class FakeEntra(FakeServer):
         super().__init__(**kw)
         self.tenant, self.client_id, self.secret = tenant, client_id, secret
         self.tokens: set[str] = set()
+        # Application permissions with admin consent: the app-only token's ``roles`` claim, as Entra issues it.
+        self.roles: list[str] = ["ServiceHealth.Read.All"]
         self.down = False  # an identity outage: 503 temporarily_unavailable
         self.route("GET", f"/{tenant}/v2.0/.well-known/openid-configuration", self._openid)
         self.route("POST", f"/{tenant}/oauth2/v2.0/token", self._token)
@@ -85,12 +90,36 @@ class FakeEntra(FakeServer):
             return aad_error(
                 400, "invalid_scope", f"The provided value for scope {form.get('scope')} is not valid.", 1002012
             )
-        token = "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(24)
+        token = self._jwt()
         with self.lock:
             self.tokens.add(token)
         return Response.json(
             200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
         )
+
+    def _jwt(self) -> str:
+        """A JWT shaped like Entra's app-only access tokens (header.claims.signature; the signature is noise)."""
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "kid": "fake-key"}
+        claims = {
+            "aud": "https://graph.microsoft.com",
+            "iss": f"https://sts.windows.net/{self.tenant}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3599,
+            "appid": self.client_id,
+            "idtyp": "app",
+            "oid": "99999999-8888-7777-6666-555555555555",
+            "roles": list(self.roles),
+            "tid": self.tenant,
+            "ver": "1.0",
+            "xms_tcdt": 1600000000,
+        }
+
+        def part(value: object) -> str:
+            return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+        return f"{part(header)}.{part(claims)}.{secrets.token_urlsafe(32)}"
 
     def token_requests(self) -> int:
         return len(self.requests("POST", f"/{self.tenant}/oauth2/v2.0/token"))
@@ -154,6 +183,9 @@ class FakeGraph(FakeServer):
         self.script: collections.deque[Response] = collections.deque()
         self.route("GET", ISSUES, self._issues)
         self.route("GET", OVERVIEWS, self._overviews)
+        # The app registration's secrets (GET /v1.0/applications(appId='...'), needs Application.Read.All).
+        self.password_credentials: list[dict[str, Any]] = []
+        self.route("GET", "/v1.0/applications(appId=", self._application)
 
     def set_issues(self, *issues: dict[str, Any]) -> None:
         with self._state:
@@ -173,6 +205,44 @@ class FakeGraph(FakeServer):
                     {"Retry-After": str(retry_after)},
                 )
             )
+
+    def add_secret(self, hint: str, end: str) -> None:
+        """A client secret of the app registration, as passwordCredentials lists it (never the secret)."""
+        self.password_credentials.append(
+            {
+                "customKeyIdentifier": None,
+                "displayName": "failover",
+                "endDateTime": end,
+                "hint": hint,
+                "keyId": secrets.token_hex(16),
+                "secretText": None,
+                "startDateTime": "2025-01-05T10:00:00Z",
+            }
+        )
+
+    def _application(self, request: Request) -> Response:
+        refused = self._authorised(request)
+        if refused is not None:
+            return refused
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        if "Application.Read.All" not in self.entra.roles:
+            return Response.json(
+                403,
+                {
+                    "error": {
+                        "code": "Authorization_RequestDenied",
+                        "message": "Insufficient privileges to complete the operation.",
+                        "innerError": {"date": "2026-12-03T09:00:00", "request-id": token[-8:]},
+                    }
+                },
+            )
+        return Response.json(
+            200,
+            {
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#applications(passwordCredentials)/$entity",
+                "passwordCredentials": list(self.password_credentials),
+            },
+        )
 
     def polls(self) -> int:
         return len([r for r in self.requests("GET", ISSUES) if "$skiptoken" not in r.query])

@@ -71,6 +71,23 @@ class FakeSendGrid(FakeServer):
         self.route("POST", "/v3/mail/send", self._send)
         self.signing_key = ec.generate_private_key(ec.SECP256R1())
         self.poster: Poster = http_poster
+        # What `failover doctor` reads: the key's scopes, the plan, sender identities, the signed webhook.
+        self.scopes = list(FULL_SCOPES)
+        self.plan = "paid"  # /v3/user/account "type": free | paid
+        self.credits = {"remain": 48210, "total": 50000, "overage": 0, "used": 1790, "reset_frequency": "monthly"}
+        self.domains: list[dict[str, Any]] = []  # /v3/whitelabel/domains
+        self.senders: list[dict[str, Any]] = []  # /v3/verified_senders results
+        self.webhook_signed = True
+        self.route("GET", "/v3/scopes", self._scopes)
+        self.route("GET", "/v3/user/account", lambda r: self._read(r, "user.account.read", self._account))
+        self.route("GET", "/v3/user/credits", lambda r: self._read(r, "user.credits.read", self._credits))
+        self.route("GET", "/v3/whitelabel/domains", lambda r: self._read(r, "whitelabel.read", self._domains))
+        self.route("GET", "/v3/verified_senders", lambda r: self._read(r, "verified_senders.read", self._senders))
+        self.route(
+            "GET",
+            "/v3/user/webhooks/event/settings/signed",
+            lambda r: self._read(r, "user.webhooks.event.settings.read", self._signed),
+        )
 
     @property
     def public_key(self) -> str:
@@ -166,6 +183,78 @@ class FakeSendGrid(FakeServer):
             headers={"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset},
         )
 
+    # -- read-only account resources (failover doctor) ------------------------------------
+
+    def authenticate(self, domain: str, *, valid: bool = True) -> None:
+        """An authenticated (whitelabel) domain, as /v3/whitelabel/domains lists it."""
+        with self.lock:
+            self.domains.append(
+                {
+                    "id": len(self.domains) + 1,
+                    "user_id": 4711,
+                    "subdomain": "em1234",
+                    "domain": domain,
+                    "username": "failover",
+                    "ips": [],
+                    "custom_spf": False,
+                    "default": True,
+                    "legacy": False,
+                    "automatic_security": True,
+                    "valid": valid,
+                    "dns": {
+                        "mail_cname": {
+                            "valid": valid,
+                            "type": "cname",
+                            "host": f"em1234.{domain}",
+                            "data": "u4711.wl.sendgrid.net",
+                        },
+                        "dkim1": {
+                            "valid": valid,
+                            "type": "cname",
+                            "host": f"s1._domainkey.{domain}",
+                            "data": "s1.domainkey.u4711.wl.sendgrid.net",
+                        },
+                        "dkim2": {
+                            "valid": valid,
+                            "type": "cname",
+                            "host": f"s2._domainkey.{domain}",
+                            "data": "s2.domainkey.u4711.wl.sendgrid.net",
+                        },
+                    },
+                }
+            )
+
+    def _authorised(self, request: Request) -> Response | None:
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return errors(401, "authorization required")
+        return None
+
+    def _scopes(self, request: Request) -> Response:
+        return self._authorised(request) or Response.json(200, {"scopes": list(self.scopes)})
+
+    def _read(self, request: Request, scope: str, answer: Callable[[], Any]) -> Response:
+        refused = self._authorised(request)
+        if refused is not None:
+            return refused
+        if scope not in self.scopes:
+            return errors(403, "access forbidden")
+        return Response.json(200, answer())
+
+    def _account(self) -> dict[str, Any]:
+        return {"type": self.plan, "reputation": 99.4}
+
+    def _credits(self) -> dict[str, Any]:
+        return {**self.credits, "last_reset": "2026-12-01", "next_reset": "2027-01-01"}
+
+    def _domains(self) -> list[dict[str, Any]]:
+        return list(self.domains)
+
+    def _senders(self) -> dict[str, Any]:
+        return {"results": list(self.senders)}
+
+    def _signed(self) -> dict[str, Any]:
+        return {"public_key": self.public_key if self.webhook_signed else ""}
+
     def _send(self, request: Request) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return errors(401, "The provided authorization grant is invalid, expired, or revoked")
@@ -186,6 +275,18 @@ class FakeSendGrid(FakeServer):
         if failure is not None:
             return errors(failure.status, failure.message)
         return Response(202, b"", {"X-Message-Id": message_id})
+
+
+# The scopes of a full-access key that matter here (a real one lists a few hundred).
+FULL_SCOPES = (
+    "mail.send",
+    "user.account.read",
+    "user.credits.read",
+    "whitelabel.read",
+    "verified_senders.read",
+    "user.webhooks.event.settings.read",
+    "templates.read",
+)
 
 
 def _validate(payload: Any) -> tuple[str, str] | None:

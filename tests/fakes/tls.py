@@ -33,8 +33,8 @@ class TestCA:
             .issuer_name(name)
             .public_key(self._key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
+            .not_valid_before(now - dt.timedelta(days=400))
+            .not_valid_after(now + dt.timedelta(days=400))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -56,9 +56,15 @@ class TestCA:
         self.bundle = directory / "ca.pem"
         self.bundle.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def server_context(self) -> ssl.SSLContext:
-        """A server-side context with a fresh leaf certificate for 127.0.0.1 and localhost."""
+    def server_context(self, *, valid_for: dt.timedelta = dt.timedelta(days=1)) -> ssl.SSLContext:
+        """A server-side context with a fresh leaf certificate for 127.0.0.1 and localhost.
+
+        ``valid_for`` is how long the leaf stays valid from now; negative gives an expired one
+        (valid from a year before it ended). The CA itself lasts 400 days.
+        """
         now = dt.datetime.now(dt.UTC)
+        not_after = now + valid_for
+        not_before = min(now - dt.timedelta(minutes=5), not_after - dt.timedelta(days=365))
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             x509.CertificateBuilder()
@@ -66,8 +72,8 @@ class TestCA:
             .issuer_name(self._cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
             .add_extension(
                 x509.SubjectAlternativeName(
                     [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]

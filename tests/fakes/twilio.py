@@ -121,6 +121,18 @@ class FakeTwilio(FakeServer):
         self.route("POST", f"{base}/Messages.json", self._create)
         self.route("GET", f"{base}/Messages.json", self._list)
         self.route("POST", f"{base}/Calls.json", self._create_call)
+        # Read-only account resources that `failover doctor` looks at (the account, its balance, its numbers,
+        # Messaging Services: messaging.twilio.com/v1, served here too when the SDK's base URL points here).
+        self.account_status = "active"  # active | suspended | closed
+        self.account_type = "Full"  # Full | Trial
+        self.balance = "42.17"
+        self.currency = "USD"
+        self.numbers: dict[str, dict[str, Any]] = {}  # phone number -> IncomingPhoneNumber resource
+        self.services: dict[str, dict[str, Any]] = {}  # MG sid -> Messaging Service resource (+ "_numbers")
+        self.route("GET", f"{base}.json", self._account)
+        self.route("GET", f"{base}/Balance.json", self._balance)
+        self.route("GET", f"{base}/IncomingPhoneNumbers.json", self._incoming_numbers)
+        self.route("GET", "/v1/Services/", self._service)
 
     # -- helpers for tests -----------------------------------------------------
 
@@ -263,6 +275,170 @@ class FakeTwilio(FakeServer):
                 "uri": uri,
             },
         )
+
+    # -- account resources (read by failover doctor) ---------------------------------------
+
+    def add_number(
+        self, number: str, *, sms: bool = True, voice: bool = True, sms_url: str = "", status_callback: str = ""
+    ) -> dict[str, Any]:
+        """An IncomingPhoneNumber of this account, as Twilio answers it."""
+        now = email.utils.formatdate(usegmt=True)
+        sid = "PN" + secrets.token_hex(16)
+        resource = {
+            "account_sid": self.account_sid,
+            "address_requirements": "none",
+            "address_sid": None,
+            "api_version": "2010-04-01",
+            "beta": False,
+            "capabilities": {"voice": voice, "sms": sms, "mms": sms, "fax": False},
+            "date_created": now,
+            "date_updated": now,
+            "emergency_status": "Inactive",
+            "friendly_name": number,
+            "identity_sid": None,
+            "origin": "twilio",
+            "phone_number": number,
+            "sid": sid,
+            "sms_application_sid": "",
+            "sms_fallback_method": "POST",
+            "sms_fallback_url": "",
+            "sms_method": "POST",
+            "sms_url": sms_url,
+            "status_callback": status_callback,
+            "status_callback_method": "POST",
+            "trunk_sid": None,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers/{sid}.json",
+            "voice_application_sid": None,
+            "voice_caller_id_lookup": False,
+            "voice_fallback_method": "POST",
+            "voice_fallback_url": None,
+            "voice_method": "POST",
+            "voice_url": None,
+            "bundle_sid": None,
+            "status": "in-use",
+        }
+        with self.lock:
+            self.numbers[number] = resource
+        return resource
+
+    def add_service(
+        self, numbers: list[str], *, inbound_request_url: str = "", use_inbound_webhook_on_number: bool = False
+    ) -> str:
+        """A Messaging Service (messaging/v1) with sender numbers; returns its MG sid."""
+        sid = "MG" + secrets.token_hex(16)
+        url = f"https://messaging.twilio.com/v1/Services/{sid}"
+        service = {
+            "account_sid": self.account_sid,
+            "area_code_geomatch": True,
+            "date_created": "2026-11-02T09:00:00Z",
+            "date_updated": "2026-11-02T09:00:00Z",
+            "fallback_method": "POST",
+            "fallback_to_long_code": True,
+            "fallback_url": None,
+            "friendly_name": "failover",
+            "inbound_method": "POST",
+            "inbound_request_url": inbound_request_url or None,
+            "links": {"phone_numbers": f"{url}/PhoneNumbers"},
+            "mms_converter": True,
+            "scan_message_content": "inherit",
+            "sid": sid,
+            "smart_encoding": True,
+            "status_callback": None,
+            "sticky_sender": True,
+            "synchronous_validation": True,
+            "url": url,
+            "use_inbound_webhook_on_number": use_inbound_webhook_on_number,
+            "usecase": "notifications",
+            "us_app_to_person_registered": False,
+            "validity_period": 14400,
+            "_numbers": [
+                {
+                    "sid": "PN" + secrets.token_hex(16),
+                    "account_sid": self.account_sid,
+                    "service_sid": sid,
+                    "date_created": "2026-11-02T09:00:00Z",
+                    "date_updated": "2026-11-02T09:00:00Z",
+                    "phone_number": number,
+                    "country_code": "US",
+                    "capabilities": ["SMS", "MMS", "Voice"],
+                    "url": f"{url}/PhoneNumbers/PN{number[-6:]}",
+                }
+                for number in numbers
+            ],
+        }
+        with self.lock:
+            self.services[sid] = service
+        return sid
+
+    def _account(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return error(401, 20003, "Authenticate")
+        now = email.utils.formatdate(usegmt=True)
+        uri = f"/2010-04-01/Accounts/{self.account_sid}"
+        return Response.json(
+            200,
+            {
+                "auth_token": self.auth_token,
+                "date_created": now,
+                "date_updated": now,
+                "friendly_name": "failover test account",
+                "owner_account_sid": self.account_sid,
+                "sid": self.account_sid,
+                "status": self.account_status,
+                "subresource_uris": {"balance": f"{uri}/Balance.json", "messages": f"{uri}/Messages.json"},
+                "type": self.account_type,
+                "uri": f"{uri}.json",
+            },
+        )
+
+    def _balance(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return error(401, 20003, "Authenticate")
+        return Response.json(200, {"account_sid": self.account_sid, "balance": self.balance, "currency": self.currency})
+
+    def _incoming_numbers(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return error(401, 20003, "Authenticate")
+        wanted = (request.query.get("PhoneNumber") or [None])[0]
+        with self.lock:
+            found = [n for n in self.numbers.values() if wanted is None or n["phone_number"] == wanted]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json"
+        return Response.json(
+            200,
+            {
+                "end": max(0, len(found) - 1),
+                "first_page_uri": f"{uri}?PageSize=50&Page=0",
+                "incoming_phone_numbers": found,
+                "next_page_uri": None,
+                "page": 0,
+                "page_size": 50,
+                "previous_page_uri": None,
+                "start": 0,
+                "uri": uri,
+            },
+        )
+
+    def _service(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return error(401, 20003, "Authenticate")
+        parts = request.path.strip("/").split("/")  # v1 Services MG... [PhoneNumbers]
+        with self.lock:
+            service = self.services.get(parts[2]) if len(parts) >= 3 else None
+        if service is None:
+            return error(404, 20404, f"The requested resource {request.path} was not found")
+        if len(parts) == 4 and parts[3] == "PhoneNumbers":
+            url = f"{service['url']}/PhoneNumbers"
+            meta = {
+                "page": 0,
+                "page_size": 50,
+                "first_page_url": f"{url}?PageSize=50&Page=0",
+                "previous_page_url": None,
+                "next_page_url": None,
+                "key": "phone_numbers",
+                "url": f"{url}?PageSize=50&Page=0",
+            }
+            return Response.json(200, {"meta": meta, "phone_numbers": service["_numbers"]})
+        return Response.json(200, {k: v for k, v in service.items() if not k.startswith("_")})
 
     # -- calls ------------------------------------------------------------------------
 

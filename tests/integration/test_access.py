@@ -96,6 +96,8 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("GET", "/admin/tokens", None, signed_in(403, 403, 200)),
     ("POST", "/admin/tokens", {}, signed_in(403, 403, 400)),
     ("POST", "/admin/tokens/999/revoke", {}, signed_in(403, 403, 404)),
+    ("GET", "/admin/readiness", None, signed_in(403, 403, 200)),
+    ("POST", "/admin/readiness/canaries", {}, signed_in(403, 403, 302)),  # no targets: says so, sends nothing
     ("POST", "/logout", {}, everyone(302)),  # last: it ends the session
 ]
 

@@ -121,6 +121,11 @@ def test_graph_outage_to_sms_and_back_to_one_all_clear(
 
         settled = graph.polls()
         workers.wait_until(lambda: graph.polls() >= settled + 3, timeout=30, what="three more polls", log=log)
+        # A real worker and a real beat have said they are alive: what doctor and health checks read.
+        alive = {
+            f.check: f.result.value for f in runtime.readiness.report(only=("service.worker", "service.beat")).findings
+        }
+        assert alive == {"service.worker": "ok", "service.beat": "ok"}
     finally:
         workers.stop(beat)
         workers.stop(worker)

@@ -59,6 +59,9 @@ def test_a_real_worker_sends_every_message_exactly_once(
         assert broker_ok
         assert accepted.counts == {"sms": PEOPLE, "email": PEOPLE, "status": 1}
         workers.wait_until(lambda: workers.open_rows(runtime) == 0, timeout=120, what="all rows final", log=log)
+        # The worker says it is alive (a bootstep timer), which is what doctor and health checks read.
+        alive = {f.check: f.result.value for f in runtime.readiness.report(only=("service.worker",)).findings}
+        assert alive == {"service.worker": "ok"}
     finally:
         workers.stop(worker)
     with runtime.database.reading() as session:

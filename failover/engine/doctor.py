@@ -1,0 +1,295 @@
+"""``failover doctor`` and the Readiness page: every readiness check, in one report.
+
+Each area is gathered by the module that knows it (channels/ for the
+providers' SDKs, sources/ for DNS, TLS and Graph, engine/readiness.py for our
+own database); this module only decides what applies to this configuration
+and keeps one area's crash from hiding the others. A check that does not
+apply says "skipped" and why, so the page always shows the whole list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from failover.db import Database, sqlite_path
+from failover.domain import readiness as r
+from failover.domain.readiness import Finding, Report
+from failover.domain.runbooks import Catalog
+from failover.engine import readiness
+from failover.settings import Settings
+
+log = logging.getLogger(__name__)
+DRILL_MAX_AGE = dt.timedelta(days=90)
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    database: Database
+    catalog: Catalog | None
+    now: dt.datetime
+    schema: Finding  # the migrations check: areas reading our tables need it ok
+
+
+Area = Callable[[Context], list[Finding]]
+
+
+def run(
+    settings: Settings,
+    database: Database,
+    catalog: Catalog | None,
+    *,
+    now: dt.datetime,
+    only: Iterable[str] = (),
+) -> Report:
+    """Run every area (or only the checks whose id starts with one of ``only``) and report."""
+    context = Context(settings, database, catalog, now, _migrations(database))
+    prefixes = tuple(only)
+    chosen = [(name, area) for name, area in AREAS if not prefixes or name in {p.split(".")[0] for p in prefixes}]
+    # The areas wait on different servers (Twilio, SendGrid, DNS, Entra ID): ask them at once, so the page
+    # takes as long as the slowest area rather than all of them together.
+    with ThreadPoolExecutor(max_workers=len(chosen) or 1, thread_name_prefix="doctor") as pool:
+        results = list(pool.map(lambda item: _area(context, *item), chosen))
+    findings = [f for found in results for f in found if not prefixes or f.check.startswith(prefixes)]
+    return Report.of(findings, now=now)
+
+
+def _area(context: Context, name: str, area: Area) -> list[Finding]:
+    try:
+        return area(context)
+    except Exception as exc:  # one broken area must not hide the others; say which and why
+        log.exception("readiness area %s crashed", name)
+        detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+        return [r.fail(f"{name}.error", name, f"the {name} checks ran", detail, "see the log; report it")]
+
+
+# -- areas --------------------------------------------------------------------------------------
+
+
+def _unreadable(ctx: Context, check: str, area: str) -> list[Finding]:
+    return [r.skipped(check, area, "checks that read the database", "the database schema is not current")]
+
+
+def service(ctx: Context) -> list[Finding]:
+    findings = [ctx.schema, _broker(ctx.settings)]
+    if ctx.schema.result != r.Result.OK:
+        return findings + _unreadable(ctx, "service.state", "Service")
+    with ctx.database.reading() as session:
+        findings += readiness.heartbeats(session, now=ctx.now)
+        findings.append(readiness.queue(session, now=ctx.now, max_age=dt.timedelta(seconds=ctx.settings.queue_max_age)))
+        targets = ctx.settings.canary_targets
+        findings.append(
+            readiness.last_canary(
+                session,
+                now=ctx.now,
+                interval=ctx.settings.canary_interval,
+                configured=any(targets.values()),
+            )
+        )
+        findings.append(readiness.last_drill(session, now=ctx.now, max_age=DRILL_MAX_AGE))
+    findings.append(_people_snapshot(ctx))
+    return findings
+
+
+def access(ctx: Context) -> list[Finding]:
+    if ctx.schema.result != r.Result.OK:
+        return _unreadable(ctx, "access.recent", "Break-glass")
+    with ctx.database.reading() as session:
+        return readiness.break_glass(session, now=ctx.now, max_age=dt.timedelta(days=ctx.settings.breakglass_max_age))
+
+
+def twilio(ctx: Context) -> list[Finding]:
+    settings = ctx.settings
+    if not settings.twilio_enabled:
+        return [
+            r.skipped(
+                "twilio.credentials",
+                "Twilio",
+                "Twilio is configured",
+                "no TWILIO_ACCOUNT_SID: SMS and calls go to the outbox, nobody is texted",
+                "set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM",
+            )
+        ]
+    from failover.channels import twilio_readiness
+
+    assert settings.twilio_account_sid and settings.twilio_auth_token
+    return twilio_readiness.check(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token.get_secret_value(),
+        api_base=settings.twilio_api_base,
+        sender=settings.twilio_from,
+        messaging_service_sid=settings.twilio_messaging_service_sid,
+        public_url=settings.public_url,
+        min_balance=settings.twilio_min_balance,
+        voice=readiness.uses_voice(ctx.catalog),
+    )
+
+
+def vonage(ctx: Context) -> list[Finding]:
+    # Vonage as a second SMS provider arrives with issue 15: its checks (account balance, number) go here.
+    if not getattr(ctx.settings, "vonage_api_key", None):
+        return [r.skipped("vonage.credentials", "Vonage", "Vonage is configured", "not configured (optional)")]
+    return [r.skipped("vonage.credentials", "Vonage", "Vonage credentials valid", "no Vonage check yet")]
+
+
+def sendgrid(ctx: Context) -> list[Finding]:
+    settings = ctx.settings
+    if not settings.sendgrid_enabled:
+        return [
+            r.skipped(
+                "sendgrid.key",
+                "SendGrid",
+                "SendGrid is configured",
+                "no SENDGRID_API_KEY: backup mail goes to the outbox, nobody is mailed",
+                "set SENDGRID_API_KEY and SENDGRID_FROM",
+            )
+        ]
+    from failover.channels import sendgrid_readiness
+
+    assert settings.sendgrid_api_key and settings.sendgrid_from
+    key = settings.sendgrid_webhook_public_key
+    return sendgrid_readiness.check(
+        api_key=settings.sendgrid_api_key.get_secret_value(),
+        api_base=settings.sendgrid_api_base,
+        sender=settings.sendgrid_from,
+        webhook_key=key.get_secret_value() if key else None,
+    )
+
+
+def independence(ctx: Context) -> list[Finding]:
+    from failover.sources import independence as ind
+
+    settings = ctx.settings
+    resolver = ind.resolver(settings.dns_nameservers)
+    findings: list[Finding] = []
+    if settings.sendgrid_from:
+        findings += ind.mail_domain(resolver, r.domain_of(settings.sendgrid_from))
+    else:
+        findings.append(
+            r.skipped("independence.mx", "Independence", "the sending domain is not Microsoft's", "no SENDGRID_FROM")
+        )
+    findings.append(ind.public_host(resolver, settings.public_url))
+    findings.append(ind.certificate(settings.public_url, now=ctx.now))
+    findings.append(_publish_target(ctx))
+    findings.append(readiness.tenant_addresses(ctx.catalog, settings.tenant_domain_list))
+    return findings
+
+
+def graph(ctx: Context) -> list[Finding]:
+    from failover.sources import graph_readiness
+    from failover.sources.graph import GraphClient
+
+    settings = ctx.settings
+    client = None
+    if settings.graph_enabled:
+        assert settings.graph_tenant_id and settings.graph_client_id and settings.graph_client_secret
+        client = GraphClient(
+            tenant_id=settings.graph_tenant_id,
+            client_id=settings.graph_client_id,
+            client_secret=settings.graph_client_secret.get_secret_value(),
+            api_base=settings.graph_api_base,
+            authority_base=settings.graph_authority_base,
+            max_retry_wait=0,
+        )
+    try:
+        return graph_readiness.check(
+            client,
+            secret_expires=settings.graph_secret_expires,
+            now=ctx.now,
+            need_users=bool(getattr(settings, "graph_sync_users", False)),  # people from Entra ID: issue 13
+            secret_hint=settings.graph_client_secret.get_secret_value()[:3] if settings.graph_client_secret else None,
+        )
+    finally:
+        if client is not None:
+            client.close()
+
+
+AREAS: list[tuple[str, Area]] = [
+    ("service", service),
+    ("access", access),
+    ("twilio", twilio),
+    ("vonage", vonage),
+    ("sendgrid", sendgrid),
+    ("independence", independence),
+    ("graph", graph),
+]
+
+
+# -- small checks -------------------------------------------------------------------------------
+
+
+def _migrations(database: Database) -> Finding:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from failover.db import alembic_config
+
+    what = "the database schema is current (migrations)"
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    try:
+        with database.engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    except Exception as exc:  # any driver error: the database is what is wrong
+        return r.fail("service.migrations", "Service", what, f"cannot read it: {type(exc).__name__}", "check it")
+    if current != heads:
+        return r.fail(
+            "service.migrations",
+            "Service",
+            what,
+            f"database at {', '.join(sorted(current)) or 'nothing'}, code at {', '.join(sorted(heads))}",
+            "run `failover init` (it migrates) before starting the new version",
+        )
+    return r.ok("service.migrations", "Service", what, f"at {', '.join(sorted(heads))}")
+
+
+def _broker(settings: Settings) -> Finding:
+    what = "the broker is reachable"
+    url = settings.celery_broker_url
+    if settings.embedded_broker:
+        path = sqlite_path(url)
+        if path is not None and path.parent.is_dir():
+            return r.ok("service.broker", "Service", what, "embedded (a SQLite file in the data dir)")
+        return r.fail("service.broker", "Service", what, "the data dir is missing", "run `failover init`")
+    if url.startswith(("redis://", "rediss://")):
+        import redis
+
+        try:
+            client = redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+            try:
+                client.ping()
+            finally:
+                client.close()
+        except redis.RedisError as exc:
+            return r.fail(
+                "service.broker",
+                "Service",
+                what,
+                f"Redis did not answer: {type(exc).__name__}",
+                "start Redis or fix FAILOVER_BROKER_URL; activations wait in the database until it is back",
+            )
+        return r.ok("service.broker", "Service", what, "Redis answers")
+    return r.skipped("service.broker", "Service", what, "not a broker doctor knows how to ping")
+
+
+def _people_snapshot(ctx: Context) -> Finding:
+    # People synced from Entra ID arrive with issue 13; its snapshot age is checked here once it exists.
+    return r.skipped(
+        "service.people",
+        "Service",
+        "the people snapshot is fresh",
+        "people come from config/contacts.yaml (no directory sync configured)",
+    )
+
+
+def _publish_target(ctx: Context) -> Finding:
+    # Status-page publish targets arrive with issue 14: each target's host gets independence.public_host.
+    return r.skipped(
+        "independence.publish_target",
+        "Independence",
+        "the status page's publish target is not served from Microsoft",
+        "no publish target configured (the status page is served by this service)",
+    )
