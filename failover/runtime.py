@@ -149,7 +149,11 @@ class Runtime:
         limits = {
             "twilio": throttle.Limits(settings.twilio_max_concurrent, settings.twilio_rate, **breaker),
             "sendgrid": throttle.Limits(settings.sendgrid_max_concurrent, settings.sendgrid_rate, **breaker),
+            # Reconciliation's lookups: their own breaker (reads may work while sends fail), a few at a time.
+            dispatch.lookup_key("twilio"): throttle.Limits(4, 0.0, **breaker),
         }
+        if settings.vonage_enabled:
+            limits["vonage"] = throttle.Limits(settings.vonage_max_concurrent, settings.vonage_rate, **breaker)
         url = settings.shared_redis_url
         backend: throttle.Backend = throttle.RedisBackend(url) if url else throttle.LocalBackend()
         return throttle.Guard(backend, limits)

@@ -32,9 +32,11 @@ from sqlalchemy import Integer, Row, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from failover.channels.base import Channel, OutgoingMessage, Receipt
+from failover.channels.base import Channel, NoLookup, OutgoingMessage, Receipt
+from failover.channels.sms_providers import provider_candidates, providers_of
 from failover.clock import utcnow
 from failover.db import Database
+from failover.domain import providers
 from failover.domain.retry import backoff_seconds
 from failover.engine import audit
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
@@ -70,6 +72,8 @@ class _Outcome:
     messages: Sequence[OutgoingMessage]
     receipts: Sequence[Receipt] = ()
     error: DeliveryError | None = None
+    transport: str | None = None  # the provider that carried it (or refused it last)
+    passed_over: tuple[str, ...] = ()  # "twilio: circuit_open": providers that could not take it first
 
 
 @dataclass(frozen=True)
@@ -229,18 +233,37 @@ def _send_all(
 
 
 def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None) -> _Outcome:
+    """Offer the piece to the channel's providers in order; the next one only when the policy says so."""
+    outcome = _Outcome(piece)
+    passed: tuple[str, ...] = ()
+    for provider in providers_of(channel):
+        outcome = _send_via(provider, piece, guard, passed)
+        error = outcome.error
+        maybe_sent = isinstance(error, RetryableDeliveryError) and error.maybe_sent
+        if error is None or not providers.fails_over(provider.transport, error.code, maybe_sent=maybe_sent):
+            return outcome
+        passed += (f"{provider.transport}: {error.code}",)
+    return outcome
+
+
+def _send_via(
+    provider: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None, passed: tuple[str, ...]
+) -> _Outcome:
+    transport = provider.transport
     try:
         if guard is None:
-            return _Outcome(piece, receipts=channel.send(piece))
-        with guard.request(channel.transport):
-            return _Outcome(piece, receipts=channel.send(piece))
+            return _Outcome(piece, receipts=provider.send(piece), transport=transport, passed_over=passed)
+        with guard.request(transport):
+            return _Outcome(piece, receipts=provider.send(piece), transport=transport, passed_over=passed)
     except DeliveryError as exc:
-        return _Outcome(piece, error=exc)
+        return _Outcome(piece, error=exc, transport=transport, passed_over=passed)
     except Exception as exc:  # a bug in a channel must not lose the rows it held
-        log.exception("channel %s raised unexpectedly", channel.transport)
+        log.exception("channel %s raised unexpectedly", transport)
         return _Outcome(
             piece,
             error=RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True),
+            transport=transport,
+            passed_over=passed,
         )
 
 
@@ -253,6 +276,7 @@ class _Change:
     delivery_id: int
     status: str
     event: audit.Entry
+    transport: str
     provider_id: str | None = None
     due: dt.datetime | None = None
     code: str | None = None
@@ -273,9 +297,16 @@ def _changes(
     incidents = {m.delivery_id: m.incident_id for outcome in outcomes for m in outcome.messages}
     for outcome in outcomes:
         error = outcome.error
+        transport = outcome.transport or channel.transport
+        passed = {"passed_over": list(outcome.passed_over)} if outcome.passed_over else {}
         if error is None:
             for receipt in outcome.receipts:
-                details = {"channel": channel.name, "transport": channel.transport, "provider_id": receipt.provider_id}
+                details = {
+                    "channel": channel.name,
+                    "transport": transport,
+                    "provider_id": receipt.provider_id,
+                    **passed,
+                }
                 changes.append(
                     _Change(
                         receipt.delivery_id,
@@ -288,6 +319,7 @@ def _changes(
                             incident_id=incidents.get(receipt.delivery_id),
                             details=details,
                         ),
+                        transport,
                         provider_id=receipt.provider_id,
                     )
                 )
@@ -297,9 +329,11 @@ def _changes(
             tries = attempts.get(message.delivery_id, 1) - (1 if refund else 0)
             details: dict[str, Any] = {
                 "channel": channel.name,
+                "transport": transport,
                 "error": error.detail,
                 "code": error.code,
                 "attempt": tries,
+                **passed,
             }
             maybe_sent = isinstance(error, RetryableDeliveryError) and error.maybe_sent
             if maybe_sent or (isinstance(error, RetryableDeliveryError) and tries < policy.max_attempts):
@@ -322,6 +356,7 @@ def _changes(
                     audit.Entry(
                         kind, actor, "delivery", message.delivery_id, incident_id=message.incident_id, details=details
                     ),
+                    transport,
                     due=due,
                     code=error.code,
                     error=error.detail[:1000],
@@ -366,7 +401,7 @@ def _record(
             values: dict[str, Any] = {
                 "status": status,
                 "updated_at": now,
-                "transport": channel.transport,
+                "transport": bindparam("_transport"),
                 "error_code": bindparam("_code"),
                 "last_error": bindparam("_err"),
             }
@@ -381,6 +416,7 @@ def _record(
                 [
                     {
                         "_id": c.delivery_id,
+                        "_transport": c.transport,
                         "_pid": c.provider_id,
                         "_due": c.due,
                         "_code": c.code,
@@ -502,6 +538,7 @@ def reconcile(
                 Delivery.activation_id,
                 Delivery.attempts,
                 Delivery.updated_at,
+                Delivery.transport,
             )
             .where(
                 Delivery.status == IN_DOUBT, or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
@@ -515,10 +552,11 @@ def reconcile(
     for row in rows:
         try:
             provider_id = _ask_provider(database, channels.get(row.channel), row, now, guard)
-        except CircuitOpen as exc:
+        except (CircuitOpen, NoLookup) as exc:
             if now - row.updated_at >= dt.timedelta(seconds=policy.sending_timeout):
-                # The provider is down and cannot say whether it took the message. Waiting for it
-                # would leave the person unreached: give up on this channel so the fallback runs.
+                # The provider is down (or has no lookup, and no receipt came) and cannot say whether it took
+                # the message. Sending it again could be a second SMS; waiting would leave the person
+                # unreached: give up on this channel so the fallback runs.
                 verdicts["unconfirmed"].append({"_id": row.id, "_err": f"could not confirm: {exc.detail}"})
             continue
         except DeliveryError as exc:
@@ -574,19 +612,36 @@ def _ask_provider(
     now: dt.datetime,
     guard: Guard | None,
 ) -> str | None:
-    """The provider's id for an in-doubt row's message, or None if it never took it."""
-    if not isinstance(channel, Reconcilable):
-        return None
+    """The provider's id for an in-doubt row's message, or None if it never took it.
+
+    The provider recorded on the row is asked; a row a worker left mid-send has none recorded, so
+    every provider of the channel is asked, and one that cannot look up (NoLookup) leaves it unsettled.
+    """
     message = OutgoingMessage(row.id, row.address, row.body, row.subject, severity=row.severity)
     since = (row.claimed_at or now) - dt.timedelta(minutes=2)
-    if guard is None:
-        receipt = channel.find(message, since)
-    else:
-        with guard.request(channel.transport):
-            receipt = channel.find(message, since)
-    if receipt is None or _owned_elsewhere(database, receipt.provider_id, row.id):
-        return None  # the same text to the same number may be another row's message
-    return receipt.provider_id
+    cannot: NoLookup | None = None
+    for target in provider_candidates(channel, row.transport):
+        if not isinstance(target, Reconcilable):
+            continue
+        try:
+            if guard is None:
+                receipt = target.find(message, since)
+            else:
+                with guard.request(lookup_key(target.transport)):
+                    receipt = target.find(message, since)
+        except NoLookup as exc:
+            cannot = exc
+            continue
+        if receipt is not None and not _owned_elsewhere(database, receipt.provider_id, row.id):
+            return receipt.provider_id  # (the same text to the same number may be another row's message)
+    if cannot is not None:
+        raise cannot
+    return None
+
+
+def lookup_key(transport: str) -> str:
+    """Lookups have their own breaker: a provider that fails every send may still answer them (ghost 500s)."""
+    return f"{transport}-lookup"
 
 
 def _owned_elsewhere(database: Database, provider_id: str, delivery_id: int) -> bool:
