@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from failover import anchors, datafiles, logs, throttle
-from failover.channels import build_channels, twilio_webhooks
+from failover.channels import build_channels, twilio_webhooks, vonage_webhooks
 from failover.channels.base import Channel
 from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
 from failover.channels.sendgrid_email import SendGridEmail
@@ -46,7 +46,7 @@ from failover.engine import (
 )
 from failover.engine.activation import Accepted
 from failover.engine.snapshots import Snapshots
-from failover.errors import BrokerUnavailable, ConfigError, ConfigProblems, Problem
+from failover.errors import BrokerUnavailable, ConfigError, ConfigProblems, DeliveryError, Problem
 from failover.models import AuditHead
 from failover.secretbox import SecretBox
 from failover.settings import Settings
@@ -350,6 +350,32 @@ class Runtime:
             signature=signature,
             called_url=called_url,
         )
+
+    @cached_property
+    def vonage_verifier(self) -> vonage_webhooks.Verifier:
+        secret = self.settings.vonage_signature_secret
+        return vonage_webhooks.Verifier(
+            api_key=self.settings.vonage_api_key,
+            signature_secret=secret.get_secret_value() if secret else None,
+            signature_method=self.settings.vonage_signature_method,
+            max_age=self.settings.webhook_max_age,
+        )
+
+    def answer_sms(self, message: InboundSMS, text: str) -> bool:
+        """Answer an inbound SMS through the provider that received it, when it takes no reply in the webhook
+        response (Vonage). Best effort, like a TwiML answer: never retried, never a reason to refuse the webhook."""
+        channel = self.channels.get("sms")
+        providers = getattr(channel, "providers", (channel,))
+        sender = next((p for p in providers if getattr(p, "transport", None) == message.provider), None)
+        if sender is None or not hasattr(sender, "answer"):
+            return False
+        try:
+            with self.guard.request(message.provider):
+                sender.answer(message.sender, text)
+        except DeliveryError as exc:
+            log.warning("could not answer an inbound %s SMS: %s", message.provider, exc.detail)
+            return False
+        return True
 
     def receipts(self, events: list[StatusEvent]) -> tracking.Recorded:
         """Apply delivery receipts; a failure moves its person to the next channel at once."""

@@ -195,8 +195,8 @@ class Settings(BaseSettings):
         _all_or_none("Twilio", twilio)
         if self.twilio_account_sid and not (self.twilio_from or self.twilio_messaging_service_sid):
             raise ValueError("TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when Twilio is configured")
-        if self.vonage_api_key and not (self.vonage_api_secret or self.vonage_signature_secret):
-            raise ValueError("VONAGE_API_SECRET or VONAGE_SIGNATURE_SECRET is required when VONAGE_API_KEY is set")
+        if self.vonage_api_key and not self.vonage_api_secret:
+            raise ValueError("VONAGE_API_SECRET is required when VONAGE_API_KEY is set")
         if self.vonage_api_key and not self.vonage_from:
             raise ValueError("VONAGE_FROM is required when VONAGE_API_KEY is set")
         if (self.vonage_api_secret or self.vonage_from) and not self.vonage_api_key:

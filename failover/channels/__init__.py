@@ -52,14 +52,10 @@ def build_channels(settings: Settings, database: Database) -> dict[str, Channel]
 
 def _sms_provider(settings: Settings, name: str) -> Channel:
     if name == "vonage":
-        assert settings.vonage_api_key and settings.vonage_from
+        assert settings.vonage_api_key and settings.vonage_api_secret and settings.vonage_from
         return VonageSMS(
             api_key=settings.vonage_api_key,
-            api_secret=settings.vonage_api_secret.get_secret_value() if settings.vonage_api_secret else None,
-            signature_secret=(
-                settings.vonage_signature_secret.get_secret_value() if settings.vonage_signature_secret else None
-            ),
-            signature_method=settings.vonage_signature_method,
+            api_secret=settings.vonage_api_secret.get_secret_value(),
             sender=settings.vonage_from,
             api_base=settings.vonage_api_base,
             public_url=settings.public_url,

@@ -85,9 +85,7 @@ class VonageSMS:
         self,
         *,
         api_key: str,
-        api_secret: str | None,
-        signature_secret: str | None,
-        signature_method: str,
+        api_secret: str,
         sender: str,
         api_base: str,
         public_url: str,
@@ -95,12 +93,10 @@ class VonageSMS:
     ) -> None:
         self.sender = sender.lstrip("+")
         self.public_url = public_url
-        self._auth = dict(
-            api_key=api_key,
-            api_secret=api_secret,
-            signature_secret=signature_secret,
-            signature_method=signature_method,
-        )
+        # Requests go out with Basic auth (key:secret). The signature secret only verifies webhooks: vonage 4.9
+        # signs every field of its SmsMessage model, the unset ones as "None", which it then does not send,
+        # so a signed request could never match Vonage's own computation.
+        self._auth = dict(api_key=api_key, api_secret=api_secret)
         parts = urlsplit(api_base)
         if parts.scheme != "https" or not parts.netloc:
             raise ValueError("FAILOVER_VONAGE_API_BASE must be https://host[:port] (the SDK speaks https only)")

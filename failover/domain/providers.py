@@ -88,8 +88,8 @@ def is_refusal(provider: str, code: str | None) -> bool:
 
 
 def provider_failing(provider: str, code: str | None) -> bool:
-    """Whether an error says the provider (not the number) fails: the breaker counts these."""
-    return provider_failing(provider, code) or code in DESTINATION_REFUSALS.get(provider, frozenset())
+    """Whether an error says the provider (not the number) fails for everyone: the breaker counts these."""
+    return code in NOT_TAKEN or is_refusal(provider, code)
 
 
 def fails_over(provider: str, code: str | None, *, maybe_sent: bool) -> bool:

@@ -222,7 +222,7 @@ def _send_all(
         return
     done: queue.Queue[_Outcome] = queue.Queue()
     for piece in pieces:
-        executor.submit(lambda p=piece: done.put(_send_piece(channel, p, guard)))
+        executor.submit(_send_into, done, channel, piece, guard)
     pending, buffer, last_flush = len(pieces), [], time.monotonic()
     while pending:
         buffer.append(done.get())
@@ -230,6 +230,19 @@ def _send_all(
         if len(buffer) >= RECORD_EVERY or time.monotonic() - last_flush >= RECORD_INTERVAL_S or not pending:
             yield buffer
             buffer, last_flush = [], time.monotonic()
+
+
+def _send_into(
+    done: queue.Queue[_Outcome], channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None
+) -> None:
+    """An executor job: whatever happens, the piece's outcome is handed back (a lost one would hang the batch)."""
+    try:
+        done.put(_send_piece(channel, piece, guard))
+    except BaseException as exc:
+        log.exception("sending a piece failed unexpectedly")
+        error = RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True)
+        done.put(_Outcome(piece, error=error, transport=channel.transport))
+        raise
 
 
 def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None) -> _Outcome:
