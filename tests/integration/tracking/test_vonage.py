@@ -199,10 +199,15 @@ def test_both_providers_refusing_leaves_a_clear_error_per_row(dual: Dual) -> Non
     dual.twilio.chaos = [(1.0, tw.Failure(503, message="Service Unavailable"))]
     dual.fake.chaos = [(1.0, VonageFailure(8))]
     sent(dual)
-    for person in ONCALL:
-        row = dual.row(person, step="steps.0")
-        assert (row.status, row.error_code) == ("failed", "vonage-8")
-        assert "partner account barred" in (row.last_error or "")
+    rows = {person: dual.row(person, step="steps.0") for person in ONCALL}
+    # Two refusals opened Vonage's breaker too: the third person waits on two open circuits.
+    assert [(r.status, r.error_code) for r in rows.values()].count(("failed", "vonage-8")) == 2
+    assert all("partner account barred" in (r.last_error or "") for r in rows.values() if r.status == "failed")
+    (waiting,) = [r for r in rows.values() if r.status == "pending"]
+    assert waiting.error_code == "circuit_open" and "vonage circuit open" in (waiting.last_error or "")
+    dual.follow_up()  # ...and is handed to the step's fallback channel at once, like the others
+    assert dual.row(waiting.person_id, step="steps.0").status == "failed"
+    assert {r.person_id for r in dual.rows(channel="voice")} == ONCALL
     assert not dual.fake.messages and not dual.twilio.messages
 
 
