@@ -18,7 +18,7 @@ from failover.engine import dispatch
 from failover.models import Answer, OptOut
 from failover.runtime import Runtime
 from failover.settings import load_settings
-from tests.conftest import AuthActions, provider_env
+from tests.conftest import AuthActions, provider_env, vonage_env
 from tests.fakes import sendgrid as sg
 from tests.fakes import twilio as tw
 from tests.fakes.tls import TestCA
@@ -43,17 +43,6 @@ class Dual(Tracked):
 
     def vonage_message(self, person: str) -> dict[str, object]:
         return [m for m in self.fake.messages if m["to"] == PHONES[person].lstrip("+")][-1]
-
-
-def vonage_env(fake: FakeVonage) -> dict[str, str]:
-    return {
-        "VONAGE_API_KEY": fake.api_key,
-        "VONAGE_API_SECRET": fake.api_secret,
-        "VONAGE_SIGNATURE_SECRET": fake.signature_secret,
-        "VONAGE_SIGNATURE_METHOD": fake.signature_method,
-        "VONAGE_FROM": "447700900000",
-        "FAILOVER_VONAGE_API_BASE": fake.url,
-    }
 
 
 @pytest.fixture
