@@ -7,6 +7,7 @@ credentials are set and the embedded outbox otherwise.
 from __future__ import annotations
 
 from failover.channels.base import Channel
+from failover.channels.chat import ChatChannel
 from failover.channels.outbox import OutboxChannel
 from failover.channels.sendgrid_email import SendGridEmail
 from failover.channels.sms_providers import SMSProviders
@@ -38,6 +39,7 @@ def build_channels(settings: Settings, database: Database) -> dict[str, Channel]
         )
     else:
         channels["voice"] = OutboxChannel("voice", database)
+    channels["chat"] = ChatChannel(settings.config_dir)  # rooms in config/chat.yaml; secrets from the environment
     if settings.sendgrid_enabled:
         assert settings.sendgrid_api_key and settings.sendgrid_from
         channels["email"] = SendGridEmail(

@@ -19,6 +19,7 @@ TRANSPORTS = {
     "vonage": "Vonage",
     "sendgrid": "SendGrid",
     "status": "the fallback status page",
+    "chat": "the chat rooms of config/chat.yaml",
     "outbox": "the outbox only: NOT sent to anyone",
 }
 
