@@ -213,3 +213,26 @@ def test_a_runbook_naming_an_unknown_room_is_refused(chat: Chat) -> None:
     book.write_text(RUNBOOK.replace("room:ops-ntfy", "room:nowhere"))
     messages = [p.message for p in chat.runtime.loaded().problems]
     assert "steps.0.to: unknown room 'nowhere' (not in config/chat.yaml)" in messages
+
+
+def test_runbooks_check_names_the_providers_and_the_missing_credentials(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from failover.cli import main
+
+    monkeypatch.delenv("CHAT_MM_TOKEN")
+    for name, value in {"VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s", "VONAGE_FROM": "447700900000"}.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["runbooks", "check"])
+    assert result.exit_code == 0, result.output
+    assert "providers: sms vonage; voice outbox only; email outbox only; chat 4 room(s)" in result.output
+    assert "warning: chat room ops-mattermost: CHAT_MM_TOKEN not set (config/chat.yaml)" in result.output
+    assert (
+        "warning: sms: VONAGE_SIGNATURE_SECRET is not set: Vonage receipts and replies will be refused" in result.output
+    )
+    monkeypatch.setenv("FAILOVER_SMS_PROVIDERS", "twilio,vonage")  # Twilio has no credentials here
+    result = CliRunner().invoke(main, ["runbooks", "check"])
+    assert result.exit_code == 1
+    assert "FAILOVER_SMS_PROVIDERS names twilio, but twilio has no credentials set" in result.output
