@@ -102,6 +102,8 @@ def sent(dual: Dual, runbook: str = "tracked") -> int:
 
 
 def test_with_twilio_healthy_vonage_is_not_used(dual: Dual) -> None:
+    preview = dual.runtime.preview(runbook_ids=["tracked"], reason="test", actor="alice")
+    assert preview.runbooks[0].steps[0].transport == "twilio,vonage"  # shown as "via Twilio, then Vonage"
     sent(dual)
     assert set(dual.twilio.sent_to()) == {PHONES[p] for p in ONCALL} and not dual.fake.messages
     assert {r.transport for r in dual.rows(channel="sms")} == {"twilio"}
@@ -126,6 +128,11 @@ def test_twilio_503_moves_every_message_to_vonage_once(dual: Dual) -> None:
     assert len(dual.twilio.requests("POST")) == 2
     assert dual.runtime.guard.circuits()["twilio"].open
     assert dual.chain_ok()
+    # The console says who carried what, and how each provider is doing.
+    dashboard = dual.client.get("/").get_data(as_text=True)
+    assert "Twilio (DOWN: circuit open), then Vonage (up)" in dashboard
+    page = dual.client.get(f"/activations/{dual.row('alice').activation_id}").get_data(as_text=True)
+    assert "Vonage" in page
 
 
 def test_a_suspended_twilio_account_fails_over_but_an_invalid_number_does_not(dual: Dual) -> None:
