@@ -106,6 +106,9 @@ def chat(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, f
 
 
 def test_one_post_per_room_through_the_ledger_named_never_by_url(chat: Chat) -> None:
+    preview = chat.runtime.preview(runbook_ids=["rooms"], reason="test", actor="alice")
+    (step,) = preview.runbooks[0].steps
+    assert (step.recipients, step.transport, preview.counts) == (4, "chat", {"chat": 4})
     chat.activate()
     assert len(chat.fake.posts("/json-hook")) == 1
     assert len(chat.fake.posts(f"/hooks/{TOKEN}")) == 1  # Mattermost's incoming webhook, on our host
@@ -236,3 +239,17 @@ def test_runbooks_check_names_the_providers_and_the_missing_credentials(
     result = CliRunner().invoke(main, ["runbooks", "check"])
     assert result.exit_code == 1
     assert "FAILOVER_SMS_PROVIDERS names twilio, but twilio has no credentials set" in result.output
+
+
+def test_the_activation_page_names_the_rooms(chat: Chat) -> None:
+    from failover.web import create_app
+    from tests.conftest import AuthActions
+
+    activation_id = chat.activate()
+    client = create_app(runtime=chat.runtime, test_config={"TESTING": True}).test_client()
+    AuthActions(client, chat.runtime).login("viewer")
+    for path in ("", "/live.json", ".json", "/roster.json", "/roster.csv"):
+        answer = client.get(f"/activations/{activation_id}{path}")
+        assert answer.status_code == 200, path
+    page = client.get(f"/activations/{activation_id}").get_data(as_text=True)
+    assert "ops-mattermost" in page and TOKEN not in page and "127.0.0.1" not in page
