@@ -61,3 +61,39 @@ def test_only_account_wide_failures_count_against_the_breaker() -> None:
     assert not providers.provider_failing("twilio", "21408")  # one person abroad: fail over, keep the circuit
     assert not providers.provider_failing("vonage", "vonage-29")
     assert providers.fails_over("vonage", "vonage-29", maybe_sent=False)
+
+
+VONAGE = {"VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s", "VONAGE_FROM": "447700900000"}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"VONAGE_API_KEY": "k", "VONAGE_FROM": "447700900000"}, "VONAGE_API_SECRET is required"),
+        ({"VONAGE_API_KEY": "k", "VONAGE_API_SECRET": "s"}, "VONAGE_FROM is required"),
+        ({"VONAGE_API_SECRET": "s"}, "VONAGE_API_KEY is required"),
+        ({**VONAGE, "FAILOVER_VONAGE_API_BASE": "http://127.0.0.1:9"}, "must start with https://"),
+        ({**VONAGE, "FAILOVER_SMS_PROVIDERS": "twilio,vonage"}, "names twilio, but twilio has no credentials"),
+    ],
+)
+def test_vonage_settings_say_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str
+) -> None:
+    from failover.settings import load_settings
+
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "FAILOVER_SMS_PROVIDERS", *VONAGE):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+
+
+def test_vonage_alone_carries_sms(monkeypatch: pytest.MonkeyPatch) -> None:
+    from failover.settings import load_settings
+
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "FAILOVER_SMS_PROVIDERS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in VONAGE.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().sms_provider_order == ("vonage",)
