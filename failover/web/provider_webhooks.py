@@ -12,6 +12,7 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
+from failover import inputs
 from failover.channels import sendgrid_events, twilio_webhooks, vonage_webhooks
 from failover.clock import utcnow
 from failover.errors import WebhookRejected
@@ -80,9 +81,12 @@ def twilio_voice():  # type: ignore[no-untyped-def]
 
 def _vonage_params() -> dict[str, object]:
     """Vonage's parameters (GET query, form or JSON POST), verified with its signature secret."""
-    json_body = request.get_json(silent=True) if request.is_json else None
-    if request.is_json and json_body is None:
-        raise WebhookRejected("the JSON body cannot be read", status=400)
+    json_body = None
+    if request.is_json:
+        try:
+            json_body = inputs.load_json(request.get_data(cache=True))  # bounded depth: no RecursionError
+        except inputs.InputError as exc:
+            raise WebhookRejected(f"the body: {exc}", status=400) from None
     params = vonage_webhooks.params_of(request.args, request.form, json_body)
     runtime().vonage_verifier.verify(params, utcnow())
     return params
