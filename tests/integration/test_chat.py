@@ -46,13 +46,13 @@ class Chat:
     published: list[int] = field(default_factory=list)
 
     def activate(self, runbook: str = "rooms", **kwargs: object) -> int:
-        accepted, _ = self.runtime.activate(runbook_id=runbook, reason="test", actor="alice", **kwargs)
+        accepted, _ = self.runtime.activations.activate(runbook_id=runbook, reason="test", actor="alice", **kwargs)
         self.drain()
         return accepted.activation_id
 
     def drain(self) -> None:
         while self.published:
-            self.runtime.send_batch(self.published.pop(0))
+            self.runtime.delivery.send_batch(self.published.pop(0))
 
     def rows(self) -> dict[str, Delivery]:
         with self.runtime.database.reading() as session:
@@ -100,13 +100,13 @@ def chat(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, f
     runtime = Runtime(load_settings())
     migrate(runtime.database)
     wired = Chat(runtime, fake_chat, config)
-    runtime.publisher = lambda batch_id, countdown: wired.published.append(batch_id)
+    runtime.relay.publisher = lambda batch_id, countdown: wired.published.append(batch_id)
     yield wired
     runtime.close()
 
 
 def test_one_post_per_room_through_the_ledger_named_never_by_url(chat: Chat) -> None:
-    preview = chat.runtime.preview(runbook_ids=["rooms"], reason="test", actor="alice")
+    preview = chat.runtime.activations.preview(runbook_ids=["rooms"], reason="test", actor="alice")
     (step,) = preview.runbooks[0].steps
     assert (step.recipients, step.transport, preview.counts) == (4, "chat", {"chat": 4})
     chat.activate()
@@ -127,7 +127,7 @@ def test_one_post_per_room_through_the_ledger_named_never_by_url(chat: Chat) -> 
         batches = set(session.scalars(select(Delivery.batch_id).where(Delivery.channel == "chat")))
     for batch in batches:
         assert batch is not None
-        chat.runtime.send_batch(batch)
+        chat.runtime.delivery.send_batch(batch)
     assert len(chat.fake.posts("/json-hook")) == 1 and len(chat.fake.posts("/bot")) == 1
     # The room's name is in the audit log; its URL, token and secret are nowhere.
     with chat.runtime.database.reading() as session:
@@ -167,7 +167,7 @@ def test_a_room_that_is_down_is_retried_and_posted_once(chat: Chat) -> None:
         batches = set(session.scalars(select(Delivery.batch_id).where(Delivery.status == "pending")))
     for batch in batches:
         assert batch is not None
-        chat.runtime.send_batch(batch)
+        chat.runtime.delivery.send_batch(batch)
     assert {r.status for r in chat.rows().values()} == {"sent"}
     assert len(chat.fake.posts("/bot")) == 1 and len(chat.fake.posts(f"/hooks/{TOKEN}")) == 1
 
@@ -214,7 +214,7 @@ def test_chat_yaml_problems_name_file_and_line(tmp_path: Path, yaml_text: str, p
 def test_a_runbook_naming_an_unknown_room_is_refused(chat: Chat) -> None:
     book = chat.config.parent / "runbooks" / "rooms.yaml"
     book.write_text(RUNBOOK.replace("room:ops-ntfy", "room:nowhere"))
-    messages = [p.message for p in chat.runtime.loaded().problems]
+    messages = [p.message for p in chat.runtime.config.loaded().problems]
     assert "steps.0.to: unknown room 'nowhere' (not in config/chat.yaml)" in messages
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from failover.db import migrate
-from failover.engine import dispatch
+from failover.engine import reconcile
 from failover.models import Answer, OptOut
 from failover.runtime import Runtime
 from failover.settings import load_settings
@@ -87,7 +87,7 @@ def dual(
     fake_twilio.poster = tw.flask_poster(client)
     fake_vonage.poster = tw.flask_poster(client)
     wired = Dual(runtime, client, fake_twilio, fake_sendgrid, vonage=fake_vonage)
-    runtime.publisher = lambda batch_id, countdown: wired.published.append(batch_id)
+    runtime.relay.publisher = lambda batch_id, countdown: wired.published.append(batch_id)
     yield wired
     runtime.close()
 
@@ -102,7 +102,7 @@ def sent(dual: Dual, runbook: str = "tracked") -> int:
 
 
 def test_with_twilio_healthy_vonage_is_not_used(dual: Dual) -> None:
-    preview = dual.runtime.preview(runbook_ids=["tracked"], reason="test", actor="alice")
+    preview = dual.runtime.activations.preview(runbook_ids=["tracked"], reason="test", actor="alice")
     assert preview.runbooks[0].steps[0].transport == "twilio,vonage"  # shown as "via Twilio, then Vonage"
     sent(dual)
     assert set(dual.twilio.sent_to()) == {PHONES[p] for p in ONCALL} and not dual.fake.messages
@@ -126,7 +126,7 @@ def test_twilio_503_moves_every_message_to_vonage_once(dual: Dual) -> None:
     # The first two 503s opened Twilio's breaker: the third message never asked Twilio.
     assert {d["passed_over"][0] for d in details} == {"twilio: 503", "twilio: circuit_open"}
     assert len(dual.twilio.requests("POST")) == 2
-    assert dual.runtime.guard.circuits()["twilio"].open
+    assert dual.runtime.delivery.guard.circuits()["twilio"].open
     assert dual.chain_ok()
     # The console says who carried what, and how each provider is doing.
     dashboard = dual.client.get("/").get_data(as_text=True)
@@ -152,7 +152,9 @@ def test_a_ghost_500_is_reconciled_with_twilio_not_offered_to_vonage(dual: Dual)
     alice = dual.row("alice")
     assert (alice.status, alice.transport) == ("in_doubt", "twilio")
     assert not dual.fake.messages
-    dispatch.reconcile(dual.runtime.database, dual.runtime.channels, now=alice.updated_at + dt.timedelta(hours=1))
+    reconcile.reconcile(
+        dual.runtime.database, dual.runtime.delivery.channels, now=alice.updated_at + dt.timedelta(hours=1)
+    )
     alice = dual.row("alice")
     assert alice.status == "sent" and alice.provider_id == dual.message_to("alice")["sid"]
     assert not dual.fake.messages and dual.twilio.sent_to()[PHONES["alice"]] == 1
@@ -185,7 +187,9 @@ def test_an_unanswered_vonage_send_is_never_resent_the_fallback_takes_over(dual:
     bob = dual.row("bob", step="steps.0")
     assert (bob.status, bob.transport) == ("in_doubt", "vonage")
     later = bob.updated_at + dt.timedelta(hours=1)
-    dispatch.reconcile(dual.runtime.database, dual.runtime.channels, now=later, policy=dual.runtime.policy)
+    reconcile.reconcile(
+        dual.runtime.database, dual.runtime.delivery.channels, now=later, policy=dual.runtime.delivery.policy
+    )
     bob = dual.row("bob", step="steps.0")
     assert bob.status == "failed" and "no message lookup" in (bob.last_error or "")
     assert dual.fake.sent_to()[PHONES["bob"]] == 1  # the one Vonage took, never a second
