@@ -403,6 +403,24 @@ def runbooks_check(ctx: Context, directory: Path | None) -> None:
         f"{len(catalog.contacts.groups)} group(s)"
     )
     click.echo(_detection_summary(detection_config))
+    _credentials(settings, catalog)
+
+
+def _credentials(settings: Settings, catalog: Any) -> None:
+    """Which provider carries each channel, and the credentials the runbooks need that are not set."""
+    import os
+
+    from failover.domain import credentials
+
+    providers = credentials.Providers(
+        sms=settings.sms_provider_order,
+        voice=settings.twilio_enabled,
+        email=settings.sendgrid_enabled,
+        vonage_signature=settings.vonage_signature_secret is not None,
+    )
+    click.echo(credentials.summary(providers, catalog))
+    for warning in credentials.warnings(catalog, providers, os.environ):
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _detection_summary(config: Any) -> str:

@@ -14,7 +14,7 @@ import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +24,7 @@ from failover.errors import ConfigError
 
 DEFAULT_TWILIO_API_BASE = "https://api.twilio.com"
 DEFAULT_SENDGRID_API_BASE = "https://api.sendgrid.com"
+DEFAULT_VONAGE_API_BASE = "https://rest.nexmo.com"
 DEFAULT_GRAPH_API_BASE = "https://graph.microsoft.com"
 DEFAULT_GRAPH_AUTHORITY_BASE = "https://login.microsoftonline.com"
 
@@ -72,6 +73,8 @@ class Settings(BaseSettings):
     twilio_rate: float = Field(0.0, ge=0, validation_alias="FAILOVER_TWILIO_RATE")
     sendgrid_max_concurrent: int = Field(8, ge=0, validation_alias="FAILOVER_SENDGRID_MAX_CONCURRENT")
     sendgrid_rate: float = Field(0.0, ge=0, validation_alias="FAILOVER_SENDGRID_RATE")
+    vonage_max_concurrent: int = Field(10, ge=0, validation_alias="FAILOVER_VONAGE_MAX_CONCURRENT")
+    vonage_rate: float = Field(30.0, ge=0, validation_alias="FAILOVER_VONAGE_RATE")  # the SMS API's 30 requests/s
     breaker_threshold: int = Field(5, ge=0, validation_alias="FAILOVER_BREAKER_THRESHOLD")
     breaker_cooldown: float = Field(30.0, gt=0, validation_alias="FAILOVER_BREAKER_COOLDOWN")
 
@@ -99,6 +102,18 @@ class Settings(BaseSettings):
     twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
     twilio_messaging_service_sid: str | None = Field(None, validation_alias="TWILIO_MESSAGING_SERVICE_SID")
     twilio_api_base: BaseUrl = Field(DEFAULT_TWILIO_API_BASE, validation_alias="FAILOVER_TWILIO_API_BASE")
+
+    # A second SMS provider (Vonage SMS API) and the order SMS providers are tried in ("twilio,vonage").
+    sms_providers: str | None = Field(None, validation_alias="FAILOVER_SMS_PROVIDERS")
+    vonage_api_key: str | None = Field(None, validation_alias="VONAGE_API_KEY")
+    vonage_api_secret: SecretStr | None = Field(None, validation_alias="VONAGE_API_SECRET")
+    # Signs our requests and verifies Vonage's webhooks (receipts, inbound SMS); required for the webhooks.
+    vonage_signature_secret: SecretStr | None = Field(None, validation_alias="VONAGE_SIGNATURE_SECRET")
+    vonage_signature_method: Literal["md5", "sha1", "sha256", "sha512"] = Field(
+        "sha256", validation_alias="VONAGE_SIGNATURE_METHOD"
+    )
+    vonage_from: str | None = Field(None, validation_alias="VONAGE_FROM")
+    vonage_api_base: BaseUrl = Field(DEFAULT_VONAGE_API_BASE, validation_alias="FAILOVER_VONAGE_API_BASE")
 
     sendgrid_api_key: SecretStr | None = Field(None, validation_alias="SENDGRID_API_KEY")
     sendgrid_from: str | None = Field(None, validation_alias="SENDGRID_FROM")
@@ -201,6 +216,18 @@ class Settings(BaseSettings):
         _all_or_none("Twilio", twilio)
         if self.twilio_account_sid and not (self.twilio_from or self.twilio_messaging_service_sid):
             raise ValueError("TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID is required when Twilio is configured")
+        if self.vonage_api_key and not self.vonage_api_secret:
+            raise ValueError("VONAGE_API_SECRET is required when VONAGE_API_KEY is set")
+        if self.vonage_api_key and not self.vonage_from:
+            raise ValueError("VONAGE_FROM is required when VONAGE_API_KEY is set")
+        if (self.vonage_api_secret or self.vonage_from) and not self.vonage_api_key:
+            raise ValueError("VONAGE_API_KEY is required when VONAGE_API_SECRET or VONAGE_FROM is set")
+        if self.vonage_api_key and not self.vonage_api_base.startswith("https://"):
+            raise ValueError("FAILOVER_VONAGE_API_BASE must start with https:// (the vonage SDK speaks https only)")
+        try:
+            self.sms_provider_order  # noqa: B018 - checked at start-up, not at the first send
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         if self.sendgrid_api_key and not self.sendgrid_from:
             raise ValueError("SENDGRID_FROM is required when SENDGRID_API_KEY is set")
         _all_or_none(
@@ -255,6 +282,20 @@ class Settings(BaseSettings):
     @property
     def twilio_enabled(self) -> bool:
         return bool(self.twilio_account_sid)
+
+    @property
+    def vonage_enabled(self) -> bool:
+        return bool(self.vonage_api_key)
+
+    @property
+    def sms_provider_order(self) -> tuple[str, ...]:
+        """FAILOVER_SMS_PROVIDERS checked against the providers that have credentials (ConfigError)."""
+        from failover.domain import providers
+
+        available = [name for name, on in (("twilio", self.twilio_enabled), ("vonage", self.vonage_enabled)) if on]
+        if self.sms_providers:
+            return providers.parse_order(self.sms_providers, available)
+        return providers.default_order(available)
 
     @property
     def sendgrid_enabled(self) -> bool:

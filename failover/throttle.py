@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
+from failover.domain import providers
 from failover.errors import DeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
@@ -103,10 +104,12 @@ class CircuitOpen(RetryableDeliveryError):
         )
 
 
-def outcome_of(exc: DeliveryError) -> Outcome:
+def outcome_of(exc: DeliveryError, transport: str = "") -> Outcome:
     if exc.code in {"429", "20429"}:
         return "throttled"
     if isinstance(exc, RetryableDeliveryError) and exc.code in _DOWN_CODES:
+        return "down"
+    if providers.provider_failing(transport, exc.code):  # suspended, out of credit: as good as down
         return "down"
     return "answered"  # the provider answered (a 400, an invalid number): it is up
 
@@ -147,7 +150,7 @@ class Guard:
             yield
             outcome = "ok"
         except DeliveryError as exc:
-            outcome = outcome_of(exc)
+            outcome = outcome_of(exc, transport)
             raise
         finally:
             self.backend.release(transport, lease, limits, outcome)

@@ -22,6 +22,7 @@ from failover.runtime import Runtime
 from failover.settings import Settings, load_settings
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.fakes.twilio import FakeTwilio
+from tests.fakes.vonage import FakeVonage
 from tests.services import PostgresCluster, RedisServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,6 +35,13 @@ PROVIDER_VARIABLES = (
     "SENDGRID_FROM",
     "SENDGRID_WEBHOOK_PUBLIC_KEY",
     "FAILOVER_TWILIO_API_BASE",
+    "VONAGE_API_KEY",
+    "VONAGE_API_SECRET",
+    "VONAGE_SIGNATURE_SECRET",
+    "VONAGE_SIGNATURE_METHOD",
+    "VONAGE_FROM",
+    "FAILOVER_VONAGE_API_BASE",
+    "FAILOVER_SMS_PROVIDERS",
     "FAILOVER_SENDGRID_API_BASE",
     "FAILOVER_DATABASE_URL",
     "FAILOVER_BROKER_URL",
@@ -250,6 +258,18 @@ def fake_twilio() -> Iterator[FakeTwilio]:
 def fake_sendgrid() -> Iterator[FakeSendGrid]:
     with FakeSendGrid() as fake:
         yield fake  # type: ignore[misc]
+
+
+def vonage_env(fake: FakeVonage) -> dict[str, str]:
+    """Settings for the fake Vonage (tests.fakes.vonage.FakeVonage); REQUESTS_CA_BUNDLE must trust its CA."""
+    return {
+        "VONAGE_API_KEY": fake.api_key,
+        "VONAGE_API_SECRET": fake.api_secret,
+        "VONAGE_SIGNATURE_SECRET": fake.signature_secret,
+        "VONAGE_SIGNATURE_METHOD": fake.signature_method,
+        "VONAGE_FROM": "447700900000",
+        "FAILOVER_VONAGE_API_BASE": fake.url,
+    }
 
 
 def provider_env(twilio: FakeTwilio, sendgrid: FakeSendGrid) -> dict[str, str]:

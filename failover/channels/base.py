@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from failover.errors import PermanentDeliveryError, RetryableDeliveryError
+from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,13 @@ class OutgoingMessage:
 class Receipt:
     delivery_id: int
     provider_id: str
+
+
+class NoLookup(DeliveryError):
+    """The provider cannot say whether it took a message (Vonage has no lookup): only a receipt can."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code="no_lookup")
 
 
 class Channel(Protocol):
@@ -69,6 +76,10 @@ def classify_http(
         return PermanentDeliveryError(reason, code=code_text)
     if status == 429:
         return RetryableDeliveryError(reason, code=code_text, retry_after=retry_after)
+    if status == 503:
+        # "Service unavailable": the provider says it did not process the request (it is down or shedding
+        # load). Taken at its word, so the message may go to another provider at once (domain.providers).
+        return RetryableDeliveryError(reason, code="503", retry_after=retry_after)
     if status is None or status == 408 or status >= 500:
         # The request reached the provider: it may have been accepted.
         return RetryableDeliveryError(reason, code=code_text, retry_after=retry_after, maybe_sent=True)

@@ -15,7 +15,7 @@ from failover.domain.receipts import Progress
 class StatusEvent:
     """A delivery receipt for one ledger row."""
 
-    provider: str  # twilio | sendgrid
+    provider: str  # twilio | vonage | sendgrid
     event_key: str  # unique per provider: repeats of the same report share it
     delivery_id: int | None
     provider_id: str | None  # MessageSid, CallSid, or SendGrid's X-Message-Id
@@ -29,9 +29,10 @@ class StatusEvent:
 class InboundSMS:
     """An SMS someone sent to our number. ``body`` is never logged or audited."""
 
-    message_sid: str
+    message_sid: str  # the provider's id for it (Twilio MessageSid, Vonage messageId)
     sender: str
     body: str
+    provider: str = "twilio"  # twilio | vonage: one reply handling, whichever number received it
 
 
 @dataclass(frozen=True)

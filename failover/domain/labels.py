@@ -16,8 +16,10 @@ PHASES = {"steps": "Step", "escalation": "Escalation", "on_resolve": "All-clear"
 # How each transport is named, and whether anything really leaves the machine through it.
 TRANSPORTS = {
     "twilio": "Twilio",
+    "vonage": "Vonage",
     "sendgrid": "SendGrid",
     "status": "the fallback status page",
+    "chat": "the chat rooms of config/chat.yaml",
     "outbox": "the outbox only: NOT sent to anyone",
 }
 
@@ -27,6 +29,9 @@ def channel_name(channel: str) -> str:
 
 
 def transport_name(transport: str | None) -> str:
+    if transport and "," in transport:  # several SMS providers, in order of preference
+        first, *others = [transport_name(part) for part in transport.split(",")]
+        return f"{first} (then {', then '.join(others)} if it is down)"
     return TRANSPORTS.get(transport or "", transport or "unknown")
 
 

@@ -125,6 +125,15 @@ def plan(
                 PlannedDelivery(key, STATUS_RECIPIENT, "status", "", step.title, body, severity=step.severity)
             )
             continue
+        if step.channel == "chat":
+            if activation.drill:
+                result.skipped.append(SkippedRecipient(key, "chat", "chat", "drill: chat rooms left alone"))
+                continue
+            body = _prefixed(_render(catalog, step, base, None, override), activation) or ""
+            for ref in step.to:
+                room = ref.removeprefix("room:")  # one post per room per step; the row names the room, never its URL
+                result.deliveries.append(PlannedDelivery(key, ref, "chat", room, step.title, body))
+            continue
         renderer = _StepRenderer(catalog, step, base, override)
         for person in expand(catalog, step.to):
             if drill_members is not None and person.id not in drill_members:

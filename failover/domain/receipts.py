@@ -18,7 +18,7 @@ SENT, DELIVERED, FAILED = "sent", "delivered", "failed"
 SKIPPED, CANCELLED = "skipped", "cancelled"
 
 # Transports that report receipts; for the others (outbox, status page) "sent" is as far as anyone can know.
-RECEIPT_TRANSPORTS = frozenset({"twilio", "sendgrid"})
+RECEIPT_TRANSPORTS = frozenset({"twilio", "vonage", "sendgrid"})
 
 
 class Progress(IntEnum):

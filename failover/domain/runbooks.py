@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from failover.domain import lastgood, yamlfile
+from failover.domain import lastgood, rooms, yamlfile
 from failover.domain.contacts import Contacts, unknown_refs
 from failover.domain.durations import Duration
 from failover.domain.templates import UPDATE_FOLDER, Templates
 from failover.errors import ConfigProblems, Problem
 
-STEP_CHANNELS = ("sms", "email", "status", "voice")
+STEP_CHANNELS = ("sms", "email", "status", "voice", "chat")
 PERSON_CHANNELS = ("sms", "email", "voice")  # the channels that reach one person (fallback targets)
 SMS_MAX_CHARS = 1600  # Twilio refuses longer bodies
 
@@ -103,6 +103,13 @@ class Step(BaseModel):
             raise ValueError("an email step needs a subject:")
         if self.channel == "status" and (self.fallback or self.check_in):
             raise ValueError("a status step cannot have fallback: or check_in:")
+        if self.channel == "chat":
+            if self.fallback or self.check_in:
+                raise ValueError("a chat step cannot have fallback: or check_in: (rooms are not people)")
+            if not all(rooms.room_name(ref) for ref in self.to):
+                raise ValueError("a chat step posts to rooms: write to: [room:NAME, ...] (config/chat.yaml)")
+        elif any(rooms.room_name(ref) for ref in self.to):
+            raise ValueError(f"room: recipients are for chat steps, not {self.channel}")
         seen = [self.channel]
         for fallback in self.fallback:
             if fallback.channel in seen:
@@ -139,6 +146,12 @@ class Escalation(Step):
 
     after: Duration
     if_: Literal["unacknowledged", "undelivered"] = Field("unacknowledged", alias="if")
+
+    @model_validator(mode="after")
+    def _people_only(self) -> Escalation:
+        if self.channel == "chat":
+            raise ValueError("an escalation reaches people who did not answer: it cannot post to chat rooms")
+        return self
 
 
 class Trigger(BaseModel):
@@ -194,6 +207,7 @@ class Catalog:
     runbooks: dict[str, Runbook]
     templates: Templates
     files: dict[str, str] = field(default_factory=dict)  # runbook id -> file it came from
+    rooms: rooms.Rooms = field(default_factory=rooms.Rooms)  # config/chat.yaml: where chat steps post
 
     def runbook(self, runbook_id: str) -> Runbook | None:
         return self.runbooks.get(runbook_id)
@@ -240,6 +254,8 @@ def assemble(config_dir: Path, runbooks_dir: Path, last_good: lastgood.LastGood 
     good: dict[str, str] = {}
     templates = _templates(runbooks_dir / "templates", last_good, good, broken, problems)
     contacts, flawed = _contacts(contacts_file(config_dir), last_good, good, broken, problems)
+    chat_rooms, room_problems = rooms.load(rooms.chat_file(config_dir))
+    problems.extend(room_problems)
     runbooks: dict[str, Runbook] = {}
     files: dict[str, str] = {}
     versions: dict[str, str] = {}
@@ -252,7 +268,7 @@ def assemble(config_dir: Path, runbooks_dir: Path, last_good: lastgood.LastGood 
         found: list[Problem] = []
         text = _read(path, found)
         # Against the contacts in force; while none are, against the file as it is, to report everything at once.
-        runbook, lines = _runbook(text, shown, contacts or flawed, templates, found)
+        runbook, lines = _runbook(text, shown, contacts or flawed, templates, found, chat_rooms)
         if runbook is not None and not found and runbook.id in runbooks:
             where = lines.of(("id",))
             found.append(Problem(shown, where, f"duplicate runbook id '{runbook.id}' (also in {files[runbook.id]})"))
@@ -267,7 +283,7 @@ def assemble(config_dir: Path, runbooks_dir: Path, last_good: lastgood.LastGood 
         previous, snapshot = None, last_good(key) if contacts is not None else None
         if snapshot is not None:
             later: list[Problem] = []
-            previous, _ = _runbook(snapshot.text, shown, contacts, templates, later)
+            previous, _ = _runbook(snapshot.text, shown, contacts, templates, later, chat_rooms)
             if later or (previous is not None and previous.id in runbooks):
                 previous = None  # it no longer fits the contacts or templates in force, or its id is taken
         if previous is None:
@@ -277,7 +293,7 @@ def assemble(config_dir: Path, runbooks_dir: Path, last_good: lastgood.LastGood 
         assert snapshot is not None
         broken.append(lastgood.Broken(key, shown, tuple(found), lastgood.LAST_GOOD, snapshot.saved_at, previous.id))
     problems = sorted(set(problems), key=lambda p: (p.file, p.line, p.message))
-    catalog = Catalog(contacts, runbooks, templates, files) if contacts is not None else None
+    catalog = Catalog(contacts, runbooks, templates, files, chat_rooms) if contacts is not None else None
     return Loaded(catalog, problems, tuple(broken), good, versions)
 
 
@@ -344,7 +360,12 @@ def _contacts(
 
 
 def _runbook(
-    text: str, shown: str, contacts: Contacts | None, templates: Templates, problems: list[Problem]
+    text: str,
+    shown: str,
+    contacts: Contacts | None,
+    templates: Templates,
+    problems: list[Problem],
+    chat_rooms: rooms.Rooms | None = None,
 ) -> tuple[Runbook | None, yamlfile.Lines]:
     """One runbook file's text, validated and cross-checked; problems are appended. Returns (runbook, its lines)."""
     doc = yamlfile.load(text, shown)
@@ -364,6 +385,7 @@ def _runbook(
         problems.extend(_check_raw_steps(doc.data, contacts, templates, doc.lines, shown))
         return None, doc.lines
     problems.extend(_cross_check(runbook, contacts, templates, doc.lines, shown))
+    problems.extend(_check_rooms(runbook, chat_rooms or rooms.Rooms(), doc.lines, shown))
     return runbook, doc.lines
 
 
@@ -378,6 +400,19 @@ def _cross_check(
     for phase, _ in PHASES:
         for index, step in enumerate(getattr(runbook, phase)):
             yield from _check_step(step, phase, index, contacts, templates, lines, shown)
+
+
+def _check_rooms(runbook: Runbook, chat_rooms: rooms.Rooms, lines: yamlfile.Lines, shown: str) -> Iterator[Problem]:
+    """Every room a chat step names is in config/chat.yaml."""
+    for phase, _ in PHASES:
+        for index, step in enumerate(getattr(runbook, phase)):
+            if step.channel != "chat":
+                continue
+            for ref_index, ref in enumerate(step.to):
+                name = rooms.room_name(ref)
+                if name is not None and chat_rooms.get(name) is None:
+                    where = lines.of((phase, index, "to", ref_index))
+                    yield Problem(shown, where, f"{phase}.{index}.to: unknown room '{name}' (not in config/chat.yaml)")
 
 
 def _check_raw_steps(
@@ -404,7 +439,7 @@ def _check_step(
     lines: yamlfile.Lines,
     shown: str,
 ) -> Iterator[Problem]:
-    if contacts is not None:
+    if contacts is not None and step.channel != "chat":  # rooms are checked against config/chat.yaml
         for ref_index, ref in enumerate(step.to):
             for message in unknown_refs(contacts, [ref]):
                 where = (phase, index, "to", ref_index)

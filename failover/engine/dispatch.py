@@ -34,8 +34,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from failover.channels.base import Channel, OutgoingMessage, Receipt
+from failover.channels.sms_providers import providers_of
 from failover.clock import utcnow
 from failover.db import Database
+from failover.domain import providers
 from failover.domain.retry import backoff_seconds
 from failover.engine import audit, ledger
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
@@ -64,6 +66,8 @@ class _Outcome:
     messages: Sequence[OutgoingMessage]
     receipts: Sequence[Receipt] = ()
     error: DeliveryError | None = None
+    transport: str | None = None  # the provider that carried it (or refused it last)
+    passed_over: tuple[str, ...] = ()  # "twilio: circuit_open": providers that could not take it first
 
 
 @dataclass(frozen=True)
@@ -212,7 +216,7 @@ def _send_all(
         return
     done: queue.Queue[_Outcome] = queue.Queue()
     for piece in pieces:
-        executor.submit(lambda p=piece: done.put(_send_piece(channel, p, guard)))
+        executor.submit(_send_into, done, channel, piece, guard)
     pending, buffer, last_flush = len(pieces), [], time.monotonic()
     while pending:
         buffer.append(done.get())
@@ -222,19 +226,51 @@ def _send_all(
             buffer, last_flush = [], time.monotonic()
 
 
+def _send_into(
+    done: queue.Queue[_Outcome], channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None
+) -> None:
+    """An executor job: whatever happens, the piece's outcome is handed back (a lost one would hang the batch)."""
+    try:
+        done.put(_send_piece(channel, piece, guard))
+    except BaseException as exc:
+        log.exception("sending a piece failed unexpectedly")
+        error = RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True)
+        done.put(_Outcome(piece, error=error, transport=channel.transport))
+        raise
+
+
 def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None) -> _Outcome:
+    """Offer the piece to the channel's providers in order; the next one only when the policy says so."""
+    outcome = _Outcome(piece)
+    passed: tuple[str, ...] = ()
+    for provider in providers_of(channel):
+        outcome = _send_via(provider, piece, guard, passed)
+        error = outcome.error
+        maybe_sent = isinstance(error, RetryableDeliveryError) and error.maybe_sent
+        if error is None or not providers.fails_over(provider.transport, error.code, maybe_sent=maybe_sent):
+            return outcome
+        passed += (f"{provider.transport}: {error.code}",)
+    return outcome
+
+
+def _send_via(
+    provider: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None, passed: tuple[str, ...]
+) -> _Outcome:
+    transport = provider.transport
     try:
         if guard is None:
-            return _Outcome(piece, receipts=channel.send(piece))
-        with guard.request(channel.transport):
-            return _Outcome(piece, receipts=channel.send(piece))
+            return _Outcome(piece, receipts=provider.send(piece), transport=transport, passed_over=passed)
+        with guard.request(transport):
+            return _Outcome(piece, receipts=provider.send(piece), transport=transport, passed_over=passed)
     except DeliveryError as exc:
-        return _Outcome(piece, error=exc)
+        return _Outcome(piece, error=exc, transport=transport, passed_over=passed)
     except Exception as exc:  # a bug in a channel must not lose the rows it held
-        log.exception("channel %s raised unexpectedly", channel.transport)
+        log.exception("channel %s raised unexpectedly", transport)
         return _Outcome(
             piece,
             error=RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True),
+            transport=transport,
+            passed_over=passed,
         )
 
 
@@ -247,6 +283,7 @@ class _Change:
     delivery_id: int
     status: str
     event: audit.Entry
+    transport: str
     provider_id: str | None = None
     due: dt.datetime | None = None
     code: str | None = None
@@ -267,9 +304,16 @@ def _changes(
     incidents = {m.delivery_id: m.incident_id for outcome in outcomes for m in outcome.messages}
     for outcome in outcomes:
         error = outcome.error
+        transport = outcome.transport or channel.transport
+        passed = {"passed_over": list(outcome.passed_over)} if outcome.passed_over else {}
         if error is None:
             for receipt in outcome.receipts:
-                details = {"channel": channel.name, "transport": channel.transport, "provider_id": receipt.provider_id}
+                details = {
+                    "channel": channel.name,
+                    "transport": transport,
+                    "provider_id": receipt.provider_id,
+                    **passed,
+                }
                 changes.append(
                     _Change(
                         receipt.delivery_id,
@@ -282,6 +326,7 @@ def _changes(
                             incident_id=incidents.get(receipt.delivery_id),
                             details=details,
                         ),
+                        transport,
                         provider_id=receipt.provider_id,
                     )
                 )
@@ -291,9 +336,11 @@ def _changes(
             tries = attempts.get(message.delivery_id, 1) - (1 if refund else 0)
             details: dict[str, Any] = {
                 "channel": channel.name,
+                "transport": transport,
                 "error": error.detail,
                 "code": error.code,
                 "attempt": tries,
+                **passed,
             }
             maybe_sent = isinstance(error, RetryableDeliveryError) and error.maybe_sent
             if maybe_sent or (isinstance(error, RetryableDeliveryError) and tries < policy.max_attempts):
@@ -316,6 +363,7 @@ def _changes(
                     audit.Entry(
                         kind, actor, "delivery", message.delivery_id, incident_id=message.incident_id, details=details
                     ),
+                    transport,
                     due=due,
                     code=error.code,
                     error=error.detail[:1000],
@@ -360,7 +408,7 @@ def _record(
             values: dict[str, Any] = {
                 "status": status,
                 "updated_at": now,
-                "transport": channel.transport,
+                "transport": bindparam("_transport"),
                 "error_code": bindparam("_code"),
                 "last_error": bindparam("_err"),
             }
@@ -375,6 +423,7 @@ def _record(
                 [
                     {
                         "_id": c.delivery_id,
+                        "_transport": c.transport,
                         "_pid": c.provider_id,
                         "_due": c.due,
                         "_code": c.code,

@@ -17,7 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import Row, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from failover.channels.base import Channel, OutgoingMessage, Receipt
+from failover.channels.base import Channel, NoLookup, OutgoingMessage, Receipt
+from failover.channels.sms_providers import provider_candidates
 from failover.db import Database
 from failover.engine import audit, ledger
 from failover.engine.dispatch import DEFAULT_POLICY, Policy
@@ -80,6 +81,7 @@ def reconcile(
                 Delivery.activation_id,
                 Delivery.attempts,
                 Delivery.updated_at,
+                Delivery.transport,
             )
             .where(
                 Delivery.status == IN_DOUBT, or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
@@ -93,10 +95,11 @@ def reconcile(
     for row in rows:
         try:
             provider_id = _ask_provider(database, channels.get(row.channel), row, now, guard)
-        except CircuitOpen as exc:
+        except (CircuitOpen, NoLookup) as exc:
             if now - row.updated_at >= dt.timedelta(seconds=policy.sending_timeout):
-                # The provider is down and cannot say whether it took the message. Waiting for it
-                # would leave the person unreached: give up on this channel so the fallback runs.
+                # The provider is down (or has no lookup, and no receipt came) and cannot say whether it took
+                # the message. Sending it again could be a second SMS; waiting would leave the person
+                # unreached: give up on this channel so the fallback runs.
                 verdicts["unconfirmed"].append({"_id": row.id, "_err": f"could not confirm: {exc.detail}"})
             continue
         except DeliveryError as exc:
@@ -152,19 +155,36 @@ def _ask_provider(
     now: dt.datetime,
     guard: Guard | None,
 ) -> str | None:
-    """The provider's id for an in-doubt row's message, or None if it never took it."""
-    if not isinstance(channel, Reconcilable):
-        return None
+    """The provider's id for an in-doubt row's message, or None if it never took it.
+
+    The provider recorded on the row is asked; a row a worker left mid-send has none recorded, so
+    every provider of the channel is asked, and one that cannot look up (NoLookup) leaves it unsettled.
+    """
     message = OutgoingMessage(row.id, row.address, row.body, row.subject, severity=row.severity)
     since = (row.claimed_at or now) - dt.timedelta(minutes=2)
-    if guard is None:
-        receipt = channel.find(message, since)
-    else:
-        with guard.request(channel.transport):
-            receipt = channel.find(message, since)
-    if receipt is None or _owned_elsewhere(database, receipt.provider_id, row.id):
-        return None  # the same text to the same number may be another row's message
-    return receipt.provider_id
+    cannot: NoLookup | None = None
+    for target in provider_candidates(channel, row.transport):
+        if not isinstance(target, Reconcilable):
+            continue
+        try:
+            if guard is None:
+                receipt = target.find(message, since)
+            else:
+                with guard.request(lookup_key(target.transport)):
+                    receipt = target.find(message, since)
+        except NoLookup as exc:
+            cannot = exc
+            continue
+        if receipt is not None and not _owned_elsewhere(database, receipt.provider_id, row.id):
+            return receipt.provider_id  # (the same text to the same number may be another row's message)
+    if cannot is not None:
+        raise cannot
+    return None
+
+
+def lookup_key(transport: str) -> str:
+    """Lookups have their own breaker: a provider that fails every send may still answer them (ghost 500s)."""
+    return f"{transport}-lookup"
 
 
 def _owned_elsewhere(database: Database, provider_id: str, delivery_id: int) -> bool:

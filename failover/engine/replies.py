@@ -62,7 +62,7 @@ def handle_sms(
     """Act on one inbound SMS; returns what to answer."""
     stored = tracking.store(
         session,
-        provider="twilio",
+        provider=message.provider,
         kind="inbound",
         key=f"inbound:{message.message_sid}",
         now=now,

@@ -7,18 +7,24 @@ due escalations, approval pages).
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 from failover import throttle
 from failover.channels import build_channels
 from failover.channels.base import Channel
+from failover.channels.callbacks import InboundSMS
+from failover.channels.sms_providers import SMSProviders
 from failover.clock import utcnow
 from failover.db import Database
-from failover.engine import dispatch, followup, relay
+from failover.engine import dispatch, followup, reconcile, relay
+from failover.errors import DeliveryError
 from failover.services.config import Configuration
 from failover.services.relay import Relay
 from failover.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Delivery:
@@ -56,7 +62,18 @@ class Delivery:
                 breaker_threshold=threshold,
                 breaker_cooldown=cooldown,
             ),
+            # Reconciliation's lookups: their own breaker (reads may work while sends fail), a few at a time.
+            reconcile.lookup_key("twilio"): throttle.Limits(
+                4, 0.0, breaker_threshold=threshold, breaker_cooldown=cooldown
+            ),
         }
+        if settings.vonage_enabled:
+            limits["vonage"] = throttle.Limits(
+                settings.vonage_max_concurrent,
+                settings.vonage_rate,
+                breaker_threshold=threshold,
+                breaker_cooldown=cooldown,
+            )
         url = settings.shared_redis_url
         backend: throttle.Backend = throttle.RedisBackend(url) if url else throttle.LocalBackend()
         return throttle.Guard(backend, limits)
@@ -64,6 +81,22 @@ class Delivery:
     @property
     def policy(self) -> dispatch.Policy:
         return dispatch.Policy(max_attempts=self.settings.max_attempts, sending_timeout=self.settings.sending_timeout)
+
+    def answer_sms(self, message: InboundSMS, text: str) -> bool:
+        """Answer an inbound SMS through the provider that received it, when it takes no reply in the webhook
+        response (Vonage). Best effort, like a TwiML answer: never retried, never a reason to refuse the webhook."""
+        channel = self.channels.get("sms")
+        providers = channel.providers if isinstance(channel, SMSProviders) else (channel,)
+        sender = next((p for p in providers if getattr(p, "transport", None) == message.provider), None)
+        if sender is None or not hasattr(sender, "answer"):
+            return False
+        try:
+            with self.guard.request(message.provider):
+                sender.answer(message.sender, text)
+        except DeliveryError as exc:
+            log.warning("could not answer an inbound %s SMS: %s", message.provider, exc.detail)
+            return False
+        return True
 
     def transports(self) -> dict[str, str]:
         """What carries each channel now (twilio, sendgrid, status, outbox): previews say it, in red for the outbox."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import Any
 
-from failover.channels import twilio_webhooks
+from failover.channels import twilio_webhooks, vonage_webhooks
 from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
 from failover.channels.sendgrid_events import EventVerifier
 from failover.clock import utcnow
@@ -44,6 +44,16 @@ class Tracking:
             params=params,
             signature=signature,
             called_url=called_url,
+        )
+
+    @cached_property
+    def vonage_verifier(self) -> vonage_webhooks.Verifier:
+        secret = self.settings.vonage_signature_secret
+        return vonage_webhooks.Verifier(
+            api_key=self.settings.vonage_api_key,
+            signature_secret=secret.get_secret_value() if secret else None,
+            signature_method=self.settings.vonage_signature_method,
+            max_age=self.settings.webhook_max_age,
         )
 
     def receipts(self, events: list[StatusEvent]) -> tracking.Recorded:

@@ -11,9 +11,10 @@ from typing import Any
 from flask import Blueprint, Response, flash, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
+from failover.channels.chat import ChatChannel
 from failover.clock import utcnow
 from failover.domain import planning
-from failover.domain.labels import step_label
+from failover.domain.labels import step_label, transport_name
 from failover.domain.runbooks import Catalog
 from failover.engine import activation_view, auditlog, overview, queries, roster
 from failover.engine.detection import view as detection_view
@@ -49,10 +50,20 @@ def dashboard():  # type: ignore[no-untyped-def]
         name: {"transport": channel.transport, "ready": channel.transport != "outbox"}
         for name, channel in rt.delivery.channels.items()
     }
+    circuits = rt.delivery.guard.circuits()
+
+    def health_of(transport: str) -> str:
+        state = circuits.get(transport)
+        return f"{transport_name(transport)} ({'DOWN: circuit open' if state and state.open else 'up'})"
+
+    order = settings.sms_provider_order
+    chat = rt.delivery.channels.get("chat")
+    room_count = len(chat.rooms()[0].names()) if isinstance(chat, ChatChannel) else 0
     readiness = {
-        "sms": "Twilio" if settings.twilio_enabled else "outbox (TWILIO_* not set)",
-        "email": "SendGrid" if settings.sendgrid_enabled else "outbox (SENDGRID_* not set)",
+        "sms": ", then ".join(health_of(p) for p in order) if order else "outbox (TWILIO_* / VONAGE_* not set)",
+        "email": health_of("sendgrid") if settings.sendgrid_enabled else "outbox (SENDGRID_* not set)",
         "status": "fallback status page",
+        "chat": f"{room_count} room(s) in config/chat.yaml" if room_count else "no rooms (config/chat.yaml)",
     }
     return render_template(
         "dashboard.html",

@@ -1,4 +1,4 @@
-"""Provider webhooks: Twilio receipts, inbound SMS and keypresses; SendGrid events. Public, but signed.
+"""Provider webhooks: Twilio and Vonage receipts and inbound SMS, Twilio keypresses; SendGrid events. Public, signed.
 
 No login and no CSRF token (providers cannot send either): every request must
 carry the provider's signature instead. Anything unsigned, forged, stale or
@@ -12,7 +12,8 @@ import logging
 
 from flask import Blueprint, Response, jsonify, request
 
-from failover.channels import sendgrid_events, twilio_webhooks
+from failover import inputs
+from failover.channels import sendgrid_events, twilio_webhooks, vonage_webhooks
 from failover.clock import utcnow
 from failover.errors import WebhookRejected
 from failover.web.views import csrf, runtime
@@ -78,6 +79,44 @@ def twilio_voice():  # type: ignore[no-untyped-def]
     acknowledged = runtime().tracking.keypress(keypress)
     again = f"{runtime().settings.public_url}{request.path}?{request.query_string.decode('latin-1')}"
     return Response(twilio_webhooks.voice_answer(acknowledged, None if acknowledged else again), mimetype=TWIML)
+
+
+def _vonage_params() -> dict[str, object]:
+    """Vonage's parameters (GET query, form or JSON POST), verified with its signature secret."""
+    json_body = None
+    if request.is_json:
+        try:
+            json_body = inputs.load_json(request.get_data(cache=True))  # bounded depth: no RecursionError
+        except inputs.InputError as exc:
+            raise WebhookRejected(f"the body: {exc}", status=400) from None
+    params = vonage_webhooks.params_of(request.args, request.form, json_body)
+    runtime().tracking.vonage_verifier.verify(params, utcnow())
+    return params
+
+
+@bp.route("/vonage/status", methods=["GET", "POST"])
+def vonage_status():  # type: ignore[no-untyped-def]
+    """A Vonage delivery receipt (SMS API), for the ledger row named in client-ref."""
+    try:
+        event = vonage_webhooks.parse_status(_vonage_params())
+    except WebhookRejected as exc:
+        return _rejected("vonage/status", exc)
+    if event is not None:
+        runtime().tracking.receipts([event])
+    return Response(status=204)
+
+
+@bp.route("/vonage/inbound", methods=["GET", "POST"])
+def vonage_inbound():  # type: ignore[no-untyped-def]
+    """An SMS to our Vonage number: the same reply handling as Twilio's; the answer goes out as an SMS."""
+    try:
+        message = vonage_webhooks.parse_inbound(_vonage_params())
+    except WebhookRejected as exc:
+        return _rejected("vonage/inbound", exc)
+    outcome = runtime().tracking.inbound_sms(message)
+    if outcome.text:
+        runtime().delivery.answer_sms(message, outcome.text)
+    return Response(status=204)
 
 
 @bp.post("/sendgrid/events")

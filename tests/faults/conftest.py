@@ -23,9 +23,11 @@ from failover.engine import audit
 from failover.models import AuditEvent, Delivery
 from failover.runtime import Runtime
 from failover.settings import load_settings
-from tests.conftest import PROVIDER_VARIABLES, make_people, provider_env, write_config
+from tests.conftest import PROVIDER_VARIABLES, make_people, provider_env, vonage_env, write_config
 from tests.fakes.sendgrid import FakeSendGrid
+from tests.fakes.tls import TestCA
 from tests.fakes.twilio import FakeTwilio
+from tests.fakes.vonage import FakeVonage
 from tests.integration import workers
 from tests.services import PostgresCluster, RedisServer
 
@@ -73,6 +75,43 @@ class Rig:
     pg: PostgresCluster
     processes: list[Popen[bytes]] = field(default_factory=list)
     numbers: set[str] = field(default_factory=set)
+    vonage: FakeVonage | None = None
+
+    def add_vonage(self, order: str = "twilio,vonage") -> FakeVonage:
+        """A second SMS provider (before the workers start): the fake Vonage over TLS, tried after Twilio."""
+        ca = TestCA(self.tmp / "ca")
+        self.vonage = FakeVonage(ssl_context=ca.server_context()).start()  # type: ignore[assignment]
+        assert self.vonage is not None
+        self.env.update(
+            {**vonage_env(self.vonage), "FAILOVER_SMS_PROVIDERS": order, "REQUESTS_CA_BUNDLE": str(ca.bundle)}
+        )
+        return self.vonage
+
+    def sms_received(self) -> Counter[str]:
+        """Every SMS any provider accepted, by number."""
+        received = Counter(self.twilio.sent_to())
+        if self.vonage is not None:
+            received.update(self.vonage.sent_to())
+        return received
+
+    def assert_everyone_got_exactly_one_sms(self) -> None:
+        """Across both providers, from their own records: one SMS per number; the ledger names each message."""
+        received = self.sms_received()
+        assert set(received) == self.numbers, f"lost: {len(self.numbers - set(received))}; ledger {self.errors()}"
+        doubled = {n: c for n, c in received.items() if c > 1}
+        assert not doubled, f"{len(doubled)} recipient(s) got two SMS"
+        issued = {m["sid"] for m in self.twilio.messages} | {
+            m["message-id"] for m in (self.vonage or FakeVonage()).messages
+        }
+        with self.runtime.database.reading() as session:
+            rows = list(session.execute(select(Delivery.status, Delivery.provider_id).where(Delivery.channel == "sms")))
+            assert {status for status, _ in rows} == {"sent"}
+            assert {pid for _, pid in rows} == issued
+            assert audit.verify(session).ok
+
+    def transports(self) -> Counter[str | None]:
+        with self.runtime.database.reading() as session:
+            return Counter(session.scalars(select(Delivery.transport).where(Delivery.channel == "sms")))
 
     @property
     def log(self) -> Path:
@@ -176,6 +215,8 @@ def rig(
     for process in rig.processes:
         workers.stop(process)
     runtime.close()
+    if rig.vonage is not None:
+        rig.vonage.stop()
     twilio.stop()
     sendgrid.stop()
     if fault_pg_is_up(fault_pg):

@@ -14,6 +14,7 @@ from collections import defaultdict
 import pytest
 
 from tests.fakes.twilio import Failure
+from tests.fakes.vonage import VonageFailure
 from tests.faults.conftest import Rig, with_people
 from tests.integration import workers
 
@@ -183,3 +184,84 @@ def test_7_accepted_but_never_recorded_is_reconciled_not_resent(rig: Rig) -> Non
     rig.assert_everyone_reached_exactly_once()
     # Each message Twilio stored while the first worker waited was found by reconciliation, not sent again.
     assert rig.reconciled_found() >= accepted_unheard >= 10
+
+
+# -- a second SMS provider (issue 15): the figures are printed for the README (pytest -s) -------------------
+
+
+def test_8_twilio_503s_mid_broadcast_everyone_gets_one_sms_through_vonage(rig: Rig) -> None:
+    """Twilio answers 503 to everything after 200 of 1,000 SMS: the breaker opens, Vonage carries the rest,
+    everyone gets exactly one SMS and nobody is moved to email."""
+    with_people(rig, 1000)
+    vonage = rig.add_vonage()
+    rig.twilio.latency = vonage.latency = 0.02
+    rig.env.update({"FAILOVER_BREAKER_THRESHOLD": "5", "FAILOVER_BREAKER_COOLDOWN": "600"})
+    rig.beat()
+    rig.worker("w1")
+    started = time.monotonic()
+    rig.activate()
+    wait_for_messages(rig, 200)
+    rig.twilio.chaos = [(1.0, Failure(503, message="Service Unavailable"))]
+    rig.wait_until_settled(timeout=240)
+    took = time.monotonic() - started
+    rig.assert_everyone_got_exactly_one_sms()
+    refused = sum(1 for e in rig.twilio.exchanges if e.request.method == "POST" and e.status == 503)
+    by = rig.transports()
+    print(
+        f"\n[figures] 1,000 SMS, Twilio 503 after {len(rig.twilio.messages)}: {took:.1f}s; "
+        f"twilio {by['twilio']}, vonage {by['vonage']}; 503s seen {refused}; emails {len(rig.sendgrid.recipients())}"
+    )
+    assert by["vonage"] >= 500 and by["twilio"] + by["vonage"] == 1000
+    assert refused <= 50 + 5  # the requests in flight when it broke, then the breaker stops them
+    assert len(rig.sendgrid.recipients()) == 0  # nobody needed the email fallback
+
+
+def test_9_twilio_ghost_500s_then_failover_nobody_gets_two(rig: Rig) -> None:
+    """Twilio stores each message but answers 500 after 150 of 500: the rows in doubt are reconciled with
+    Twilio (which has them) before anything else; the rest go through Vonage; nobody gets two SMS."""
+    with_people(rig, 500)
+    vonage = rig.add_vonage()
+    rig.twilio.latency = vonage.latency = 0.02
+    rig.env.update({"FAILOVER_BREAKER_THRESHOLD": "5", "FAILOVER_BREAKER_COOLDOWN": "600"})
+    rig.beat()
+    rig.worker("w1")
+    started = time.monotonic()
+    rig.activate()
+    wait_for_messages(rig, 150)
+    rig.twilio.chaos = [(1.0, Failure(500, message="Internal error after accepting", accept=True))]
+    rig.wait_until_settled(timeout=240)
+    took = time.monotonic() - started
+    rig.assert_everyone_got_exactly_one_sms()
+    ghosts = sum(1 for e in rig.twilio.exchanges if e.request.method == "POST" and e.status == 500)
+    found = rig.reconciled_found()
+    by = rig.transports()
+    print(
+        f"\n[figures] 500 SMS, Twilio ghost 500s after 150: {took:.1f}s; ghosts {ghosts}, reconciled found "
+        f"{found}; twilio {by['twilio']}, vonage {by['vonage']}; emails {len(rig.sendgrid.recipients())}"
+    )
+    assert ghosts >= 5 and found == ghosts  # every ghost was found at Twilio, none offered to Vonage
+    assert by["vonage"] >= 200
+
+
+def test_10_both_providers_down_email_fallback_once(rig: Rig) -> None:
+    """Twilio and Vonage both answer 503: both breakers open, each person gets the email fallback once, no SMS."""
+    with_people(rig, 200)
+    vonage = rig.add_vonage()
+    rig.env.update(
+        {"FAILOVER_BREAKER_THRESHOLD": "3", "FAILOVER_BREAKER_COOLDOWN": "600", "FAILOVER_MAX_ATTEMPTS": "2"}
+    )
+    rig.twilio.chaos = [(1.0, Failure(503, message="Service Unavailable"))]
+    vonage.chaos = [(1.0, VonageFailure(http=503))]
+    rig.beat()
+    rig.worker("w1")
+    started = time.monotonic()
+    rig.activate()
+    rig.wait_until_settled(timeout=180)
+    workers.wait_until(lambda: len(rig.sendgrid.recipients()) == 200, timeout=60, what="email fallback", log=rig.log)
+    took = time.monotonic() - started
+    assert set(rig.sendgrid.recipients().values()) == {1}
+    assert not rig.twilio.messages and not vonage.messages
+    assert rig.statuses()["failed"] == 200 and rig.statuses()["sent"] == 200
+    posts = len(rig.twilio.requests("POST")) + len(vonage.requests("POST"))
+    print(f"\n[figures] 200 people, both providers down: {took:.1f}s to 200 emails; SMS requests made {posts}")
+    assert posts <= 2 * (50 + 3)

@@ -53,7 +53,7 @@ def test_runbooks_check_reports_file_and_line_and_exits_1(cli: CliRunner, tmp_pa
     result = cli.invoke(main, ["runbooks", "check", str(books)])
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        "books/bad.yaml:4: steps.0.channel: unknown channel 'fax'; use one of sms, email, status, voice",
+        "books/bad.yaml:4: steps.0.channel: unknown channel 'fax'; use one of sms, email, status, voice, chat",
         "1 problem(s)",
     ]
 

@@ -15,7 +15,8 @@ CASES = [
     # status, twilio code, kind, maybe_sent
     (429, 20429, RetryableDeliveryError, False),
     (429, None, RetryableDeliveryError, False),
-    (503, None, RetryableDeliveryError, True),
+    (503, None, RetryableDeliveryError, False),  # "service unavailable": not processed, may fail over
+    (502, None, RetryableDeliveryError, True),
     (500, None, RetryableDeliveryError, True),
     (408, None, RetryableDeliveryError, True),
     (None, None, RetryableDeliveryError, True),

@@ -102,7 +102,7 @@ RUNBOOK_CASES = [
         GOOD_RUNBOOK.replace(
             'channel: sms, to: [group:oncall], text: "{{', 'channel: pigeon, to: [group:oncall], text: "{{'
         ),
-        "runbooks/x.yaml:6: steps.0.channel: unknown channel 'pigeon'; use one of sms, email, status, voice",
+        "runbooks/x.yaml:6: steps.0.channel: unknown channel 'pigeon'; use one of sms, email, status, voice, chat",
     ),
     (
         "unknown group",
