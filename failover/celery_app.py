@@ -17,6 +17,7 @@ from failover.errors import BrokerUnavailable
 from failover.runtime import Runtime
 
 SWEEP_EVERY_S = 2.0
+DRILLS_EVERY_S = 60.0
 SEND_QUEUE = "celery"
 CONTROL_QUEUE = "control"
 # Above any countdown we use (none today; retries are timed by the sweep).
@@ -68,6 +69,12 @@ def create_celery(runtime: Runtime) -> Celery:
                 "task": "failover.tasks.follow_up",
                 "schedule": SWEEP_EVERY_S,
                 "options": {"expires": SWEEP_EVERY_S * 5},
+            },
+            # Scheduled drills (config/drills.yaml): each due slot starts once (failover/drill_scheduler.py).
+            "scheduled-drills": {
+                "task": "failover.tasks.scheduled_drills",
+                "schedule": DRILLS_EVERY_S,
+                "options": {"expires": DRILLS_EVERY_S},
             },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),

@@ -34,6 +34,7 @@ ROUTINE_TASKS = (
     "failover.tasks.evaluate_detection",
     "failover.tasks.run_probe",
     "failover.tasks.poll_graph",
+    "failover.tasks.scheduled_drills",
 )
 _ROUTINE_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
 _ROUTINE_WORDS = ("Sending due task", "] received", "] succeeded in")

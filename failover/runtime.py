@@ -52,6 +52,7 @@ from failover.secretbox import SecretBox
 from failover.settings import Settings
 
 if TYPE_CHECKING:
+    from failover.drill_scheduler import DrillScheduler
     from failover.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -326,6 +327,17 @@ class Runtime:
 
     def watch_overview(self) -> dict[str, Any]:
         return self.watcher.overview()
+
+    # -- scheduled drills (failover/drill_scheduler.py) ------------------------
+
+    @cached_property
+    def drills(self) -> DrillScheduler:
+        from failover.drill_scheduler import DrillScheduler
+
+        return DrillScheduler(self)
+
+    def drill_schedules(self) -> list[dict[str, Any]]:
+        return self.drills.overview()
 
     # -- delivery tracking, replies and escalation ----------------------------
 

@@ -53,6 +53,7 @@ def create_app(
         incident_work,
         notices,
         provider_webhooks,
+        reports,
         signals,
         status,
         views,
@@ -73,6 +74,7 @@ def create_app(
     app.register_blueprint(account.bp)
     app.register_blueprint(notices.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(reports.bp)  # after-action reports and drills
     app.register_blueprint(admin.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
