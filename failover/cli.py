@@ -214,23 +214,26 @@ def web(ctx: Context) -> None:
     """Serve the console, status page and webhooks (gunicorn)."""
     from gunicorn.app.base import BaseApplication
 
-    from failover import logs
+    from failover import observability
     from failover.web import create_app
 
     settings = ctx.settings
-    logs.configure(settings.log_level)
+    observability.start(settings)
     ctx.runtime().check_audit_key()  # a process with another key must not start writing the chain
     ctx.close()  # the app builds its own runtime in each gunicorn worker
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
+            # failover/web/gunicorn_conf.py, then FAILOVER_GUNICORN_CONFIG, then GUNICORN_CMD_ARGS: the last wins.
+            self.load_config_from_module_name_or_filename("python:failover.web.gunicorn_conf")
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", int(os.environ.get("FAILOVER_WEB_WORKERS", "1")))
-            self.cfg.set("threads", int(os.environ.get("FAILOVER_WEB_THREADS", "8")))
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 60)
-            self.cfg.set("graceful_timeout", 10)
-            self.cfg.set("accesslog", None)
+            own = os.environ.get("FAILOVER_GUNICORN_CONFIG")
+            if own:
+                self.load_config_from_module_name_or_filename(own)
+            parser = self.cfg.parser()
+            for key, value in vars(parser.parse_args(self.cfg.get_cmd_args_from_env())).items():
+                if value is not None and key in self.cfg.settings:
+                    self.cfg.set(key.lower(), value)
 
         def load(self) -> Any:
             return create_app(settings)
@@ -246,10 +249,10 @@ def web(ctx: Context) -> None:
 @friendly
 def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
     """Run a Celery worker that sends messages."""
-    from failover import logs
+    from failover import observability
     from failover.celery_app import CONTROL_QUEUE, SEND_QUEUE
 
-    logs.configure(ctx.settings.log_level)
+    observability.start(ctx.settings, celery=True)
     runtime = ctx.runtime(broker=True)
     runtime.check_audit_key()
     celery = _celery(runtime)
@@ -277,10 +280,10 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
 @friendly
 def beat(ctx: Context) -> None:
     """Run the scheduler. Exactly one per installation: a second one exits at once."""
-    from failover import locks, logs
+    from failover import locks, observability
 
     settings = ctx.settings
-    logs.configure(settings.log_level)
+    observability.start(settings)
     # Loading logs each broken file with file:line. Beat runs regardless: a broken detection.yaml runs on its
     # last good version (with none, nothing is watched), and the sweeps and escalations do not depend on it.
     ctx.runtime().config_report()
@@ -318,6 +321,9 @@ def up(ctx: Context, no_init: bool) -> None:
     settings = ctx.settings
     if not no_init:
         subprocess.run([sys.executable, "-m", "failover", "init", "--demo"], check=True)
+    from failover import metrics
+
+    metrics.setup(settings.data_dir, fresh=True)  # one metrics directory for the three children, emptied now
     children = {
         name: subprocess.Popen([sys.executable, "-m", "failover", name], start_new_session=True)
         for name in ("web", "worker", "beat")

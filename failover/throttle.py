@@ -41,6 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
+from failover import metrics
 from failover.errors import DeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ class Guard:
             if not grant.reason:
                 break
             if grant.reason == "open":
+                metrics.circuit_refused(transport)
                 raise CircuitOpen(transport, grant.wait)
             if time.monotonic() + min(grant.wait, BUSY_WAIT_S) > deadline:
                 raise RetryableDeliveryError(
@@ -143,6 +145,7 @@ class Guard:
             else:
                 time.sleep(grant.wait * random.uniform(1.0, 1.1))  # jitter: waiters do not stampede
         outcome: Outcome = "unused"
+        started = time.monotonic()
         try:
             yield
             outcome = "ok"
@@ -151,6 +154,7 @@ class Guard:
             raise
         finally:
             self.backend.release(transport, lease, limits, outcome)
+            metrics.provider_request(transport, outcome, time.monotonic() - started)
 
     def circuits(self) -> dict[str, CircuitState]:
         return {transport: self.backend.circuit(transport, limits) for transport, limits in self.limits.items()}

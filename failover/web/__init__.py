@@ -51,15 +51,18 @@ def create_app(
         guards,
         health,
         incident_work,
+        metrics,
         notices,
         provider_webhooks,
         reports,
+        request_ids,
         signals,
         status,
         views,
         watch,
     )
 
+    request_ids.init_app(app)  # first: every later hook's log lines carry the request id
     views.init_app(app)
     errors.init_app(app)
     guards.init_app(app)  # file parts and NUL characters are a 400 before any view or the access gate runs
@@ -67,6 +70,7 @@ def create_app(
     access.init_app(app, runtime=runtime, settings=settings)
     auth.init_app(app, settings=settings)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)  # Prometheus, for FAILOVER_METRICS_TOKEN only
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(answers.bp)

@@ -47,6 +47,7 @@ V_200 = signed_in(200, 200, 200)
 CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]] = [
     ("GET", "/healthz", None, everyone(200)),
     ("GET", "/readyz", None, everyone(200)),
+    ("GET", "/metrics", None, everyone(404)),  # no FAILOVER_METRICS_TOKEN: no metrics, whoever asks
     ("GET", "/status", None, everyone(200)),
     ("GET", "/status.json", None, everyone(200)),
     ("GET", "/status/feed.atom", None, everyone(200)),

@@ -58,13 +58,13 @@ def test_cost_with_prices() -> None:
 @pytest.mark.parametrize(
     ("text", "moment", "matches"),
     [
-        ("0 10 * * 2", dt.datetime(2026, 11, 3, 10, 0), True),  # Tuesday
-        ("0 10 * * 2", dt.datetime(2026, 11, 4, 10, 0), False),
-        ("*/15 9-17 * * 1-5", dt.datetime(2026, 11, 6, 17, 45), True),
-        ("*/15 9-17 * * 1-5", dt.datetime(2026, 11, 7, 12, 0), False),  # Saturday
-        ("0 0 1 * 7", dt.datetime(2026, 11, 1, 0, 0), True),  # the 1st, or any Sunday (cron's "or")
-        ("0 0 1 * 7", dt.datetime(2026, 11, 8, 0, 0), True),
-        ("0 0 1 * 7", dt.datetime(2026, 11, 9, 0, 0), False),
+        ("0 10 * * 2", dt.datetime(2026, 11, 3, 10, 0, tzinfo=dt.UTC), True),  # Tuesday
+        ("0 10 * * 2", dt.datetime(2026, 11, 4, 10, 0, tzinfo=dt.UTC), False),
+        ("*/15 9-17 * * 1-5", dt.datetime(2026, 11, 6, 17, 45, tzinfo=dt.UTC), True),
+        ("*/15 9-17 * * 1-5", dt.datetime(2026, 11, 7, 12, 0, tzinfo=dt.UTC), False),  # Saturday
+        ("0 0 1 * 7", dt.datetime(2026, 11, 1, 0, 0, tzinfo=dt.UTC), True),  # the 1st, or any Sunday (cron's "or")
+        ("0 0 1 * 7", dt.datetime(2026, 11, 8, 0, 0, tzinfo=dt.UTC), True),
+        ("0 0 1 * 7", dt.datetime(2026, 11, 9, 0, 0, tzinfo=dt.UTC), False),
     ],
 )
 def test_cron_matching(text: str, moment: dt.datetime, matches: bool) -> None:
