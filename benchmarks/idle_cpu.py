@@ -38,11 +38,22 @@ def _free_port() -> int:
 
 
 def _measure(pids: list[int], seconds: float) -> float:
-    before = sum(procstats.tree_cpu_seconds(pid) for pid in pids)
+    every = [pid for root in pids for pid in procstats.tree(root)]
+    before = {pid: procstats.cpu_seconds(pid) for pid in every}
     started = time.monotonic()
     time.sleep(seconds)
-    after = sum(procstats.tree_cpu_seconds(pid) for pid in pids)
-    return 100.0 * (after - before) / (time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    spent = {pid: procstats.cpu_seconds(pid) - before[pid] for pid in every}
+    for pid, cpu in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"  {100.0 * cpu / elapsed:6.2f} %  {_name(pid)}", file=sys.stderr)
+    return 100.0 * sum(spent.values()) / elapsed
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[-80:]
+    except OSError:
+        return str(pid)
 
 
 def _clean_env() -> dict[str, str]:
@@ -86,7 +97,11 @@ def embedded(seconds: float, settle: float) -> dict[str, float]:
             time.sleep(settle)
             if up.poll() is not None:
                 raise SystemExit(f"failover up exited:\n{Path(root, 'up.log').read_text()[-3000:]}")
-            return {"failover up (web + worker + beat)": _measure([up.pid], seconds)}
+            pids = procstats.tree(up.pid)
+            result = _measure([up.pid], seconds)
+            if up.poll() is not None or not all(Path(f"/proc/{pid}").exists() for pid in pids):
+                raise SystemExit(f"a process ended while measured:\n{Path(root, 'up.log').read_text()[-3000:]}")
+            return {"failover up (web + worker + beat)": result}
         finally:
             _stop([up])
 
@@ -133,6 +148,9 @@ def production(seconds: float, settle: float) -> dict[str, float]:
             before_servers = sum(procstats.tree_cpu_seconds(pid) for pid in servers)
             started = time.monotonic()
             failover = _measure([p.pid for p in processes], seconds)
+            dead = [p.args for p in processes if p.poll() is not None]
+            if dead:
+                raise SystemExit(f"exited while measured: {dead}")
             servers_pct = (
                 100.0
                 * (sum(procstats.tree_cpu_seconds(pid) for pid in servers) - before_servers)

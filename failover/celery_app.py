@@ -8,12 +8,18 @@ republishes anything a broker lost. Exactly one beat may run (see README).
 
 from __future__ import annotations
 
+import datetime as dt
+import time
+from queue import Empty
 from typing import Any
 
 from celery import Celery
+from celery.schedules import schedule
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
+from failover import pulse
 from failover.errors import BrokerUnavailable
+from failover.pulse import Pulse
 from failover.runtime import Runtime
 
 SWEEP_EVERY_S = 2.0
@@ -25,18 +31,72 @@ VISIBILITY_TIMEOUT_S = 3600
 
 
 class EmbeddedTransport(SQLAlchemyTransport):
-    """kombu's SQLAlchemy transport polling 10x a second instead of once.
+    """kombu's SQLAlchemy transport polling 10x a second while there is work, every 2 seconds while idle.
 
     Its transport options all go to ``create_engine``, so the polling interval
-    cannot be passed that way; a subclass is the supported alternative.
+    cannot be passed that way; a subclass is the supported alternative. The
+    pace is chosen at each wait (Celery waits 2 s at most at a time): fast
+    for ``BUSY_FOR_S`` after a message, or while the installation's pulse says
+    there is work (an activation marks it before it publishes anything).
     """
 
     polling_interval = 0.1
+    FAST_S, IDLE_S, BUSY_FOR_S = 0.1, 2.0, 10.0
+    pulse: Pulse | None = None  # set by create_celery
+    _last_message = 0.0
+
+    def drain_events(self, connection: Any, timeout: float | None = None) -> Any:
+        recent = time.monotonic() - self._last_message < self.BUSY_FOR_S
+        if recent or (self.pulse is not None and self.pulse.busy()):
+            self.polling_interval = self.FAST_S
+            result = super().drain_events(connection, timeout)
+        else:  # idle: one look at the queues, then wait out Celery's timeout (2 s) instead of polling
+            try:
+                result = self.cycle.get(self._deliver, timeout=timeout)
+            except Empty:
+                time.sleep(timeout if timeout is not None else self.IDLE_S)
+                raise TimeoutError() from None
+        self._last_message = time.monotonic()  # returned without a timeout: a message came
+        return result
+
+
+class IdleAware(schedule):  # type: ignore[misc]
+    """Every ``busy_s`` while the pulse says there is work, else every ``idle_s`` (failover/pulse.py).
+
+    Beat stores its schedule with pickle, so the pulse travels as its spec and is rebuilt on first use.
+    """
+
+    def __init__(self, busy_s: float, idle_s: float, pulse_spec: str, app: Any = None) -> None:
+        super().__init__(run_every=dt.timedelta(seconds=busy_s), app=app)
+        self.busy_s, self.idle_s, self.pulse_spec = busy_s, idle_s, pulse_spec
+        self._pulse: Pulse | None = None
+
+    def is_due(self, last_run_at: dt.datetime) -> Any:
+        if self._pulse is None:
+            self._pulse = pulse.from_spec(self.pulse_spec)
+        seconds = self.busy_s if self._pulse.busy() else self.idle_s
+        self.run_every = dt.timedelta(seconds=seconds)
+        return super().is_due(last_run_at)
+
+    def __reduce__(self) -> Any:
+        return self.__class__, (self.busy_s, self.idle_s, self.pulse_spec)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, IdleAware):
+            return (self.busy_s, self.idle_s, self.pulse_spec) == (other.busy_s, other.idle_s, other.pulse_spec)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<every {self.busy_s}s with work, {self.idle_s}s idle>"
 
 
 def create_celery(runtime: Runtime) -> Celery:
     settings = runtime.settings
     app = Celery("failover", set_as_current=True, include=["failover.tasks"])
+    # The sweep and follow-up: every 2 s with work, every FAILOVER_IDLE_INTERVAL s without (failover/pulse.py).
+    housekeeping = IdleAware(SWEEP_EVERY_S, settings.idle_interval, runtime.pulse.spec)
     conf: dict[str, Any] = {
         "broker_url": settings.celery_broker_url,
         "task_acks_late": True,
@@ -59,7 +119,7 @@ def create_celery(runtime: Runtime) -> Celery:
         "beat_schedule": {
             "sweep": {
                 "task": "failover.tasks.sweep",
-                "schedule": SWEEP_EVERY_S,
+                "schedule": housekeeping,
                 "options": {"expires": SWEEP_EVERY_S * 5},
             },
             **runtime.watcher.schedule(),  # Graph, probes and re-evaluation, from detection.yaml
@@ -67,7 +127,7 @@ def create_celery(runtime: Runtime) -> Celery:
             # while no worker listens is simply done by the next one.
             "follow-up": {
                 "task": "failover.tasks.follow_up",
-                "schedule": SWEEP_EVERY_S,
+                "schedule": housekeeping,
                 "options": {"expires": SWEEP_EVERY_S * 5},
             },
             # Scheduled drills (config/drills.yaml): each due slot starts once (failover/drill_scheduler.py).
@@ -78,6 +138,8 @@ def create_celery(runtime: Runtime) -> Celery:
             },
         },
         "beat_schedule_filename": str(settings.data_dir / "celerybeat-schedule"),
+        # Beat looks at the pulse at least this often, so work wakes the idle sweep within 2 s.
+        "beat_max_loop_interval": SWEEP_EVERY_S,
     }
     if settings.audit_checkpoint_interval:
         # Signed checkpoints of the audit chain, anchored outside the database (failover/anchors.py).
@@ -88,6 +150,7 @@ def create_celery(runtime: Runtime) -> Celery:
             "options": {"expires": max(interval, SWEEP_EVERY_S * 5)},
         }
     if settings.embedded_broker:
+        EmbeddedTransport.pulse = runtime.pulse
         conf["broker_transport"] = "failover.celery_app:EmbeddedTransport"
         conf["broker_url"] = settings.celery_broker_url.removeprefix("sqla+")
         conf["broker_transport_options"] = {"connect_args": {"timeout": 30}}

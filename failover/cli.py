@@ -212,7 +212,7 @@ def _redact(url: str) -> str:
 @friendly
 def web(ctx: Context) -> None:
     """Serve the console, status page and webhooks (gunicorn)."""
-    from gunicorn.app.base import BaseApplication
+    from gunicorn.app.base import Application
 
     from failover import observability
     from failover.web import create_app
@@ -222,7 +222,7 @@ def web(ctx: Context) -> None:
     ctx.runtime().check_audit_key()  # a process with another key must not start writing the chain
     ctx.close()  # the app builds its own runtime in each gunicorn worker
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(Application):  # type: ignore[misc]
         def load_config(self) -> None:
             # failover/web/gunicorn_conf.py, then FAILOVER_GUNICORN_CONFIG, then GUNICORN_CMD_ARGS: the last wins.
             self.load_config_from_module_name_or_filename("python:failover.web.gunicorn_conf")
@@ -272,6 +272,8 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
     ]
     if hostname:
         argv += ["--hostname", hostname]
+    if ctx.settings.log_format == "json":
+        argv = ["--quiet", *argv]  # no banner: every line on stderr is one JSON object
     celery.worker_main(argv)
 
 
@@ -283,7 +285,7 @@ def beat(ctx: Context) -> None:
     from failover import locks, observability
 
     settings = ctx.settings
-    observability.start(settings)
+    observability.start(settings, beat=True)
     # Loading logs each broken file with file:line. Beat runs regardless: a broken detection.yaml runs on its
     # last good version (with none, nothing is watched), and the sweeps and escalations do not depend on it.
     ctx.runtime().config_report()
@@ -304,6 +306,21 @@ def beat(ctx: Context) -> None:
         celery.start(["beat", "--loglevel", settings.log_level])
     finally:
         lock.release()
+
+
+@main.command("heartbeat-check")
+@click.argument("process", type=click.Choice(["worker", "beat"]))
+@click.option("--max-age", type=float, default=120.0, show_default=True, help="Seconds a heartbeat may be old.")
+@pass_ctx
+def heartbeat_check(ctx: Context, process: str, max_age: float) -> None:
+    """Exit 0 if this container's worker or beat beat within --max-age seconds (docker compose health checks)."""
+    from failover.observability import heartbeat_age
+
+    age = heartbeat_age(ctx.settings.data_dir, process)
+    if age is None or age > max_age:
+        click.echo(f"{process}: no heartbeat {'yet' if age is None else f'for {age:.0f}s'}", err=True)
+        raise SystemExit(1)
+    click.echo(f"{process}: beat {age:.0f}s ago")
 
 
 def _celery(runtime: Any) -> Any:

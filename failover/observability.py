@@ -10,6 +10,9 @@ bodies, cookies or headers are sent at all.
 from __future__ import annotations
 
 import logging
+import os
+import time
+from pathlib import Path
 from typing import Any
 
 from failover import logs, metrics
@@ -22,11 +25,14 @@ DROPPED = "[removed]"
 _DROP_REQUEST = ("data", "cookies", "headers", "query_string", "env")
 
 
-def start(settings: Settings, *, celery: bool = False) -> None:
+def start(settings: Settings, *, celery: bool = False, beat: bool = False) -> None:
     logs.configure(settings.log_level, settings.log_format)
     metrics.setup(settings.data_dir)
     if celery:
         _celery_hooks()
+        _heartbeats(settings.data_dir, "worker", ("worker_ready", "task_postrun"))
+    if beat:
+        _heartbeats(settings.data_dir, "beat", ("beat_init", "before_task_publish"))
     if settings.sentry_dsn is not None:
         _sentry(settings)
 
@@ -97,3 +103,45 @@ def _celery_hooks() -> None:
 
     signals.task_prerun.connect(before, weak=False)
     signals.task_postrun.connect(after, weak=False)
+
+
+# -- heartbeat files for container health checks ----------------------------------------------------------
+# The simplest heartbeat there is: a file whose mtime says the process did its work lately. The worker
+# touches it after each task (beat sends it the sweep at least every FAILOVER_IDLE_INTERVAL seconds), beat
+# each time it sends a task. docker compose's health checks read it (`failover heartbeat-check`).
+
+HEARTBEAT_EVERY_S = 5.0
+
+
+def heartbeat_file(data_dir: Path, name: str) -> Path:
+    return data_dir / "heartbeat" / name
+
+
+def _heartbeats(data_dir: Path, name: str, signal_names: tuple[str, ...]) -> None:
+    from celery import signals
+
+    path = heartbeat_file(data_dir, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    last = [0.0]
+
+    def touch(**_: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] < HEARTBEAT_EVERY_S:
+            return
+        last[0] = now
+        try:
+            path.touch()
+            os.utime(path)
+        except OSError as exc:  # a full or read-only disk must not stop a send
+            log.warning("heartbeat %s not written: %s", path, exc)
+
+    for signal_name in signal_names:
+        getattr(signals, signal_name).connect(touch, weak=False)
+
+
+def heartbeat_age(data_dir: Path, name: str) -> float | None:
+    """Seconds since ``name`` last beat, or None if it never did."""
+    try:
+        return max(0.0, time.time() - heartbeat_file(data_dir, name).stat().st_mtime)
+    except FileNotFoundError:
+        return None

@@ -7,6 +7,7 @@ transaction and then hand the resulting batches to the relay.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from failover import anchors, datafiles, logs, throttle
+from failover import anchors, datafiles, logs, pulse, throttle
 from failover.channels import build_channels, twilio_webhooks
 from failover.channels.base import Channel
 from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
@@ -35,6 +36,7 @@ from failover.engine import (
     dispatch,
     escalation,
     followup,
+    idle,
     incidents,
     optouts,
     refusals,
@@ -48,6 +50,7 @@ from failover.engine.activation import Accepted
 from failover.engine.snapshots import Snapshots
 from failover.errors import BrokerUnavailable, ConfigError, ConfigProblems, Problem
 from failover.models import AuditHead
+from failover.pulse import Pulse
 from failover.secretbox import SecretBox
 from failover.settings import Settings
 
@@ -284,7 +287,14 @@ class Runtime:
         return accepted, self.relay(batch_ids)
 
     def relay(self, batch_ids: list[int]) -> bool:
-        return relay.relay(self.database, self.publisher, batch_ids) if batch_ids else True
+        if not batch_ids:
+            return True
+        self.pulse.mark()  # work: beat and the embedded broker leave their idle pace (failover/pulse.py)
+        return relay.relay(self.database, self.publisher, batch_ids)
+
+    @cached_property
+    def pulse(self) -> Pulse:
+        return pulse.for_installation(self.settings.data_dir, self.settings.shared_redis_url)
 
     def send_batch(self, batch_id: int) -> dispatch.BatchResult:
         return dispatch.send_batch(
@@ -292,7 +302,7 @@ class Runtime:
         )
 
     def sweep(self) -> relay.SweepReport:
-        return relay.sweep(
+        report = relay.sweep(
             self.database,
             self.channels,
             self.publisher,
@@ -301,6 +311,9 @@ class Runtime:
             guard=self.guard,
             policy=self.policy,
         )
+        if report.republished:
+            self.pulse.mark()
+        return report
 
     # -- outage detection (failover/watcher.py wires it, failover/engine/detection.py decides) ----
 
@@ -457,6 +470,9 @@ class Runtime:
             console_url=self.settings.public_url,
         )
         self.relay(report.batch_ids)
+        with self.database.reading() as session:
+            if idle.open_work(session, utcnow(), dt.timedelta(seconds=2 * self.settings.idle_interval)):
+                self.pulse.mark()
         return report
 
     def catalog_or_none(self) -> Catalog | None:
@@ -472,6 +488,8 @@ class Runtime:
             getattr(channel, "close", lambda: None)()
         if "guard" in self.__dict__:
             getattr(self.guard.backend, "close", lambda: None)()
+        if "pulse" in self.__dict__:
+            getattr(self.pulse, "close", lambda: None)()
         self.database.dispose()
 
 

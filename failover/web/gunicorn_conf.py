@@ -39,3 +39,24 @@ def child_exit(server: Any, worker: Any) -> None:
         from failover.metrics import process_id_of
 
         multiprocess.mark_process_dead(process_id_of(worker.pid), directory)
+
+
+def _into_failover_logs() -> None:
+    """With FAILOVER_LOG_FORMAT=json, gunicorn's own and access lines go through failover's JSON handler too."""
+    if os.environ.get("FAILOVER_LOG_FORMAT", "text").lower() != "json":
+        return
+    import logging
+
+    for name in ("gunicorn.error", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
+def on_starting(server: Any) -> None:
+    _into_failover_logs()
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    _into_failover_logs()

@@ -8,6 +8,11 @@ providers received.
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,11 +50,26 @@ def stack(
         "FAILOVER_WORKER_CONCURRENCY": "1",
         "FAILOVER_METRICS_TOKEN": TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "FAILOVER_LOG_FORMAT": "json",
+        "FAILOVER_LOG_LEVEL": "DEBUG",  # the providers' SDKs log requests (numbers, addresses) at DEBUG
         **provider_env(fake_twilio, fake_sendgrid),
     }
     runtime = workers.stack_runtime("redis+postgresql", values, request, tmp_path, monkeypatch)
     yield runtime, values
     runtime.close()
+
+
+def _worker(env: dict[str, str], log: Path, hostname: str) -> subprocess.Popen[bytes]:
+    """A worker whose stderr (its log) is kept apart from stdout, where Celery prints a word at shutdown."""
+    with log.open("ab") as err, log.with_suffix(".out").open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "failover", "worker", "--hostname", hostname],
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            cwd=workers.REPO,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -69,7 +89,7 @@ def test_metrics_agree_with_the_ledger_after_a_broadcast_by_two_workers(
 ) -> None:
     runtime, env = stack
     logs = [tmp_path / "worker-1.log", tmp_path / "worker-2.log"]
-    processes = [workers.start("worker", env, log, "--hostname", f"w{n}@%h") for n, log in enumerate(logs, start=1)]
+    processes = [_worker(env, log, f"w{n}@%h") for n, log in enumerate(logs, start=1)]
     try:
         for log in logs:
             workers.wait_until(lambda log=log: "ready." in log.read_text(), timeout=60, what="worker ready", log=log)
@@ -79,6 +99,14 @@ def test_metrics_agree_with_the_ledger_after_a_broadcast_by_two_workers(
     finally:
         for process in processes:
             workers.stop(process)
+    # FAILOVER_LOG_FORMAT=json: every line of both workers is a JSON object, no contact data, ids where it matters.
+    records = [json.loads(line) for log in logs for line in log.read_text().splitlines() if line.strip()]
+    assert len(records) > 100 and all(set(record) >= {"time", "level", "logger", "message"} for record in records)
+    text = "\n".join(log.read_text() for log in logs)
+    assert "PAYLOAD" in text and "p***@personal.example" in text  # the SDK's request log is there, masked
+    assert not re.search(r"\+1\d{10}|p\d{5}@personal", text) and fake_twilio.auth_token not in text
+    sends = [r for r in records if r["batch_id"] is not None and r["activation_id"] == accepted.activation_id]
+    assert sends and all(r["request_id"] for r in sends)  # the task id, on every line of a send
     # Both workers counted into the shared directory, each in its own file.
     writers = {path.name.rsplit("_", 1)[-1] for path in (tmp_path / "metrics").glob("counter_*.db")}
     assert len(writers) == 2, writers
