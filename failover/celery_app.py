@@ -36,18 +36,17 @@ class EmbeddedTransport(SQLAlchemyTransport):
     Its transport options all go to ``create_engine``, so the polling interval
     cannot be passed that way; a subclass is the supported alternative. The
     pace is chosen at each wait (Celery waits 2 s at most at a time): fast
-    for ``BUSY_FOR_S`` after a message, or while the installation's pulse says
-    there is work (an activation marks it before it publishes anything).
+    while the installation's pulse says there is work (publishing a batch
+    marks it first), else one look at the queues every 2 s. Beat's routine
+    tasks alone do not speed it up: they can wait a second or two.
     """
 
     polling_interval = 0.1
-    FAST_S, IDLE_S, BUSY_FOR_S = 0.1, 2.0, 10.0
+    FAST_S, IDLE_S = 0.1, 2.0
     pulse: Pulse | None = None  # set by create_celery
-    _last_message = 0.0
 
     def drain_events(self, connection: Any, timeout: float | None = None) -> Any:
-        recent = time.monotonic() - self._last_message < self.BUSY_FOR_S
-        if recent or (self.pulse is not None and self.pulse.busy()):
+        if self.pulse is None or self.pulse.busy():
             self.polling_interval = self.FAST_S
             result = super().drain_events(connection, timeout)
         else:  # idle: one look at the queues, then wait out Celery's timeout (2 s) instead of polling
@@ -56,7 +55,6 @@ class EmbeddedTransport(SQLAlchemyTransport):
             except Empty:
                 time.sleep(timeout if timeout is not None else self.IDLE_S)
                 raise TimeoutError() from None
-        self._last_message = time.monotonic()  # returned without a timeout: a message came
         return result
 
 
