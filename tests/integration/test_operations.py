@@ -87,7 +87,9 @@ def test_json_log_lines_parse_carry_ids_and_no_contact_data(capsys: pytest.Captu
             log.exception("send failed for bob@personal.example")
         logging.getLogger("twilio.http_client").warning("POST /Messages.json To=%2B12025550177")
     finally:
-        root.handlers[:], _ = saved[0], root.setLevel(saved[1])
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        logging.captureWarnings(False)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]
     assert len(records) == 3

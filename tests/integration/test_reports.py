@@ -83,8 +83,17 @@ def _runtime(tmp_path: Path, people: int) -> Runtime:
 
 @pytest.fixture(scope="module")
 def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, FlaskClient]]:
-    """500 people (300 in Berlin, 200 in London) drilled at T0; receipts and answers at known times."""
-    runtime = _runtime(tmp_path_factory.mktemp("drill"), 500)
+    runtime, client = drilled(tmp_path_factory.mktemp("drill"))
+    yield runtime, client
+    runtime.close()
+
+
+def drilled(tmp_path: Path) -> tuple[Runtime, FlaskClient]:
+    """500 people (300 in Berlin, 200 in London) drilled at T0; receipts and answers at known times.
+
+    Also what docs/drill-report.png is taken from (see README, "Drills and reports").
+    """
+    runtime = _runtime(tmp_path, 500)
     with freeze_time(T0):
         accepted, _ = runtime.activate(runbook_id="roll-call", reason="monthly drill", actor="olga", drill=True)
     activation_id = accepted.activation_id
@@ -141,8 +150,7 @@ def drill(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Runtime, F
         )
     client = create_app(runtime=runtime, test_config={"TESTING": True}).test_client()
     AuthActions(client, runtime).login("viewer")
-    yield runtime, client
-    runtime.close()
+    return runtime, client
 
 
 def cell(page: str, element: str) -> str:
