@@ -139,12 +139,15 @@ def event(kind: str, result: str) -> None:
     instruments().events.labels(kind, result).inc()
 
 
-def registry() -> Any:
-    """A registry of this host's process counters: every process's files, or this process alone."""
+def registry(data_dir: Path | None = None) -> Any:
+    """This host's process counters: every process's files (PROMETHEUS_MULTIPROC_DIR, else
+    ``<data_dir>/metrics`` once a process wrote there), or this process alone."""
     from prometheus_client import REGISTRY, CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
     path = multiprocess_dir()
+    if path is None and data_dir is not None and (data_dir / "metrics").is_dir():
+        path = str(data_dir / "metrics")
     if path is None:
         instruments()  # registered in the default registry
         return REGISTRY

@@ -49,5 +49,5 @@ def scrape():  # type: ignore[no-untyped-def]
         )
     database = CollectorRegistry(auto_describe=False)
     database.register(_DatabaseGauges(rt))
-    body = generate_latest(metrics.registry()) + generate_latest(database)
+    body = generate_latest(metrics.registry(rt.settings.data_dir)) + generate_latest(database)
     return Response(body, mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -49,7 +49,6 @@ def stack(
         "FAILOVER_RUNBOOKS_DIR": str(books),
         "FAILOVER_WORKER_CONCURRENCY": "1",
         "FAILOVER_METRICS_TOKEN": TOKEN,
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "FAILOVER_LOG_FORMAT": "json",
         "FAILOVER_LOG_LEVEL": "DEBUG",  # the providers' SDKs log requests (numbers, addresses) at DEBUG
         **provider_env(fake_twilio, fake_sendgrid),
@@ -107,8 +106,10 @@ def test_metrics_agree_with_the_ledger_after_a_broadcast_by_two_workers(
     assert not re.search(r"\+1\d{10}|p\d{5}@personal", text) and fake_twilio.auth_token not in text
     sends = [r for r in records if r["batch_id"] is not None and r["activation_id"] == accepted.activation_id]
     assert sends and all(r["request_id"] for r in sends)  # the task id, on every line of a send
-    # Both workers counted into the shared directory, each in its own file.
-    writers = {path.name.rsplit("_", 1)[-1] for path in (tmp_path / "metrics").glob("counter_*.db")}
+    # Both workers counted into the shared directory (<data dir>/metrics), each in its own file.
+    writers = {
+        path.name.rsplit("_", 1)[-1] for path in (Path(env["FAILOVER_DATA_DIR"]) / "metrics").glob("counter_*.db")
+    }
     assert len(writers) == 2, writers
 
     client = create_app(runtime=runtime, test_config={"TESTING": True}).test_client()
