@@ -257,7 +257,7 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
     runtime.check_audit_key()
     celery = _celery(runtime)
     runtime.warm()
-    runtime.pulse.mark()  # a (re)started worker may have work waiting: beat sweeps at full pace for a while
+    runtime.pulse.mark(30)  # a (re)started worker may have work waiting: beat sweeps at full pace for a while
     argv = [
         "worker",
         "--loglevel",

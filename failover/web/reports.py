@@ -67,7 +67,12 @@ def render_pdf(html: str) -> bytes:
     """The report as a PDF (WeasyPrint: needs Pango, which .ci/run and the Dockerfile install)."""
     from weasyprint import HTML
 
-    return HTML(string=html).write_pdf()  # type: ignore[no-any-return]
+    return HTML(string=html, url_fetcher=_nothing).write_pdf()  # type: ignore[no-any-return]
+
+
+def _nothing(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The report is self-contained (styles and charts inline): fetch no file and no URL, whatever it names."""
+    raise ValueError(f"report PDFs load nothing from outside ({url[:40]})")
 
 
 def _context(activation_id: int) -> dict[str, Any]:
