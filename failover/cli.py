@@ -227,9 +227,8 @@ def web(ctx: Context) -> None:
             # failover/web/gunicorn_conf.py, then FAILOVER_GUNICORN_CONFIG, then GUNICORN_CMD_ARGS: the last wins.
             self.load_config_from_module_name_or_filename("python:failover.web.gunicorn_conf")
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            own = os.environ.get("FAILOVER_GUNICORN_CONFIG")
-            if own:
-                self.load_config_from_module_name_or_filename(own)
+            if settings.gunicorn_config:
+                self.load_config_from_module_name_or_filename(settings.gunicorn_config)
             parser = self.cfg.parser()
             for key, value in vars(parser.parse_args(self.cfg.get_cmd_args_from_env())).items():
                 if value is not None and key in self.cfg.settings:
@@ -341,7 +340,9 @@ def up(ctx: Context, no_init: bool) -> None:
         subprocess.run([sys.executable, "-m", "failover", "init", "--demo"], check=True)
     from failover import metrics
 
-    metrics.setup(settings.data_dir, fresh=True)  # one metrics directory for the three children, emptied now
+    metrics.setup(
+        settings.data_dir, settings.metrics_dir, fresh=True
+    )  # one metrics directory for the three children, emptied now
     children = {
         name: subprocess.Popen([sys.executable, "-m", "failover", name], start_new_session=True)
         for name in ("web", "worker", "beat")

@@ -33,13 +33,12 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _lock = threading.Lock()
 
 
-def directory_for(data_dir: Path) -> Path:
-    return Path(os.environ.get(ENV) or data_dir / "metrics")
+def setup(data_dir: Path, metrics_dir: Path | None = None, *, fresh: bool = False) -> Path:
+    """Count into ``metrics_dir`` (PROMETHEUS_MULTIPROC_DIR, default ``<data_dir>/metrics``) from now on.
 
-
-def setup(data_dir: Path, *, fresh: bool = False) -> Path:
-    """Count into the shared directory from now on (``fresh``: empty it first; only ``failover up`` does)."""
-    directory = directory_for(data_dir)
+    ``fresh`` empties it first; only ``failover up`` does, before it starts its three processes.
+    """
+    directory = metrics_dir or data_dir / "metrics"
     if fresh and directory.is_dir():
         shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, exist_ok=True)
@@ -48,10 +47,6 @@ def setup(data_dir: Path, *, fresh: bool = False) -> Path:
 
     values.ValueClass = values.MultiProcessValue(_process_id)
     return directory
-
-
-def multiprocess_dir() -> str | None:
-    return os.environ.get(ENV) or None
 
 
 def _process_id() -> str:
@@ -139,18 +134,15 @@ def event(kind: str, result: str) -> None:
     instruments().events.labels(kind, result).inc()
 
 
-def registry(data_dir: Path | None = None) -> Any:
-    """This host's process counters: every process's files (PROMETHEUS_MULTIPROC_DIR, else
-    ``<data_dir>/metrics`` once a process wrote there), or this process alone."""
+def registry(directory: Path | None = None) -> Any:
+    """This host's process counters: every process's files in ``directory`` (once any process wrote
+    there), else the counters of this process alone."""
     from prometheus_client import REGISTRY, CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
-    path = multiprocess_dir()
-    if path is None and data_dir is not None and (data_dir / "metrics").is_dir():
-        path = str(data_dir / "metrics")
-    if path is None:
+    if directory is None or not directory.is_dir():
         instruments()  # registered in the default registry
         return REGISTRY
     combined = CollectorRegistry()
-    MultiProcessCollector(combined, path=path)
+    MultiProcessCollector(combined, path=str(directory))
     return combined

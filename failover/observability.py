@@ -27,7 +27,7 @@ _DROP_REQUEST = ("data", "cookies", "headers", "query_string", "env")
 
 def start(settings: Settings, *, celery: bool = False, beat: bool = False) -> None:
     logs.configure(settings.log_level, settings.log_format)
-    metrics.setup(settings.data_dir)
+    metrics.setup(settings.data_dir, settings.metrics_dir)
     if celery:
         _celery_hooks()
         _heartbeats(settings.data_dir, "worker", ("worker_ready", "task_postrun"))

@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     # Seconds between the sweep / follow-up runs while nothing is open (no open incident, no message in flight,
     # no receipt or escalation to wait for); with work they run every 2 s.
     idle_interval: float = Field(30.0, ge=2, le=600, validation_alias="FAILOVER_IDLE_INTERVAL")
+    # Where every process writes its metrics (prometheus-client's multiprocess mode); default <data dir>/metrics.
+    metrics_dir: Path | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+    # A gunicorn config file of one's own, read after failover's defaults (failover/web/gunicorn_conf.py).
+    gunicorn_config: str | None = Field(None, validation_alias="FAILOVER_GUNICORN_CONFIG")
 
     graph_tenant_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_TENANT_ID")
     graph_client_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_ID")

@@ -253,17 +253,19 @@ def _channels(own: Sequence[LedgerRow], targeted: set[str], reached: set[str]) -
                 messages=len(mine),
                 delivered=sum(1 for row in mine if receipts.reached(row.status, row.transport)),
                 failed=sum(1 for row in mine if row.status == receipts.FAILED),
-                awaiting=sum(
-                    1
-                    for row in mine
-                    if row.status in (receipts.PENDING, receipts.SENDING, receipts.IN_DOUBT)
-                    or receipts.awaiting_receipt(row.status, row.transport)
-                ),
+                awaiting=sum(1 for row in mine if _awaiting(row)),
                 people=len(people),
                 people_reached=len(people_reached & reached & people),
             )
         )
     return out
+
+
+def _awaiting(row: LedgerRow) -> bool:
+    """More news can still come: still being sent, or sent through a provider that reports back."""
+    if row.status in (receipts.PENDING, receipts.SENDING, receipts.IN_DOUBT):
+        return True
+    return row.status == receipts.SENT and (row.transport or "") in receipts.RECEIPT_TRANSPORTS
 
 
 def failure_reason(row: LedgerRow) -> str:

@@ -49,5 +49,7 @@ def scrape():  # type: ignore[no-untyped-def]
         )
     database = CollectorRegistry(auto_describe=False)
     database.register(_DatabaseGauges(rt))
-    body = generate_latest(metrics.registry(rt.settings.data_dir)) + generate_latest(database)
+    body = generate_latest(
+        metrics.registry(rt.settings.metrics_dir or rt.settings.data_dir / "metrics")
+    ) + generate_latest(database)
     return Response(body, mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
