@@ -47,6 +47,7 @@ def create_app(
         audit,
         auth,
         console,
+        detection,
         errors,
         guards,
         health,
@@ -56,10 +57,8 @@ def create_app(
         provider_webhooks,
         reports,
         request_ids,
-        signals,
         status,
         views,
-        watch,
     )
 
     request_ids.init_app(app)  # first: every later hook's log lines carry the request id
@@ -82,7 +81,7 @@ def create_app(
     app.register_blueprint(admin.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
-    app.register_blueprint(signals.bp)
-    app.register_blueprint(watch.bp)
+    app.register_blueprint(detection.signals_bp)
+    app.register_blueprint(detection.watch_bp)
     app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
     return app

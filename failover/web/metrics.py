@@ -29,7 +29,7 @@ class _DatabaseGauges:
 
     def collect(self) -> Any:
         with self.rt.database.reading() as session:
-            yield from gauges.collect(session, utcnow(), self.rt.guard.circuits())
+            yield from gauges.collect(session, utcnow(), self.rt.delivery.guard.circuits())
 
 
 @bp.get("/metrics")

@@ -45,7 +45,7 @@ def report_pdf(activation_id: int):  # type: ignore[no-untyped-def]
 def drills():  # type: ignore[no-untyped-def]
     rt = runtime()
     with rt.database.reading() as session:
-        points = reports.drill_history(session, rt.catalog_or_none(), rt.prices)
+        points = reports.drill_history(session, rt.config.catalog_or_none(), rt.config.prices)
     chart = None
     if points:
         reach = [(float(i), p.reach_rate or 0.0) for i, p in enumerate(points)]
@@ -59,7 +59,7 @@ def drills():  # type: ignore[no-untyped-def]
             x_ticks=ticks,
             title="Reach and acknowledgement rates by drill",
         )
-    schedules = rt.drill_schedules()
+    schedules = rt.drills.overview()
     return render_template("drills.html", points=list(reversed(points)), chart=chart, schedules=schedules)
 
 
@@ -77,10 +77,10 @@ def _nothing(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
 
 def _context(activation_id: int) -> dict[str, Any]:
     rt = runtime()
-    catalog = rt.catalog_or_none()
+    catalog = rt.config.catalog_or_none()
     with rt.database.reading() as session:
         head = reports.header(session, activation_id, catalog)
-        result = reports.report(session, activation_id, catalog, rt.prices)
+        result = reports.report(session, activation_id, catalog, rt.config.prices)
     return {"h": head, "r": result, "chart": _ack_chart(result), "generated_at": utcnow(), "ALL": domain_reports.ALL}
 
 

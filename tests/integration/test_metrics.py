@@ -92,7 +92,9 @@ def test_metrics_agree_with_the_ledger_after_a_broadcast_by_two_workers(
     try:
         for log in logs:
             workers.wait_until(lambda log=log: "ready." in log.read_text(), timeout=60, what="worker ready", log=log)
-        accepted, broker_ok = runtime.activate(runbook_id="exchange-outage", reason="metrics", actor="tester")
+        accepted, broker_ok = runtime.activations.activate(
+            runbook_id="exchange-outage", reason="metrics", actor="tester"
+        )
         assert broker_ok and accepted.counts == {"sms": PEOPLE, "email": PEOPLE, "status": 1}
         workers.wait_until(lambda: workers.open_rows(runtime) == 0, timeout=120, what="all rows final", log=logs[0])
     finally:

@@ -172,12 +172,12 @@ def test_beat_runs_the_sweep_every_2s_with_work_and_every_idle_interval_without(
 @SQLITE_ONLY
 def test_publishing_marks_work_and_the_follow_up_sees_open_work(runtime: Runtime) -> None:
     assert not runtime.pulse.busy()
-    runtime.follow_up()  # nothing open: stays idle
+    runtime.delivery.follow_up()  # nothing open: stays idle
     assert not runtime.pulse.busy()
-    accepted, _ = runtime.activate(runbook_id="exchange-outage", reason="pulse", actor="tester")
+    accepted, _ = runtime.activations.activate(runbook_id="exchange-outage", reason="pulse", actor="tester")
     assert accepted.batch_ids and runtime.pulse.busy()  # relayed: beat and the broker wake at once
     runtime.pulse.mark(-1)
-    runtime.follow_up()  # rows still pending (no worker here): the follow-up keeps the pace up
+    runtime.delivery.follow_up()  # rows still pending (no worker here): the follow-up keeps the pace up
     assert runtime.pulse.busy()
 
 

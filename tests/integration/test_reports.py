@@ -95,7 +95,9 @@ def drilled(tmp_path: Path) -> tuple[Runtime, FlaskClient]:
     """
     runtime = _runtime(tmp_path, 500)
     with freeze_time(T0):
-        accepted, _ = runtime.activate(runbook_id="roll-call", reason="monthly drill", actor="olga", drill=True)
+        accepted, _ = runtime.activations.activate(
+            runbook_id="roll-call", reason="monthly drill", actor="olga", drill=True
+        )
     activation_id = accepted.activation_id
     with runtime.database.transaction() as session:
         mine = (Delivery.activation_id == activation_id, Delivery.step.like("steps.%"))
@@ -283,7 +285,7 @@ def test_a_scheduled_drill_starts_once_in_its_window_and_never_late(tmp_path: Pa
             texts = session.scalars(select(Delivery.body).where(Delivery.channel == "sms")).all()
             assert len(texts) == 20 and all(text.startswith("[DRILL]") for text in texts)
         with freeze_time(tuesday + dt.timedelta(minutes=50)):
-            assert runtime.drill_schedules()[0]["next"] == "2026-11-10 10:00 UTC"
+            assert runtime.drills.overview()[0]["next"] == "2026-11-10 10:00 UTC"
     finally:
         runtime.close()
 

@@ -1,4 +1,4 @@
-"""Wires scheduled drills: config/drills.yaml in, one drill activation per due slot out (beat, every minute).
+"""Scheduled drills: config/drills.yaml in, one drill activation per due slot out (beat, every minute).
 
 The schedule file is read when it changes; a broken file is logged (with file
 and line) and runs nothing until it is fixed. See failover/domain/drills.py for
@@ -9,37 +9,42 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from failover.clock import utcnow
+from failover.db import Database
 from failover.domain import drills
 from failover.engine import drills as drill_runs
 from failover.engine import optouts
 from failover.engine.queries import iso
 from failover.errors import FailoverError, Problem
-
-if TYPE_CHECKING:
-    from failover.runtime import Runtime
+from failover.services.config import Configuration
+from failover.services.relay import Relay
+from failover.settings import Settings
 
 log = logging.getLogger(__name__)
 FILE = "drills.yaml"
 CHECK_EVERY_S = 60.0
 
 
-class DrillScheduler:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
+class Drills:
+    def __init__(self, settings: Settings, database: Database, config: Configuration, relay: Relay) -> None:
+        self.settings = settings
+        self.database = database
+        self.config = config
+        self.relay = relay
         self._lock = threading.Lock()
         self._cached: tuple[tuple[int, int] | None, list[drills.Schedule], list[Problem]] | None = None
 
     @property
-    def path(self) -> Any:
-        return self.runtime.settings.config_dir / FILE
+    def path(self) -> Path:
+        return self.settings.config_dir / FILE
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.runtime.settings.timezone)
+        return ZoneInfo(self.settings.timezone)
 
     def schedules(self) -> tuple[list[drills.Schedule], list[Problem]]:
         try:
@@ -82,7 +87,7 @@ class DrillScheduler:
         if not loaded:
             return {"started": started, "failed": failed, "problems": len(problems)}
         now, zone = utcnow(), self.zone
-        database = self.runtime.database
+        database = self.database
         for schedule in loaded:
             slot = schedule.due(now, zone)
             if slot is None:
@@ -91,7 +96,7 @@ class DrillScheduler:
                 if drill_runs.taken(session, schedule, slot):
                     continue
             try:
-                catalog = self.runtime.catalog()
+                catalog = self.config.catalog()
                 with database.reading() as session:
                     opted_out = optouts.opted_out_people(session, catalog.contacts)
                 with database.transaction() as session:
@@ -105,7 +110,7 @@ class DrillScheduler:
             if accepted is None:
                 continue
             log.info("scheduled drill %s started: activation %s", schedule.name, accepted.activation_id)
-            self.runtime.relay(accepted.batch_ids)
+            self.relay.publish(accepted.batch_ids)
             started.append({"schedule": schedule.name, "activation": accepted.activation_id})
         return {"started": started, "failed": failed, "problems": len(problems)}
 
