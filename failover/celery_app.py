@@ -65,13 +65,14 @@ class EmbeddedTransport(SQLAlchemyTransport):
     FAST_S, IDLE_S, WAKE_S = 0.1, 2.0, 0.1
     pulse: Pulse | None = None  # set by create_celery
 
-    def drain_events(self, connection: Any, timeout: float | None = None) -> Any:
+    def drain_events(self, connection: Any, timeout: float | None = None) -> Any:  # type: ignore[override]
         if self.pulse is None or self.pulse.busy():
             self.polling_interval = self.FAST_S
-            result = super().drain_events(connection, timeout)
+            result = super().drain_events(connection, timeout)  # type: ignore[no-untyped-call]
         else:  # idle: one look at the queues, then wait out Celery's timeout (2 s) unless work is marked
+            cycle: Any = self.cycle
             try:
-                result = self.cycle.get(self._deliver, timeout=timeout)
+                result = cycle.get(self._deliver, timeout=timeout)
             except Empty:
                 self._wait_for_work(timeout if timeout is not None else self.IDLE_S)
                 raise TimeoutError() from None
@@ -86,7 +87,7 @@ class EmbeddedTransport(SQLAlchemyTransport):
                 return
 
 
-class IdleAware(schedule):  # type: ignore[misc]
+class IdleAware(schedule):
     """Every ``busy_s`` while the pulse says there is work, else every ``idle_s`` (failover/pulse.py).
 
     Beat stores its schedule with pickle, so the pulse travels as its spec and is rebuilt on first use.
