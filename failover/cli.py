@@ -221,25 +221,29 @@ def _redact(url: str) -> str:
 @friendly
 def web(ctx: Context) -> None:
     """Serve the console, status page and webhooks (gunicorn)."""
-    from gunicorn.app.base import BaseApplication
+    from gunicorn.app.base import Application
 
-    from failover import logs
+    from failover import observability
     from failover.web import create_app
 
     settings = ctx.settings
-    logs.configure(settings.log_level)
+    observability.start(settings)
     ctx.runtime().audit.check_key()  # a process with another key must not start writing the chain
     ctx.close()  # the app builds its own runtime in each gunicorn worker
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(Application):  # type: ignore[misc]
         def load_config(self) -> None:
+            # failover/web/gunicorn_conf.py, then FAILOVER_GUNICORN_CONFIG, then GUNICORN_CMD_ARGS: the last wins.
+            self.load_config_from_module_name_or_filename("python:failover.web.gunicorn_conf")
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
             self.cfg.set("workers", settings.web_workers)
             self.cfg.set("threads", settings.web_threads)
-            self.cfg.set("worker_class", "gthread")
-            self.cfg.set("timeout", 60)
-            self.cfg.set("graceful_timeout", 10)
-            self.cfg.set("accesslog", None)
+            if settings.gunicorn_config:
+                self.load_config_from_module_name_or_filename(settings.gunicorn_config)
+            parser = self.cfg.parser()
+            for key, value in vars(parser.parse_args(self.cfg.get_cmd_args_from_env())).items():
+                if value is not None and key in self.cfg.settings:
+                    self.cfg.set(key.lower(), value)
 
         def load(self) -> Any:
             return create_app(settings)
@@ -255,14 +259,15 @@ def web(ctx: Context) -> None:
 @friendly
 def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
     """Run a Celery worker that sends messages."""
-    from failover import logs
+    from failover import observability
     from failover.celery_app import CONTROL_QUEUE, SEND_QUEUE
 
-    logs.configure(ctx.settings.log_level)
+    observability.start(ctx.settings, celery=True)
     runtime = ctx.runtime(broker=True)
     runtime.audit.check_key()
     celery = _celery(runtime)
     runtime.warm()
+    runtime.pulse.mark(30)  # a (re)started worker may have work waiting: beat sweeps at full pace for a while
     argv = [
         "worker",
         "--loglevel",
@@ -278,6 +283,8 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
     ]
     if hostname:
         argv += ["--hostname", hostname]
+    if ctx.settings.log_format == "json":
+        argv = ["--quiet", *argv]  # no banner: every line on stderr is one JSON object
     celery.worker_main(argv)
 
 
@@ -286,10 +293,10 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
 @friendly
 def beat(ctx: Context) -> None:
     """Run the scheduler. Exactly one per installation: a second one exits at once."""
-    from failover import heartbeats, locks, logs
+    from failover import heartbeats, locks, observability
 
     settings = ctx.settings
-    logs.configure(settings.log_level)
+    observability.start(settings, beat=True)
     # Loading logs each broken file with file:line. Beat runs regardless: a broken detection.yaml runs on its
     # last good version (with none, nothing is watched), and the sweeps and escalations do not depend on it.
     ctx.runtime().config.report()
@@ -313,6 +320,21 @@ def beat(ctx: Context) -> None:
         lock.release()
 
 
+@main.command("heartbeat-check")
+@click.argument("process", type=click.Choice(["worker", "beat"]))
+@click.option("--max-age", type=float, default=120.0, show_default=True, help="Seconds a heartbeat may be old.")
+@pass_ctx
+def heartbeat_check(ctx: Context, process: str, max_age: float) -> None:
+    """Exit 0 if this container's worker or beat beat within --max-age seconds (docker compose health checks)."""
+    from failover.observability import heartbeat_age
+
+    age = heartbeat_age(ctx.settings.data_dir, process)
+    if age is None or age > max_age:
+        click.echo(f"{process}: no heartbeat {'yet' if age is None else f'for {age:.0f}s'}", err=True)
+        raise SystemExit(1)
+    click.echo(f"{process}: beat {age:.0f}s ago")
+
+
 def _celery(runtime: Runtime) -> FailoverCelery:
     from failover.celery_app import create_celery
 
@@ -328,6 +350,11 @@ def up(ctx: Context, no_init: bool) -> None:
     settings = ctx.settings
     if not no_init:
         subprocess.run([sys.executable, "-m", "failover", "init", "--demo"], check=True)
+    from failover import metrics
+
+    metrics.setup(
+        settings.data_dir, settings.metrics_dir, fresh=True
+    )  # one metrics directory for the three children, emptied now
     children = {
         name: subprocess.Popen([sys.executable, "-m", "failover", name], start_new_session=True)
         for name in ("web", "worker", "beat")

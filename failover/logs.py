@@ -17,14 +17,18 @@ A routine task that *fails* is still logged at ERROR: only the
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import http.client
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pythonjsonlogger.json import JsonFormatter
+
 from failover.domain.lastgood import Broken
-from failover.privacy import ScrubbingFilter
+from failover.privacy import ScrubbingFilter, redact_secrets, scrub
 
 CONFIG_LOGGER = "failover.config"
 
@@ -34,6 +38,7 @@ ROUTINE_TASKS = (
     "failover.tasks.evaluate_detection",
     "failover.tasks.run_probe",
     "failover.tasks.poll_graph",
+    "failover.tasks.scheduled_drills",
 )
 _ROUTINE_LOGGERS = ("celery.beat", "celery.worker.strategy", "celery.app.trace")
 _ROUTINE_WORDS = ("Sending due task", "] received", "] succeeded in")
@@ -67,10 +72,16 @@ def broken_config(broken: Iterable[Broken]) -> None:
         log.error("%s: %s", item.file, item.outcome())
 
 
-def configure(level: str = "INFO") -> None:
+def configure(level: str = "INFO", fmt: str = "text") -> None:
+    """Log to stderr as readable text, or (``fmt="json"``) one JSON object a line (FAILOVER_LOG_FORMAT)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"))
+    if fmt == "json":
+        handler.setFormatter(JsonLines())
+        logging.captureWarnings(True)  # warnings too become JSON lines (py.warnings)
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s"))
     handler.addFilter(RoutineFilter(logging.getLevelNamesMapping().get(level.upper(), logging.INFO)))
+    handler.addFilter(ContextFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
@@ -92,3 +103,74 @@ def scrub_handlers(logger: logging.Logger) -> None:
 def _http_client_debug(*args: Any, **_kwargs: Any) -> None:
     """``HTTPConnection.debuglevel > 0`` prints each request; log it (filtered) instead."""
     logging.getLogger("http.client").debug(" ".join(str(arg) for arg in args))
+
+
+# -- ids on every line: which request, activation, batch a line belongs to -------------------------------
+
+CONTEXT_FIELDS = ("request_id", "activation_id", "batch_id")
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("failover_log_context", default=None)
+
+
+@contextlib.contextmanager
+def bound(**ids: Any) -> Iterator[None]:
+    """Put these ids (request_id, activation_id, batch_id) on every line logged inside the block."""
+    token = _context.set({**(_context.get() or {}), **{k: v for k, v in ids.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _context.reset(token)
+
+
+def bind(**ids: Any) -> None:
+    """Add ids to the current context until it ends (a request, a task)."""
+    _context.set({**(_context.get() or {}), **{k: v for k, v in ids.items() if v is not None}})
+
+
+def clear() -> None:
+    _context.set(None)
+
+
+class ContextFilter(logging.Filter):
+    """Copies the bound ids onto each record (None when unbound), for the JSON lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        context = _context.get() or {}
+        for name in CONTEXT_FIELDS:
+            if not hasattr(record, name):
+                setattr(record, name, context.get(name))
+        return True
+
+
+class JsonLines(JsonFormatter):
+    """One JSON object per line: time, level, logger, process, message, the ids, the exception.
+
+    The scrubbing filter has already masked the message and the traceback; any
+    other string a library put on the record (``extra=``) is masked here, since
+    those would otherwise reach the line unread.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(asctime)s %(levelname)s %(name)s %(processName)s %(process)d %(message)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "processName": "process_name"},
+            datefmt="%Y-%m-%dT%H:%M:%S%z",
+            timestamp=False,
+        )
+
+    def formatException(self, ei: Any) -> str:  # type: ignore[override]
+        return redact_secrets(scrub(super().formatException(ei)))  # type: ignore[arg-type]
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
+        for name in CONTEXT_FIELDS:
+            log_data.setdefault(name, None)
+        return {key: _clean(value) for key, value in log_data.items()}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_secrets(scrub(value))
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value

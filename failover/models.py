@@ -562,3 +562,20 @@ class CanaryRun(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="")
     alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+# -- drills (issue 16): see failover/engine/drills.py ---------------------------------------------------------
+
+
+class DrillRun(Base):
+    """One scheduled drill's time slot, taken once: the unique key is what stops a slot from running twice."""
+
+    __tablename__ = "drill_runs"
+    __table_args__ = (UniqueConstraint("schedule", "slot", name="uq_drill_run_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[dt.datetime]
+    runbook_id: Mapped[str] = mapped_column(String(64))
+    activation_id: Mapped[int | None] = mapped_column(ForeignKey("activations.id"))
+    outcome: Mapped[str] = mapped_column(String(16))  # started | failed
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from failover import datafiles
+from failover import datafiles, pulse
 from failover.db import Database, sqlite_path
 from failover.engine import audit as audit_log
 from failover.errors import ConfigError
@@ -22,6 +22,7 @@ from failover.services.config import Configuration
 from failover.services.delivery import Delivery
 from failover.services.detection import Detection
 from failover.services.readiness import Readiness
+from failover.services.drills import Drills
 from failover.services.relay import Relay
 from failover.services.tracking import Tracking
 from failover.settings import Settings
@@ -40,7 +41,9 @@ class Runtime:
         self.audit_key = audit_log.AuditKey(settings.audit_key_bytes())
         self.database = Database(settings.sqlalchemy_url, audit_key=self.audit_key)
         self.config = Configuration(settings, self.database)
-        self.relay = Relay(self.database)
+        # Whether there is work about: lets an idle installation sleep and wakes it on work (failover/pulse.py).
+        self.pulse = pulse.for_installation(settings.data_dir, settings.shared_redis_url)
+        self.relay = Relay(self.database, self.pulse)
         self.delivery = Delivery(settings, self.database, self.config, self.relay)
         self.activations = Activations(self.database, self.config, self.relay, self.delivery.transports)
         self.tracking = Tracking(settings, self.database, self.config, self.relay)
@@ -50,6 +53,7 @@ class Runtime:
             settings, self.database, self.config, self.relay, self.audit, self.delivery.transports
         )
         self.readiness = Readiness(settings, self.database, self.config, self.delivery)  # doctor, canaries
+        self.drills = Drills(settings, self.database, self.config, self.relay)
 
     def warm(self) -> None:
         """Load and import what the first activation would need, before an outage needs it."""
@@ -62,4 +66,5 @@ class Runtime:
     def close(self) -> None:
         self.detection.close()
         self.delivery.close()
+        getattr(self.pulse, "close", lambda: None)()
         self.database.dispose()

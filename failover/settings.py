@@ -142,6 +142,20 @@ class Settings(BaseSettings):
     # Automatic SMS answers per number per hour (help texts, unknown senders): breaks auto-reply loops.
     reply_limit: int = Field(5, ge=1, le=1000, validation_alias="FAILOVER_REPLY_LIMIT")
 
+    # Operations (issue 16): /metrics for this bearer token (unset: no /metrics); logs as text or JSON lines;
+    # errors to Sentry (unset: none).
+    metrics_token: SecretStr | None = Field(None, min_length=16, validation_alias="FAILOVER_METRICS_TOKEN")
+    log_format: Literal["text", "json"] = Field("text", validation_alias="FAILOVER_LOG_FORMAT")
+    sentry_dsn: SecretStr | None = Field(None, validation_alias="SENTRY_DSN")
+    sentry_environment: str | None = Field(None, validation_alias="SENTRY_ENVIRONMENT")
+    # Seconds between the sweep / follow-up runs while nothing is open (no open incident, no message in flight,
+    # no receipt or escalation to wait for); with work they run every 2 s.
+    idle_interval: float = Field(30.0, ge=2, le=600, validation_alias="FAILOVER_IDLE_INTERVAL")
+    # Where every process writes its metrics (prometheus-client's multiprocess mode); default <data dir>/metrics.
+    metrics_dir: Path | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
+    # A gunicorn config file of one's own, read after failover's defaults (failover/web/gunicorn_conf.py).
+    gunicorn_config: str | None = Field(None, validation_alias="FAILOVER_GUNICORN_CONFIG")
+
     graph_tenant_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_TENANT_ID")
     graph_client_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_ID")
     graph_client_secret: SecretStr | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_SECRET")

@@ -57,3 +57,6 @@ def canary_start(self: Task[Any, Any]) -> dict[str, int]:
 def canary_check(self: Task[Any, Any]) -> dict[str, int]:
     result = runtime_of(self).readiness.canary_check()
     return {"failed": len(result.failed), "alerts": result.alerts}
+@shared_task(name=TaskName.SCHEDULED_DRILLS.value, bind=True)
+def scheduled_drills(self: Task[Any, Any]) -> dict[str, Any]:
+    return runtime_of(self).drills.run_due()

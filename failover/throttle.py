@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
 from failover.domain import providers
+from failover import metrics
 from failover.errors import DeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class Guard:
             if not grant.reason:
                 break
             if grant.reason == "open":
+                metrics.circuit_refused(transport)
                 raise CircuitOpen(transport, grant.wait)
             if time.monotonic() + min(grant.wait, BUSY_WAIT_S) > deadline:
                 raise RetryableDeliveryError(
@@ -146,6 +148,7 @@ class Guard:
             else:
                 time.sleep(grant.wait * random.uniform(1.0, 1.1))  # jitter: waiters do not stampede
         outcome: Outcome = "unused"
+        started = time.monotonic()
         try:
             yield
             outcome = "ok"
@@ -154,6 +157,7 @@ class Guard:
             raise
         finally:
             self.backend.release(transport, lease, limits, outcome)
+            metrics.provider_request(transport, outcome, time.monotonic() - started)
 
     def circuits(self) -> dict[str, CircuitState]:
         return {transport: self.backend.circuit(transport, limits) for transport, limits in self.limits.items()}

@@ -33,6 +33,7 @@ from sqlalchemy import Integer, Row, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from failover import logs, metrics
 from failover.channels.base import Channel, OutgoingMessage, Receipt
 from failover.channels.sms_providers import providers_of
 from failover.clock import utcnow
@@ -99,6 +100,7 @@ def send_batch(
             return result
         channel = channels[batch.channel]
         activation_id = batch.activation_id
+        logs.bind(activation_id=activation_id, batch_id=batch_id)
         now = utcnow()
         batch.started_at = now
         claimed = _claim(session, batch_id, now)
@@ -435,6 +437,7 @@ def _record(
             )
         audit.record_many(session, [c.event for c in changes])
     counts = {status: len(group) for status, group in by_status.items()}
+    metrics.delivery_outcomes(channel.name, channel.transport, counts)
     result.sent += counts.get(DeliveryStatus.SENT, 0)
     result.failed += counts.get(DeliveryStatus.FAILED, 0)
     result.retrying += counts.get(DeliveryStatus.PENDING, 0)

@@ -8,6 +8,7 @@ due escalations, approval pages).
 from __future__ import annotations
 
 import logging
+import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
@@ -20,6 +21,7 @@ from failover.clock import utcnow
 from failover.db import Database
 from failover.engine import dispatch, followup, reconcile, relay
 from failover.errors import DeliveryError
+from failover.engine import dispatch, followup, idle, relay
 from failover.services.config import Configuration
 from failover.services.relay import Relay
 from failover.settings import Settings
@@ -113,7 +115,7 @@ class Delivery:
         )
 
     def sweep(self) -> relay.SweepReport:
-        return relay.sweep(
+        report = relay.sweep(
             self.database,
             self.channels,
             self.relay.publisher,
@@ -122,6 +124,9 @@ class Delivery:
             guard=self.guard,
             policy=self.policy,
         )
+        if report.republished:
+            self.relay.pulse.mark()
+        return report
 
     def follow_up(self) -> followup.Report:
         """Beat's follow-up sweep: deferred receipts, fallbacks, due escalations."""
@@ -133,6 +138,9 @@ class Delivery:
             console_url=self.settings.public_url,
         )
         self.relay.publish(report.batch_ids)
+        with self.database.reading() as session:
+            if idle.open_work(session, utcnow(), dt.timedelta(seconds=2 * self.settings.idle_interval)):
+                self.relay.pulse.mark()  # open work keeps beat at the 2-second pace (failover/pulse.py)
         return report
 
     def close(self) -> None:

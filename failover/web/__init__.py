@@ -52,13 +52,17 @@ def create_app(
         guards,
         health,
         incident_work,
+        metrics,
         notices,
         provider_webhooks,
         readiness,
+        reports,
+        request_ids,
         status,
         views,
     )
 
+    request_ids.init_app(app)  # first: every later hook's log lines carry the request id
     views.init_app(app)
     errors.init_app(app)
     guards.init_app(app)  # file parts and NUL characters are a 400 before any view or the access gate runs
@@ -66,6 +70,7 @@ def create_app(
     access.init_app(app, runtime=runtime, settings=settings)
     auth.init_app(app, settings=settings)
     app.register_blueprint(health.bp)
+    app.register_blueprint(metrics.bp)  # Prometheus, for FAILOVER_METRICS_TOKEN only
     app.register_blueprint(status.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(answers.bp)
@@ -73,6 +78,7 @@ def create_app(
     app.register_blueprint(account.bp)
     app.register_blueprint(notices.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(reports.bp)  # after-action reports and drills
     app.register_blueprint(admin.bp)
     app.register_blueprint(readiness.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET

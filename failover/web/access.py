@@ -4,7 +4,8 @@
 
 1. **Public allow-list.** ``/login`` (and ``/login/...``), ``/status``,
    ``/status.json``, ``/status/...``, ``/healthz``, ``/readyz``, ``/static/...``
-   and ``/webhooks/...`` pass without a login. Webhooks are public because
+   and ``/webhooks/...`` pass without a login (``/metrics`` too: it checks
+   its own bearer token, FAILOVER_METRICS_TOKEN). Webhooks are public because
    their providers sign them: each webhook view must verify the signature
    itself (and be exempt from CSRF, as the providers send no token).
 2. **Declared roles.** Any other view must say who may call it, either on the
@@ -58,7 +59,9 @@ from failover.web.errors import answer, wants_json
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/login", "/status", "/status.json", "/healthz", "/readyz"})
+PUBLIC_PATHS = frozenset(
+    {"/login", "/status", "/status.json", "/healthz", "/readyz", "/metrics"}
+)  # /metrics: own token
 PUBLIC_PREFIXES = ("/login/", "/status/", "/static/", "/webhooks/")
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -47,6 +47,7 @@ V_200 = signed_in(200, 200, 200)
 CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]] = [
     ("GET", "/healthz", None, everyone(200)),
     ("GET", "/readyz", None, everyone(200)),
+    ("GET", "/metrics", None, everyone(404)),  # no FAILOVER_METRICS_TOKEN: no metrics, whoever asks
     ("GET", "/status", None, everyone(200)),
     ("GET", "/status.json", None, everyone(200)),
     ("GET", "/status/feed.atom", None, everyone(200)),
@@ -63,6 +64,9 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("GET", "/activations/1/roster.json", None, signed_in(200, 200, 200, JSON_ANON)),
     ("GET", "/activations/1/live.json", None, signed_in(200, 200, 200, JSON_ANON)),
     ("GET", "/activations/1/roster.csv", None, V_200),
+    ("GET", "/activations/1/report", None, V_200),
+    ("GET", "/activations/1/report.pdf", None, V_200),
+    ("GET", "/drills", None, V_200),
     ("POST", "/activations/999/approve", {}, signed_in(403, 404, 404)),
     ("POST", "/activations/999/cancel", {}, signed_in(403, 404, 404)),
     ("POST", "/activations/999/acknowledge", {"person": "bob"}, signed_in(403, 404, 404)),
