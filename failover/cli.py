@@ -861,3 +861,8 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
     return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+from failover.cli_people import people  # noqa: E402  - the people group lives in its own module
+
+main.add_command(people)

@@ -548,3 +548,6 @@ class InboundLimit(Base):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_start: Mapped[dt.datetime]
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+from failover import models_people  # noqa: E402,F401  - the people directory's tables (issue 13), same metadata

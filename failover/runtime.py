@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -45,6 +46,7 @@ from failover.engine import (
     updates,
 )
 from failover.engine.activation import Accepted
+from failover.engine.people_sync import PeopleService
 from failover.engine.snapshots import Snapshots
 from failover.errors import BrokerUnavailable, ConfigError, ConfigProblems, Problem
 from failover.models import AuditHead
@@ -102,6 +104,7 @@ class Runtime:
                 loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
                 self.snapshots.remember(loaded.good)
                 logs.broken_config(loaded.broken)
+                loaded = self.people.adopt(loaded)  # contacts.yaml into the people table, which planning reads
                 self._catalog = (signature, replace(loaded, good={}))  # the texts are stored; do not hold them
             return self._catalog[1]
 
@@ -112,6 +115,13 @@ class Runtime:
         broken = (*loaded.broken, *((detection.broken,) if detection.broken else ()))
         problems = sorted({*loaded.problems, *detection.problems}, key=lambda p: (p.file, p.line, p.message))
         return ConfigReport(loaded.catalog is not None, dict(loaded.versions), broken, problems)
+
+    @cached_property
+    def people(self) -> PeopleService:
+        """The people directory: contacts.yaml, CSV imports and Entra ID users into one roster (issue 13)."""
+        return PeopleService(
+            self.database, self.settings.config_dir, graph=lambda: self.watcher.graph(), sleep=time.sleep
+        )
 
     @cached_property
     def snapshots(self) -> Snapshots:
