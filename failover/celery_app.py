@@ -62,6 +62,7 @@ def create_celery(runtime: Runtime) -> Celery:
                 "options": {"expires": SWEEP_EVERY_S * 5},
             },
             **runtime.watcher.schedule(),  # Graph, probes and re-evaluation, from detection.yaml
+            **runtime.people.schedule(),  # Entra ID users into the people directory, from people.yaml
             # Receipts, fallbacks and escalation timers live in the database; a run lost or expired
             # while no worker listens is simply done by the next one.
             "follow-up": {

@@ -48,6 +48,7 @@ class PersonGroup(Base):
 
     person_id: Mapped[str] = mapped_column(ForeignKey("people.id"), primary_key=True)
     group_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # listed order first, then rule groups
 
 
 class PersonRecord(Base):

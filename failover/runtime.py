@@ -123,6 +123,11 @@ class Runtime:
             self.database, self.settings.config_dir, graph=lambda: self.watcher.graph(), sleep=time.sleep
         )
 
+    def sync_people(self) -> dict[str, Any]:
+        """Beat's sync of Entra ID users (contacts.yaml is brought in first, as every process does)."""
+        self.catalog_or_none()
+        return self.people.sync_graph(actor="beat").as_dict()
+
     @cached_property
     def snapshots(self) -> Snapshots:
         return Snapshots(self.database)

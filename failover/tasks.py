@@ -43,3 +43,9 @@ def audit_checkpoint(self: Any) -> dict[str, Any]:
 def follow_up(self: Any) -> dict[str, int]:
     report = self.app.runtime.follow_up()
     return {"batches": len(report.batch_ids)}
+
+
+@shared_task(name="failover.tasks.sync_people", bind=True)
+def sync_people(self: Any) -> dict[str, Any]:
+    """Beat's Graph users sync (config/people.yaml, default every 6 hours); a failure keeps the roster."""
+    return self.app.runtime.sync_people()  # type: ignore[no-any-return]

@@ -248,6 +248,37 @@ def as_person(record: Record, groups: Iterable[str]) -> Person:
     )
 
 
+def person_of(
+    person_id: str,
+    name: str,
+    phone: str | None,
+    email: str | None,
+    department: str | None,
+    office_location: str | None,
+    job_title: str | None,
+    language: str | None,
+    groups: Iterable[str],
+) -> Person:
+    """``as_person`` for bulk reads: sets the validated fields directly (model_construct costs 5x more)."""
+    person = Person.__new__(Person)
+    values = {
+        "id": person_id,
+        "name": name or person_id,
+        "phone": phone,
+        "email": email,
+        "groups": tuple(groups),
+        "department": department,
+        "office_location": office_location,
+        "job_title": job_title,
+        "language": language,
+    }
+    object.__setattr__(person, "__dict__", values)
+    object.__setattr__(person, "__pydantic_fields_set__", set(values))
+    object.__setattr__(person, "__pydantic_extra__", None)
+    object.__setattr__(person, "__pydantic_private__", None)
+    return person
+
+
 def from_person(person: Person) -> Record:
     return Record(
         id=person.id,

@@ -273,7 +273,7 @@ def _regroup(session: Session, config: PeopleConfig, ids: Iterable[str] | None) 
         query = select(PersonRow).where(PersonRow.removed_at.is_(None)).execution_options(yield_per=2000)
         batch: list[dict[str, str]] = []
         for row in session.scalars(query):
-            batch.extend({"person_id": row.id, "group_name": g} for g in memberships(record_of(row), config))
+            batch.extend(_member_rows(row, config))
             if len(batch) >= 5000:
                 session.execute(insert(PersonGroup), batch)
                 batch = []
@@ -285,9 +285,14 @@ def _regroup(session: Session, config: PeopleConfig, ids: Iterable[str] | None) 
         chunk = wanted[start : start + LOOKUP_CHUNK]
         session.execute(delete(PersonGroup).where(PersonGroup.person_id.in_(chunk)))
         rows = session.scalars(select(PersonRow).where(PersonRow.id.in_(chunk))).all()
-        values = [{"person_id": row.id, "group_name": g} for row in rows for g in memberships(record_of(row), config)]
+        values = [value for row in rows for value in _member_rows(row, config)]
         if values:
             session.execute(insert(PersonGroup), values)
+
+
+def _member_rows(row: PersonRow, config: PeopleConfig) -> list[dict[str, Any]]:
+    groups = memberships(record_of(row), config)
+    return [{"person_id": row.id, "group_name": g, "position": n} for n, g in enumerate(groups)]
 
 
 def _snapshot(

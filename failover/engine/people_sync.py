@@ -86,6 +86,14 @@ class PeopleService:
             self._config = (signature, config)
         return self._config[1]
 
+    def schedule(self) -> dict[str, dict[str, Any]]:
+        """Celery beat's entry for the Graph users sync (only when people.yaml has a graph source)."""
+        source = self.config().source("graph")
+        if source is None:
+            return {}
+        every = source.interval.total_seconds()
+        return {"people-sync": {"task": "failover.tasks.sync_people", "schedule": every, "options": {"expires": every}}}
+
     # -- contacts.yaml --------------------------------------------------------------------
 
     def adopt(self, loaded: Loaded) -> Loaded:

@@ -97,6 +97,7 @@ def upgrade() -> None:
         "person_groups",
         sa.Column("person_id", sa.String(length=200), nullable=False),
         sa.Column("group_name", sa.String(length=100), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["people.id"],
