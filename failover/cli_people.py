@@ -101,3 +101,18 @@ def people_list(ctx: Context, group: str | None) -> None:
     click.echo(
         f"{len(listed)} people; roster as of {status['as_of'] or 'never'}" + (" (STALE)" if status["stale"] else "")
     )
+
+
+@people.command("verify")
+@click.argument("group", required=False)
+@click.option("--yes", "-y", is_flag=True, help="Send without asking (scripts); otherwise a terminal asks first.")
+@pass_ctx
+@friendly
+def people_verify(ctx: Context, group: str | None, yes: bool) -> None:
+    """Text everyone in GROUP (default: everyone) "reply YES to confirm this is your number"."""
+    runtime = ctx.runtime(broker=True)
+    if not yes and not click.confirm(f"Send a verification SMS to {group or 'everyone'}?", default=False):
+        raise SystemExit(1)
+    activation_id, texts, published = runtime.verify_people(group=group, actor=cli_actor())
+    queued = "" if published else " (the broker is unreachable: they go out when it is back)"
+    click.echo(f"activation {activation_id}: {texts} verification text(s) queued{queued}")

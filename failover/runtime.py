@@ -128,6 +128,11 @@ class Runtime:
         self.catalog_or_none()
         return self.people.sync_graph(actor="beat").as_dict()
 
+    def verify_people(self, *, group: str | None, actor: str) -> tuple[int, int, bool]:
+        """Contact verification texts for a group: (activation id, texts, broker took them)."""
+        activation_id, batch_ids, texts = self.people.verify(self.catalog().contacts, group=group, actor=actor)
+        return activation_id, texts, self.relay(batch_ids)
+
     @cached_property
     def snapshots(self) -> Snapshots:
         return Snapshots(self.database)

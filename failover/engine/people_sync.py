@@ -29,6 +29,7 @@ from failover.domain import csvimport, people
 from failover.domain.contacts import Contacts
 from failover.domain.runbooks import Loaded
 from failover.engine import people as snapshots
+from failover.engine import verification
 from failover.engine.directory import PeopleDirectory
 from failover.errors import ConfigError, InvalidRequest, Problem
 from failover.models_people import PeopleSnapshot, PeopleSource
@@ -261,6 +262,16 @@ class PeopleService:
             if outcome.status in ("applied", "unchanged"):
                 snapshots.store_raw_users(session, raw, full=False)
             return outcome
+
+    # -- verification -----------------------------------------------------------------------
+
+    def verify(self, directory: Any, *, group: str | None, actor: str) -> tuple[int, list[int], int]:
+        """Send "reply YES" texts to a group (or everyone in force); returns (activation, batches, texts)."""
+        if group is not None and group not in directory.groups:
+            raise InvalidRequest(f"no group '{group}'")
+        selected = directory.members(group) if group is not None else list(directory.people)
+        with self.database.transaction() as session:
+            return verification.start(session, people=selected, actor=actor, now=utcnow(), label=group or "everyone")
 
     # -- what the console, /readyz and the doctor say ------------------------------------------
 
