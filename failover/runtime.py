@@ -125,8 +125,11 @@ class Runtime:
 
     def sync_people(self) -> dict[str, Any]:
         """Beat's sync of Entra ID users (contacts.yaml is brought in first, as every process does)."""
+        return self.sync_people_by("beat")
+
+    def sync_people_by(self, actor: str, *, accept: bool = False) -> dict[str, Any]:
         self.catalog_or_none()
-        return self.people.sync_graph(actor="beat").as_dict()
+        return self.people.sync_graph(actor=actor, accept=accept).as_dict()
 
     def verify_people(self, *, group: str | None, actor: str) -> tuple[int, int, bool]:
         """Contact verification texts for a group: (activation id, texts, broker took them)."""

@@ -52,6 +52,7 @@ def create_app(
         health,
         incident_work,
         notices,
+        people,
         provider_webhooks,
         signals,
         status,
@@ -74,6 +75,7 @@ def create_app(
     app.register_blueprint(notices.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(people.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
     app.register_blueprint(signals.bp)

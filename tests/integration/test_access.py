@@ -96,6 +96,12 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("GET", "/admin/tokens", None, signed_in(403, 403, 200)),
     ("POST", "/admin/tokens", {}, signed_in(403, 403, 400)),
     ("POST", "/admin/tokens/999/revoke", {}, signed_in(403, 403, 404)),
+    ("GET", "/people", None, V_200),
+    ("GET", "/people/person/nobody", None, signed_in(404, 404, 404)),
+    ("POST", "/people/import", {}, signed_in(403, 403, 400)),
+    ("POST", "/people/import/confirm", {}, signed_in(403, 403, 400)),
+    ("POST", "/people/verify", {"group": "no-such-group"}, signed_in(403, 403, 400)),
+    ("POST", "/people/sync", {}, signed_in(403, 403, 400)),  # no graph source configured
     ("POST", "/logout", {}, everyone(302)),  # last: it ends the session
 ]
 
