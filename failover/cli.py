@@ -497,6 +497,8 @@ def _print_preview(preview: Any, header: str) -> None:
                 f"--- {step.label}: {step.recipients} recipient(s) via {transport_name(step.transport)}"
                 + (f" ({groups})" if groups else "")
             )
+            if len(step.languages) > 1:
+                click.echo("  by language: " + ", ".join(f"{lang}: {n}" for lang, n in step.languages.items()))
             for text in step.texts:
                 if len(step.texts) > 1:
                     click.echo(f"[{text.recipients} recipient(s) get:]")
