@@ -105,6 +105,8 @@ def apply(
     outcome_diff.unchanged = active - len(outcome_diff.changed) - len(outcome_diff.removed)
     outcome = Outcome(source, "applied", outcome_diff.counts(), outcome_diff.sample())
     reason = refusal(outcome_diff, active=active, max_removal=config.safety.max_removal) if check_removals else None
+    if reason is None and check_removals:
+        reason = _empties_required(session, config, before, after)
     if dry_run:
         outcome.status, outcome.reason, outcome.total = "dry_run", reason, active
         return outcome
@@ -288,6 +290,31 @@ def _regroup(session: Session, config: PeopleConfig, ids: Iterable[str] | None) 
         values = [value for row in rows for value in _member_rows(row, config)]
         if values:
             session.execute(insert(PersonGroup), values)
+
+
+def _empties_required(
+    session: Session, config: PeopleConfig, before: Mapping[str, Record], after: Mapping[str, Record | None]
+) -> str | None:
+    """Why this change would leave a ``required`` group with nobody in it; None when it would not."""
+    required = [name for name, group in config.groups.items() if group.required]
+    if not required:
+        return None
+    touched = [pid for pid in after if before.get(pid) != after[pid]]
+    for name in required:
+        current = int(
+            session.scalar(
+                select(func.count())
+                .select_from(PersonGroup)
+                .join(PersonRow, PersonRow.id == PersonGroup.person_id)
+                .where(PersonGroup.group_name == name, PersonRow.removed_at.is_(None))
+            )
+            or 0
+        )
+        leaving = sum(1 for pid in touched if pid in before and name in memberships(before[pid], config))
+        joining = sum(1 for pid in touched if (rec := after[pid]) is not None and name in memberships(rec, config))
+        if current > 0 and current - leaving + joining <= 0:
+            return f"it would leave the required group '{name}' empty"
+    return None
 
 
 def _member_rows(row: PersonRow, config: PeopleConfig) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import yaml
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
@@ -191,3 +192,19 @@ def test_the_roster_is_stale_after_stale_after_without_a_good_sync(graph_runtime
     with freeze_time("2026-03-04 09:00:00"):  # 49 h later
         status = runtime.people.status(now=dt.datetime(2026, 3, 4, 9, tzinfo=dt.UTC))
         assert status["stale"] is True and status["as_of"].startswith("2026-03-02T08:00")
+
+
+@SQLITE_ONLY
+def test_a_sync_that_would_empty_a_required_group_is_refused(graph_runtime: Setup) -> None:
+    runtime, graph, _ = graph_runtime
+    config = runtime.settings.config_dir / "people.yaml"
+    data = yaml.safe_load(config.read_text())
+    data["groups"]["named"]["required"] = True
+    config.write_text(yaml.safe_dump(data))
+    assert runtime.people.config().groups["named"].required
+    graph.add(*(user(n) for n in range(1, 31)))
+    runtime.people.sync_graph(actor="test")
+    graph.delete(user(1)["id"])  # 1 of 31: well within max_removal, but the only member of "named"
+    outcome = runtime.people.sync_graph(actor="test")
+    assert outcome.status == "refused" and outcome.reason == "it would leave the required group 'named' empty"
+    assert [p.id for p in runtime.catalog().contacts.members("named")] == ["user00001@contoso.example"]
