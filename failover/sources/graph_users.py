@@ -36,6 +36,7 @@ SELECT = (
 )
 MAX_PAGES = 10_000  # 1,000,000 users at Graph's page size: a loop guard
 MAX_ATTEMPTS = 4
+MAX_ID = 64
 
 
 class DeltaExpired(Exception):
@@ -170,6 +171,9 @@ def to_record(user: dict[str, Any], mapping: Mapping_, *, default_region: str = 
         return None
     person_id = _extension(user, mapping.id)
     if person_id is None:
+        return None
+    if len(person_id) > MAX_ID:  # the delivery ledger keys people by at most 64 characters
+        log.warning("a Graph user's %s is longer than %d characters: left out of the roster", mapping.id, MAX_ID)
         return None
     language = _first(user, mapping.language)
     region = user.get("usageLocation") if isinstance(user.get("usageLocation"), str) else default_region

@@ -99,3 +99,28 @@ def test_any_bytes_give_records_or_located_problems_never_an_exception(data: byt
     parsed = csvimport.parse(b"id,name,phone,email,groups\n" + data, "f.csv")
     assert bool(parsed.records) != bool(parsed.problems) or (not parsed.records and not parsed.problems)
     assert all(p.file == "f.csv" for p in parsed.problems)
+
+
+def test_graph_users_map_to_records_by_the_configured_fields() -> None:
+    from failover.domain.people import Mapping_
+    from failover.sources.graph_users import to_record
+
+    mapping = Mapping_(email="onPremisesExtensionAttributes.extensionAttribute1")
+    user = {
+        "id": "oid-1",
+        "userPrincipalName": "Anna@Contoso.example",
+        "displayName": "Anna",
+        "mobilePhone": None,
+        "businessPhones": ["030 1234567"],
+        "usageLocation": "DE",
+        "preferredLanguage": "de-DE",
+        "officeLocation": None,
+        "onPremisesExtensionAttributes": {"extensionAttribute1": "anna@home.example"},
+    }
+    assert to_record(user, mapping) == Record(
+        "anna@contoso.example", "Anna", phone="+49301234567", email="anna@home.example", language="de"
+    )
+    assert to_record({**user, "accountEnabled": False}, mapping) is None
+    assert to_record({**user, "userPrincipalName": None}, mapping) is None
+    assert to_record({**user, "userPrincipalName": "x" * 60 + "@contoso.example"}, mapping) is None
+    assert to_record({**user, "businessPhones": ["not a number"]}, mapping).phone is None  # type: ignore[union-attr]
