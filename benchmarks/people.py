@@ -71,12 +71,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _peak_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory. VmHWM, not ru_maxrss: that one survives exec, so a child
+    started by a large process would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
 
 
 def _child(name: str, n: int, database_url: str | None) -> dict[str, Any]:
-    root = Path(tempfile.mkdtemp(prefix="failover-people-bench-"))
-    url = database_url or f"sqlite:///{root / 'failover.db'}"
+    root = Path(os.environ.get("BENCH_ROOT") or tempfile.mkdtemp(prefix="failover-people-bench-"))
+    url = os.environ.get("BENCH_URL") or database_url or f"sqlite:///{root / 'failover.db'}"
     runtime, graph = _runtime(root, url, graph=name.startswith("sync"))
     try:
         if name == "sync_full":
@@ -111,16 +116,23 @@ def _child(name: str, n: int, database_url: str | None) -> dict[str, Any]:
                 catalog, runbook, phase="steps", incident=IncidentInfo("x"), activation=ActivationInfo(None, "b")
             )
             outcome = {"deliveries": len(planned.deliveries)}
-        else:  # worker, worker_small: the people live in the table, the worker sends one batch
+        elif name == "worker_run":  # a fresh worker process: warm up, send one batch, run the follow-up
+            runtime.warm()
+            steps = {"warm": _peak_mib()}
+            started = time.perf_counter()
+            runtime.send_batch(int(os.environ["BENCH_BATCH"]))
+            steps["send_batch"] = _peak_mib()
+            runtime.follow_up()
+            steps["follow_up"] = _peak_mib()
+            outcome = None
+            print(json.dumps(steps), file=sys.stderr)
+        else:  # worker, worker_small: N people in the table; the measured worker is a process of its own
             _bulk(runtime, n)
             accepted, _ = runtime.activate(runbook_id="exchange-outage", reason="bench", actor="bench")
-            runtime.close()
-            runtime, _ = _runtime(root, url, graph=False)  # a fresh worker process's view
-            runtime.warm()
-            started = time.perf_counter()
-            runtime.send_batch(accepted.batch_ids[-1])
-            runtime.follow_up()
-            outcome = {"batch": accepted.batch_ids[-1]}
+            command = [sys.executable, "-m", "benchmarks.people", "--child", "worker_run", "--people", str(n)]
+            env = {**os.environ, "BENCH_ROOT": str(root), "BENCH_URL": url, "BENCH_BATCH": str(accepted.batch_ids[-1])}
+            done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=REPO, env=env, check=True)
+            return dict(json.loads(done.stdout.strip().splitlines()[-1]))
         seconds = time.perf_counter() - started
         status = getattr(outcome, "status", None)
         return {"seconds": round(seconds, 2), "peak_mib": round(_peak_mib(), 1), "status": status}
