@@ -208,3 +208,19 @@ def test_a_sync_that_would_empty_a_required_group_is_refused(graph_runtime: Setu
     outcome = runtime.people.sync_graph(actor="test")
     assert outcome.status == "refused" and outcome.reason == "it would leave the required group 'named' empty"
     assert [p.id for p in runtime.catalog().contacts.members("named")] == ["user00001@contoso.example"]
+
+
+@SQLITE_ONLY
+def test_beat_syncs_every_interval_and_the_task_keeps_the_roster_on_failure(graph_runtime: Setup) -> None:
+    from failover.celery_app import create_celery
+
+    runtime, graph, _ = graph_runtime
+    entry = create_celery(runtime).conf.beat_schedule["people-sync"]
+    assert entry["task"] == "failover.tasks.sync_people" and entry["schedule"] == 6 * 3600
+    graph.add(user(1))
+    assert runtime.sync_people()["status"] == "applied"
+    graph.hang = True
+    result = runtime.sync_people()
+    graph.hang = False
+    assert result["status"] == "failed" and "timed out" in result["reason"]
+    assert "user00001@contoso.example" in active_ids(runtime)
