@@ -116,3 +116,18 @@ def people_verify(ctx: Context, group: str | None, yes: bool) -> None:
     activation_id, texts, published = runtime.verify_people(group=group, actor=cli_actor())
     queued = "" if published else " (the broker is unreachable: they go out when it is back)"
     click.echo(f"activation {activation_id}: {texts} verification text(s) queued{queued}")
+
+
+@people.command("invite")
+@click.argument("group", required=False)
+@click.option("--yes", "-y", is_flag=True, help="Send without asking (scripts); otherwise a terminal asks first.")
+@pass_ctx
+@friendly
+def people_invite(ctx: Context, group: str | None, yes: bool) -> None:
+    """Send everyone in GROUP (default: everyone) a personal link to confirm their personal contacts."""
+    runtime = ctx.runtime(broker=True)
+    if not yes and not click.confirm(f"Send self-service links to {group or 'everyone'}?", default=False):
+        raise SystemExit(1)
+    activation_id, sent, published = runtime.invite_people(group=group, actor=cli_actor())
+    queued = "" if published else " (the broker is unreachable: they go out when it is back)"
+    click.echo(f"activation {activation_id}: {sent} personal link(s) queued{queued}")

@@ -101,3 +101,25 @@ class Verification(Base):
     expires_at: Mapped[dt.datetime]
     confirmed_at: Mapped[dt.datetime | None]
     delivery_status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | failed
+
+
+class SelfServiceLink(Base):
+    """A personal link to the self-service page: one person, expires, a few tries (only hashes are stored)."""
+
+    __tablename__ = "people_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[str] = mapped_column(String(200), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    # What the person entered, waiting for the one-time codes sent to it.
+    pending_phone: Mapped[str | None] = mapped_column(String(32))
+    pending_email: Mapped[str | None] = mapped_column(String(320))
+    pending_language: Mapped[str | None] = mapped_column(String(16))
+    phone_code_hash: Mapped[str | None] = mapped_column(String(64))
+    email_code_hash: Mapped[str | None] = mapped_column(String(64))
+    codes_expire_at: Mapped[dt.datetime | None]

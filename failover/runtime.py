@@ -136,6 +136,14 @@ class Runtime:
         activation_id, batch_ids, texts = self.people.verify(self.catalog().contacts, group=group, actor=actor)
         return activation_id, texts, self.relay(batch_ids)
 
+    def invite_people(self, *, group: str | None, actor: str) -> tuple[int, int, bool]:
+        """Self-service links for a group: (activation id, links, broker took them)."""
+        directory = self.catalog().contacts
+        activation_id, batch_ids, sent = self.people.invite(
+            directory, group=group, actor=actor, public_url=self.settings.public_url
+        )
+        return activation_id, sent, self.relay(batch_ids)
+
     @cached_property
     def snapshots(self) -> Snapshots:
         return Snapshots(self.database)

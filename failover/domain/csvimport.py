@@ -212,3 +212,26 @@ def _phone(raw: str, region: str) -> str | Problem | None:
     if not phonenumbers.is_valid_number(parsed):
         return Problem("", 0, f"phone '{raw[:40]}' is not a valid number (default region {region})")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def contact_entry(
+    phone: str, email: str, language: str, *, region: str
+) -> tuple[str | None, str | None, str | None, list[str]]:
+    """What a person typed on the self-service page, checked like a CSV row: (phone, email, language, problems)."""
+    problems: list[str] = []
+    checked_phone = _phone(phone.strip()[:40], region)
+    if isinstance(checked_phone, Problem):
+        problems.append(checked_phone.message)
+        checked_phone = None
+    checked_email: str | None = email.strip()[:320] or None
+    if checked_email:
+        try:
+            checked_email = _email(checked_email)
+        except EmailNotValidError as exc:
+            problems.append(f"email: {exc}")
+            checked_email = None
+    lang = language.strip().casefold()[:16] or None
+    if lang and not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", lang):
+        problems.append(f"language '{lang}' is not a code such as en, de or pt-br")
+        lang = None
+    return checked_phone, checked_email, lang.split("-")[0] if lang else None, problems

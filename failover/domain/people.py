@@ -64,7 +64,12 @@ class Record:
 
 
 def merge(records: Mapping[str, Record]) -> Record | None:
-    """One person from what each source says (``records``: source -> record); None when no source has them."""
+    """One person from what each source says (``records``: source -> record); None when no source has them.
+
+    What a person entered themselves (``self``) overrides fields but never keeps someone in the roster
+    whom every other source has dropped."""
+    if not any(source != "self" for source in records):
+        return None
     merged: Record | None = None
     for source in sorted(records, key=_rank):
         record = records[source]

@@ -29,7 +29,7 @@ from failover.domain import csvimport, people
 from failover.domain.contacts import Contacts
 from failover.domain.runbooks import Loaded
 from failover.engine import people as snapshots
-from failover.engine import verification
+from failover.engine import selfservice, verification
 from failover.engine.directory import PeopleDirectory
 from failover.errors import ConfigError, InvalidRequest, Problem
 from failover.models_people import PeopleSnapshot, PeopleSource
@@ -272,6 +272,34 @@ class PeopleService:
         selected = directory.members(group) if group is not None else list(directory.people)
         with self.database.transaction() as session:
             return verification.start(session, people=selected, actor=actor, now=utcnow(), label=group or "everyone")
+
+    # -- self-service ------------------------------------------------------------------------
+
+    def invite(self, directory: Any, *, group: str | None, actor: str, public_url: str) -> tuple[int, list[int], int]:
+        """Personal self-service links to a group (or everyone in force)."""
+        if group is not None and group not in directory.groups:
+            raise InvalidRequest(f"no group '{group}'")
+        selected = directory.members(group) if group is not None else list(directory.people)
+        with self.database.transaction() as session:
+            return selfservice.invite(
+                session, people=selected, actor=actor, now=utcnow(), public_url=public_url, label=group or "everyone"
+            )
+
+    def self_page(self, token: str) -> selfservice.Page:
+        with self.database.reading() as session:
+            return selfservice.page(session, token, utcnow())
+
+    def self_submit(self, token: str, *, phone: str | None, email: str | None, language: str | None) -> list[int]:
+        with self.database.transaction() as session:
+            return selfservice.submit(
+                session, token, phone=phone, email=email, language=language, config=self.config(), now=utcnow()
+            )
+
+    def self_confirm(self, token: str, *, phone_code: str, email_code: str) -> bool:
+        with self.database.transaction() as session:
+            return selfservice.confirm(
+                session, token, phone_code=phone_code, email_code=email_code, config=self.config(), now=utcnow()
+            )
 
     # -- what the console, /readyz and the doctor say ------------------------------------------
 

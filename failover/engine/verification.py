@@ -53,32 +53,9 @@ def start(
             continue
         planned.deliveries.append(PlannedDelivery(STEP, person.id, "sms", person.phone, None, TEXT, person.groups))
         challenges.append({"person_id": person.id, "phone": person.phone, "sent_at": now, "expires_at": now + TTL})
-    incident = Incident(
-        title="Contact verification",
-        services=[],
-        state=IncidentState.RESOLVED,
-        source="people",
-        drill=True,  # not a real incident: kept off the open incidents and the status page
-        opened_by=actor,
-        opened_at=now,
-        resolved_at=now,
-        resolved_by=actor,
+    activation_id, incident_id, batch_ids = send_aside(
+        session, planned, title="Contact verification", reason=f"contact verification: {label}", actor=actor, now=now
     )
-    session.add(incident)
-    session.flush()
-    activation = Activation(
-        incident_id=incident.id,
-        runbook_id=RUNBOOK,
-        state=ActivationState.QUEUED,
-        reason=f"contact verification: {label}",
-        requested_by=actor,
-        created_at=now,
-        accepted_at=now,
-        summary={"sms": len(planned.deliveries)},
-    )
-    session.add(activation)
-    session.flush()
-    batch_ids = _write_ledger(session, activation.id, planned, now)
     if challenges:
         session.execute(
             update(Verification)
@@ -93,11 +70,47 @@ def start(
         action="people.verify_sent",
         actor=actor,
         target_type="activation",
-        target_id=activation.id,
-        incident_id=incident.id,
+        target_id=activation_id,
+        incident_id=incident_id,
         details={"selection": label, "texts": len(planned.deliveries), "without_phone": len(planned.skipped)},
     )
-    return activation.id, batch_ids, len(planned.deliveries)
+    return activation_id, batch_ids, len(planned.deliveries)
+
+
+def send_aside(
+    session: Session, planned: Plan, *, title: str, reason: str, actor: str, now: dt.datetime
+) -> tuple[int, int, list[int]]:
+    """Messages about the directory (verification, self-service links and codes) through the delivery ledger:
+    an activation of a built-in runbook under a resolved drill incident. Returns (activation, incident, batches)."""
+    incident = Incident(
+        title=title,
+        services=[],
+        state=IncidentState.RESOLVED,
+        source="people",
+        drill=True,  # not a real incident: kept off the open incidents and the status page
+        opened_by=actor,
+        opened_at=now,
+        resolved_at=now,
+        resolved_by=actor,
+    )
+    session.add(incident)
+    session.flush()
+    counts: dict[str, int] = defaultdict(int)
+    for delivery in planned.deliveries:
+        counts[delivery.channel] += 1
+    activation = Activation(
+        incident_id=incident.id,
+        runbook_id=planned.runbook_id,
+        state=ActivationState.QUEUED,
+        reason=reason,
+        requested_by=actor,
+        created_at=now,
+        accepted_at=now,
+        summary=dict(counts),
+    )
+    session.add(activation)
+    session.flush()
+    return activation.id, incident.id, _write_ledger(session, activation.id, planned, now)
 
 
 def claim(session: Session, *, phone: str, body: str, now: dt.datetime, actor: str) -> str | None:

@@ -54,6 +54,7 @@ def create_app(
         notices,
         people,
         provider_webhooks,
+        selfservice,
         signals,
         status,
         views,
@@ -76,6 +77,7 @@ def create_app(
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(people.bp)
+    app.register_blueprint(selfservice.bp)  # public: the personal link is the credential
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
     app.register_blueprint(signals.bp)

@@ -136,6 +136,15 @@ def verify():  # type: ignore[no-untyped-def]
     return redirect(url_for("people.index"))
 
 
+@bp.post("/invite")
+@requires("admin")
+def invite():  # type: ignore[no-untyped-def]
+    group = request.form.get("group", "")[:100] or None
+    activation_id, sent, _ = runtime().invite_people(group=group, actor=actor())
+    flash(f"{sent} personal self-service link(s) queued (activation #{activation_id}).", "info")
+    return redirect(url_for("people.index"))
+
+
 @bp.post("/sync")
 @requires("admin")
 def sync():  # type: ignore[no-untyped-def]

@@ -106,9 +106,33 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("person_groups", schema=None) as batch_op:
         batch_op.create_index("ix_person_groups_group", ["group_name", "person_id"], unique=False)
+    op.create_table(
+        "people_links",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.String(length=200), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", failover.models.UTCDateTime(), nullable=False),
+        sa.Column("expires_at", failover.models.UTCDateTime(), nullable=False),
+        sa.Column("used_at", failover.models.UTCDateTime(), nullable=True),
+        sa.Column("submissions", sa.Integer(), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("pending_phone", sa.String(length=32), nullable=True),
+        sa.Column("pending_email", sa.String(length=320), nullable=True),
+        sa.Column("pending_language", sa.String(length=16), nullable=True),
+        sa.Column("phone_code_hash", sa.String(length=64), nullable=True),
+        sa.Column("email_code_hash", sa.String(length=64), nullable=True),
+        sa.Column("codes_expire_at", failover.models.UTCDateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    with op.batch_alter_table("people_links", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_people_links_person_id"), ["person_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("people_links", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_people_links_person_id"))
+    op.drop_table("people_links")
     with op.batch_alter_table("person_groups", schema=None) as batch_op:
         batch_op.drop_index("ix_person_groups_group")
 
