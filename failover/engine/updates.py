@@ -26,7 +26,7 @@ from failover.domain.planning import DRILL_PREFIX, Plan, PlannedDelivery, Skippe
 from failover.domain.preview import Preview, Prices, summarise
 from failover.domain.runbooks import SMS_MAX_CHARS, Runbook, Trigger
 from failover.domain.templates import UPDATE_FOLDER, UPDATE_NAMES, Templates
-from failover.engine import audit
+from failover.engine import audit, roster
 from failover.engine.activation import (  # one ledger writer for every row
     Accepted,
     _write_ledger,
@@ -170,10 +170,11 @@ def plan(session: Session, incident: Incident, update: Update, templates: Templa
     per_person = templates.uses_person(text=update.text) or templates.uses_person(text=update.subject)
     shared: tuple[str, str] | None = None
     result = Plan(RUNBOOK, "update")
+    known = roster.lookup(contacts, {person_id for person_id, _ in told})  # one query, not one per person
     for (person_id, channel), address in sorted(told.items()):
         if update.audience == "silent" and person_id in answered:
             continue
-        person = contacts.person(person_id) if contacts is not None else None
+        person = known.get(person_id)
         if channel == "sms" and address in opted_out:
             result.skipped.append(
                 SkippedRecipient(STEP[channel], person_id, channel, "opted out of SMS (replied STOP)")
