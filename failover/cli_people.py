@@ -113,7 +113,7 @@ def people_verify(ctx: Context, group: str | None, yes: bool) -> None:
     runtime = ctx.runtime(broker=True)
     if not yes and not click.confirm(f"Send a verification SMS to {group or 'everyone'}?", default=False):
         raise SystemExit(1)
-    activation_id, texts, published = runtime.verify_people(group=group, actor=cli_actor())
+    activation_id, texts, published = runtime.people.verify(group=group, actor=cli_actor())
     queued = "" if published else " (the broker is unreachable: they go out when it is back)"
     click.echo(f"activation {activation_id}: {texts} verification text(s) queued{queued}")
 
@@ -128,6 +128,6 @@ def people_invite(ctx: Context, group: str | None, yes: bool) -> None:
     runtime = ctx.runtime(broker=True)
     if not yes and not click.confirm(f"Send self-service links to {group or 'everyone'}?", default=False):
         raise SystemExit(1)
-    activation_id, sent, published = runtime.invite_people(group=group, actor=cli_actor())
+    activation_id, sent, published = runtime.people.invite(group=group, actor=cli_actor())
     queued = "" if published else " (the broker is unreachable: they go out when it is back)"
     click.echo(f"activation {activation_id}: {sent} personal link(s) queued{queued}")

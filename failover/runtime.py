@@ -120,29 +120,14 @@ class Runtime:
     def people(self) -> PeopleService:
         """The people directory: contacts.yaml, CSV imports and Entra ID users into one roster (issue 13)."""
         return PeopleService(
-            self.database, self.settings.config_dir, graph=lambda: self.watcher.graph(), sleep=time.sleep
+            self.database,
+            self.settings.config_dir,
+            graph=lambda: self.watcher.graph(),
+            sleep=time.sleep,
+            publish=self.relay,
+            directory=lambda: self.catalog().contacts,
+            public_url=self.settings.public_url,
         )
-
-    def sync_people(self) -> dict[str, Any]:
-        """Beat's sync of Entra ID users (contacts.yaml is brought in first, as every process does)."""
-        return self.sync_people_by("beat")
-
-    def sync_people_by(self, actor: str, *, accept: bool = False) -> dict[str, Any]:
-        self.catalog_or_none()
-        return self.people.sync_graph(actor=actor, accept=accept).as_dict()
-
-    def verify_people(self, *, group: str | None, actor: str) -> tuple[int, int, bool]:
-        """Contact verification texts for a group: (activation id, texts, broker took them)."""
-        activation_id, batch_ids, texts = self.people.verify(self.catalog().contacts, group=group, actor=actor)
-        return activation_id, texts, self.relay(batch_ids)
-
-    def invite_people(self, *, group: str | None, actor: str) -> tuple[int, int, bool]:
-        """Self-service links for a group: (activation id, links, broker took them)."""
-        directory = self.catalog().contacts
-        activation_id, batch_ids, sent = self.people.invite(
-            directory, group=group, actor=actor, public_url=self.settings.public_url
-        )
-        return activation_id, sent, self.relay(batch_ids)
 
     @cached_property
     def snapshots(self) -> Snapshots:

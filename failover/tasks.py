@@ -48,4 +48,4 @@ def follow_up(self: Any) -> dict[str, int]:
 @shared_task(name="failover.tasks.sync_people", bind=True)
 def sync_people(self: Any) -> dict[str, Any]:
     """Beat's Graph users sync (config/people.yaml, default every 6 hours); a failure keeps the roster."""
-    return self.app.runtime.sync_people()  # type: ignore[no-any-return]
+    return self.app.runtime.people.sync_task()  # type: ignore[no-any-return]

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from failover.clock import utcnow
 from failover.db import Database
 from failover.domain import csvimport, people
-from failover.domain.contacts import Contacts
+from failover.domain.contacts import Contacts, Directory, Person
 from failover.domain.runbooks import Loaded
 from failover.engine import people as snapshots
 from failover.engine import selfservice, verification
@@ -65,11 +65,17 @@ class PeopleService:
         *,
         graph: Callable[[], GraphClient | None],
         sleep: Callable[[float], None],
+        publish: Callable[[list[int]], bool],
+        directory: Callable[[], Directory],
+        public_url: str,
     ) -> None:
         self.database = database
         self.config_dir = config_dir
         self._graph = graph
         self._sleep = sleep
+        self._publish = publish  # hands batch ids to the broker (the relay); False: the sweep will
+        self._directory = directory  # the catalog's people (loading it puts contacts.yaml in the table)
+        self.public_url = public_url
         self._config: tuple[Any, people.PeopleConfig] | None = None
 
     # -- configuration ----------------------------------------------------------------
@@ -180,6 +186,11 @@ class PeopleService:
 
     # -- Microsoft Graph ------------------------------------------------------------------
 
+    def sync_task(self, *, actor: str = "beat", accept: bool = False) -> dict[str, Any]:
+        """Beat's (and the console's) sync: contacts.yaml is brought in first, as every process does."""
+        self._directory()
+        return self.sync_graph(actor=actor, accept=accept).as_dict()
+
     def sync_graph(self, *, actor: str = "beat", accept: bool = False) -> snapshots.Outcome:
         """One delta (or full) sync of Entra ID users. A failure keeps the roster in force and is recorded."""
         source = self.config().source("graph")
@@ -265,35 +276,49 @@ class PeopleService:
 
     # -- verification -----------------------------------------------------------------------
 
-    def verify(self, directory: Any, *, group: str | None, actor: str) -> tuple[int, list[int], int]:
-        """Send "reply YES" texts to a group (or everyone in force); returns (activation, batches, texts)."""
+    def verify(self, *, group: str | None, actor: str) -> tuple[int, int, bool]:
+        """Send "reply YES" texts to a group (or everyone in force): (activation id, texts, broker took them)."""
+        selected = self._selection(group)
+        with self.database.transaction() as session:
+            activation_id, batch_ids, texts = verification.start(
+                session, people=selected, actor=actor, now=utcnow(), label=group or "everyone"
+            )
+        return activation_id, texts, self._publish(batch_ids)
+
+    def _selection(self, group: str | None) -> list[Person]:
+        directory = self._directory()
         if group is not None and group not in directory.groups:
             raise InvalidRequest(f"no group '{group}'")
-        selected = directory.members(group) if group is not None else list(directory.people)
-        with self.database.transaction() as session:
-            return verification.start(session, people=selected, actor=actor, now=utcnow(), label=group or "everyone")
+        return directory.members(group) if group is not None else list(getattr(directory, "people", ()))
 
     # -- self-service ------------------------------------------------------------------------
 
-    def invite(self, directory: Any, *, group: str | None, actor: str, public_url: str) -> tuple[int, list[int], int]:
-        """Personal self-service links to a group (or everyone in force)."""
-        if group is not None and group not in directory.groups:
-            raise InvalidRequest(f"no group '{group}'")
-        selected = directory.members(group) if group is not None else list(directory.people)
+    def invite(self, *, group: str | None, actor: str) -> tuple[int, int, bool]:
+        """Personal self-service links to a group (or everyone): (activation id, links, broker took them)."""
+        selected = self._selection(group)
         with self.database.transaction() as session:
-            return selfservice.invite(
-                session, people=selected, actor=actor, now=utcnow(), public_url=public_url, label=group or "everyone"
+            activation_id, batch_ids, sent = selfservice.invite(
+                session,
+                people=selected,
+                actor=actor,
+                now=utcnow(),
+                public_url=self.public_url,
+                label=group or "everyone",
             )
+        return activation_id, sent, self._publish(batch_ids)
 
     def self_page(self, token: str) -> selfservice.Page:
         with self.database.reading() as session:
             return selfservice.page(session, token, utcnow())
 
-    def self_submit(self, token: str, *, phone: str | None, email: str | None, language: str | None) -> list[int]:
+    def self_submit(self, token: str, *, phone: str | None, email: str | None, language: str | None) -> bool:
+        """What a person entered; True when codes were sent (False: applied at once, a language alone)."""
         with self.database.transaction() as session:
-            return selfservice.submit(
+            batch_ids = selfservice.submit(
                 session, token, phone=phone, email=email, language=language, config=self.config(), now=utcnow()
             )
+        self._publish(batch_ids)
+        return bool(batch_ids)
 
     def self_confirm(self, token: str, *, phone_code: str, email_code: str) -> bool:
         with self.database.transaction() as session:

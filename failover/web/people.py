@@ -131,7 +131,7 @@ def confirm_import():  # type: ignore[no-untyped-def]
 @requires("admin")
 def verify():  # type: ignore[no-untyped-def]
     group = request.form.get("group", "")[:100] or None
-    activation_id, texts, _ = runtime().verify_people(group=group, actor=actor())
+    activation_id, texts, _ = runtime().people.verify(group=group, actor=actor())
     flash(f"{texts} verification text(s) queued (activation #{activation_id}).", "info")
     return redirect(url_for("people.index"))
 
@@ -140,7 +140,7 @@ def verify():  # type: ignore[no-untyped-def]
 @requires("admin")
 def invite():  # type: ignore[no-untyped-def]
     group = request.form.get("group", "")[:100] or None
-    activation_id, sent, _ = runtime().invite_people(group=group, actor=actor())
+    activation_id, sent, _ = runtime().people.invite(group=group, actor=actor())
     flash(f"{sent} personal self-service link(s) queued (activation #{activation_id}).", "info")
     return redirect(url_for("people.index"))
 
@@ -149,7 +149,7 @@ def invite():  # type: ignore[no-untyped-def]
 @requires("admin")
 def sync():  # type: ignore[no-untyped-def]
     try:
-        outcome = runtime().sync_people_by(actor())
+        outcome = runtime().people.sync_task(actor=actor())
     except ConfigError as exc:
         raise InvalidRequest(str(exc)) from None
     level = "info" if outcome["status"] in ("applied", "unchanged") else "warning"

@@ -37,10 +37,9 @@ def submit(token: str):  # type: ignore[no-untyped-def]
     )
     if problems:
         return render_template("selfservice.html", token=token, page=page, problems=problems), 400
-    batch_ids = runtime().people.self_submit(token, phone=phone, email=email, language=language)
-    runtime().relay(batch_ids)
-    page = runtime().people.self_page(token) if batch_ids else None
-    return render_template("selfservice.html", token=token, page=page, sent=bool(batch_ids), done=not batch_ids)
+    sent = runtime().people.self_submit(token, phone=phone, email=email, language=language)
+    page = runtime().people.self_page(token) if sent else None
+    return render_template("selfservice.html", token=token, page=page, sent=sent, done=not sent)
 
 
 @bp.post("/<token>/confirm")

@@ -218,9 +218,9 @@ def test_beat_syncs_every_interval_and_the_task_keeps_the_roster_on_failure(grap
     entry = create_celery(runtime).conf.beat_schedule["people-sync"]
     assert entry["task"] == "failover.tasks.sync_people" and entry["schedule"] == 6 * 3600
     graph.add(user(1))
-    assert runtime.sync_people()["status"] == "applied"
+    assert runtime.people.sync_task()["status"] == "applied"
     graph.hang = True
-    result = runtime.sync_people()
+    result = runtime.people.sync_task()
     graph.hang = False
     assert result["status"] == "failed" and "timed out" in result["reason"]
     assert "user00001@contoso.example" in active_ids(runtime)

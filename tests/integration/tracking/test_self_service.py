@@ -23,7 +23,7 @@ def code_in(text: str) -> str:
 @SQLITE_ONLY
 def test_a_person_confirms_new_contacts_with_codes_and_they_survive_the_next_sync(tracked: Tracked) -> None:
     runtime, client = tracked.runtime, tracked.client
-    _, sent, _ = runtime.invite_people(group="oncall", actor="admin")
+    _, sent, _ = runtime.people.invite(group="oncall", actor="admin")
     assert sent == 3
     tracked.drain()
     link = re.search(r"https://failover\.example\.org(/me/[\w-]+)", tracked.message_to("alice")["body"])
@@ -75,7 +75,7 @@ def test_a_person_confirms_new_contacts_with_codes_and_they_survive_the_next_syn
 @SQLITE_ONLY
 def test_links_lock_after_too_many_wrong_codes(tracked: Tracked) -> None:
     runtime, client = tracked.runtime, tracked.client
-    runtime.invite_people(group="oncall", actor="admin")
+    runtime.people.invite(group="oncall", actor="admin")
     tracked.drain()
     path = re.search(r"(/me/[\w-]+)", tracked.message_to("bob")["body"]).group(1)  # type: ignore[union-attr]
     token = csrf_from(client.get(path).get_data(as_text=True))

@@ -19,7 +19,7 @@ def verified(tracked: Tracked, person: str) -> bool:
 
 @SQLITE_ONLY
 def test_a_yes_confirms_only_a_number_we_asked_about(tracked: Tracked) -> None:
-    activation_id, texts, _ = tracked.runtime.verify_people(group="oncall", actor="admin")
+    activation_id, texts, _ = tracked.runtime.people.verify(group="oncall", actor="admin")
     assert texts == 3
     tracked.drain()
     asked = {m["to"] for m in tracked.twilio.messages if "Reply YES" in m["body"]}
