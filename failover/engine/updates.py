@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from failover.domain.contacts import Contacts
+from failover.domain.contacts import Directory
 from failover.domain.planning import DRILL_PREFIX, Plan, PlannedDelivery, SkippedRecipient
 from failover.domain.preview import Preview, Prices, summarise
 from failover.domain.runbooks import SMS_MAX_CHARS, Runbook, Trigger
@@ -73,7 +73,7 @@ def preview(
     incident_id: int,
     update: Update,
     templates: Templates,
-    contacts: Contacts | None,
+    contacts: Directory | None,
     prices: Prices,
 ) -> Preview:
     incident = open_incident_by_id(session, incident_id, then=OPEN_ONLY)
@@ -88,7 +88,7 @@ def send(
     request_key: str,
     actor: str,
     templates: Templates,
-    contacts: Contacts | None,
+    contacts: Directory | None,
     now: dt.datetime,
 ) -> Accepted:
     """Write the update's ledger rows in the caller's transaction; the same request key twice sends once."""
@@ -141,7 +141,9 @@ def send(
     return Accepted(activation.id, incident.id, activation.state, batch_ids, counts, len(planned.skipped))
 
 
-def plan(session: Session, incident: Incident, update: Update, templates: Templates, contacts: Contacts | None) -> Plan:
+def plan(
+    session: Session, incident: Incident, update: Update, templates: Templates, contacts: Directory | None
+) -> Plan:
     """Every message of the update, rendered (pure apart from reading who the incident told)."""
     _check(update, templates)
     answered = set(
