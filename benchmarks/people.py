@@ -109,7 +109,7 @@ def _child(name: str, n: int, database_url: str | None) -> dict[str, Any]:
             _bulk(runtime, n)
             from failover.domain.planning import ActivationInfo, IncidentInfo, plan
 
-            catalog = runtime.catalog()
+            catalog = runtime.config.catalog()
             runbook = catalog.runbook("exchange-outage")
             started = time.perf_counter()
             planned = plan(
@@ -120,15 +120,15 @@ def _child(name: str, n: int, database_url: str | None) -> dict[str, Any]:
             runtime.warm()
             steps = {"warm": _peak_mib()}
             started = time.perf_counter()
-            runtime.send_batch(int(os.environ["BENCH_BATCH"]))
+            runtime.delivery.send_batch(int(os.environ["BENCH_BATCH"]))
             steps["send_batch"] = _peak_mib()
-            runtime.follow_up()
+            runtime.delivery.follow_up()
             steps["follow_up"] = _peak_mib()
             outcome = None
             print(json.dumps(steps), file=sys.stderr)
         else:  # worker, worker_small: N people in the table; the measured worker is a process of its own
             _bulk(runtime, n)
-            accepted, _ = runtime.activate(runbook_id="exchange-outage", reason="bench", actor="bench")
+            accepted, _ = runtime.activations.activate(runbook_id="exchange-outage", reason="bench", actor="bench")
             command = [sys.executable, "-m", "benchmarks.people", "--child", "worker_run", "--people", str(n)]
             env = {**os.environ, "BENCH_ROOT": str(root), "BENCH_URL": url, "BENCH_BATCH": str(accepted.batch_ids[-1])}
             done = subprocess.run(command, stdout=subprocess.PIPE, text=True, cwd=REPO, env=env, check=True)
@@ -163,7 +163,7 @@ def _bulk(runtime: Any, n: int) -> None:
 
     from failover.models_people import PersonGroup, PersonRow
 
-    runtime.catalog()
+    runtime.config.catalog()
     now = dt.datetime.now(dt.UTC)
     rows = [
         {
@@ -230,7 +230,7 @@ def _runtime(root: Path, url: str, *, graph: bool) -> tuple[Any, Any]:
     os.environ.update(env)
     runtime = Runtime(load_settings())
     migrate(runtime.database)
-    runtime.catalog()
+    runtime.config.catalog()
     return runtime, fake
 
 

@@ -37,10 +37,10 @@ def _print_outcome(outcome: Any) -> None:
 @friendly
 def people_import(ctx: Context, file: Path, dry_run: bool, accept_removals: bool, region: str | None) -> None:
     """Import people from FILE.csv: all rows or none; every bad row is printed as file:line: message."""
-    from failover.engine.people_sync import read_upload
+    from failover.services.people import read_upload
 
     runtime = ctx.runtime()
-    runtime.catalog_or_none()  # contacts.yaml is in the table before the file is merged with it
+    runtime.config.catalog_or_none()  # contacts.yaml is in the table before the file is merged with it
     outcome, parsed = runtime.people.import_csv(
         read_upload(file), str(file), actor=cli_actor(), dry_run=dry_run, accept=accept_removals, default_region=region
     )
@@ -67,7 +67,7 @@ def people_import(ctx: Context, file: Path, dry_run: bool, accept_removals: bool
 def people_sync(ctx: Context, accept_removals: bool) -> None:
     """Sync people from Microsoft Graph now (delta when a deltaLink is kept, else full)."""
     runtime = ctx.runtime()
-    runtime.catalog_or_none()
+    runtime.config.catalog_or_none()
     outcome = runtime.people.sync_graph(actor=cli_actor(), accept=accept_removals)
     _print_outcome(outcome)
     if outcome.status in ("failed", "refused"):
@@ -86,7 +86,7 @@ def people_list(ctx: Context, group: str | None) -> None:
     from failover.privacy import mask_phone
 
     runtime = ctx.runtime()
-    catalog = runtime.catalog()
+    catalog = runtime.config.catalog()
     if group is not None:
         listed = catalog.contacts.members(group)
     else:

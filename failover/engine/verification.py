@@ -24,7 +24,7 @@ from failover.channels.base import TWILIO_PERMANENT
 from failover.domain.contacts import Person
 from failover.domain.planning import Plan, PlannedDelivery, SkippedRecipient
 from failover.engine import audit
-from failover.engine.activation import _write_ledger
+from failover.engine.ledger import write_ledger
 from failover.models import Activation, ActivationState, Delivery, DeliveryStatus, Incident, IncidentState
 from failover.models_people import PersonGroup, PersonRow, Verification
 from failover.privacy import mask_phone
@@ -110,7 +110,7 @@ def send_aside(
     )
     session.add(activation)
     session.flush()
-    return activation.id, incident.id, _write_ledger(session, activation.id, planned, now)
+    return activation.id, incident.id, write_ledger(session, activation.id, planned, now)
 
 
 def claim(session: Session, *, phone: str, body: str, now: dt.datetime, actor: str) -> str | None:

@@ -47,6 +47,7 @@ def create_app(
         audit,
         auth,
         console,
+        detection,
         errors,
         guards,
         health,
@@ -55,10 +56,8 @@ def create_app(
         people,
         provider_webhooks,
         selfservice,
-        signals,
         status,
         views,
-        watch,
     )
 
     views.init_app(app)
@@ -80,7 +79,7 @@ def create_app(
     app.register_blueprint(selfservice.bp)  # public: the personal link is the credential
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
-    app.register_blueprint(signals.bp)
-    app.register_blueprint(watch.bp)
+    app.register_blueprint(detection.signals_bp)
+    app.register_blueprint(detection.watch_bp)
     app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
     return app

@@ -26,7 +26,7 @@ def _people_card() -> dict[str, Any]:
 
     def card() -> dict[str, Any]:
         try:
-            runtime().catalog_or_none()  # contacts.yaml into the table, as any process does when it loads it
+            runtime().config.catalog_or_none()  # contacts.yaml into the table, as any process does when it loads it
             status = runtime().people.status()
             figures = read(verification.readiness)["all"]
         except Exception:  # not migrated yet, or the database is down: the dashboard still renders
@@ -37,7 +37,7 @@ def _people_card() -> dict[str, Any]:
 
 
 def _page(status: int = 200, preview: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
-    runtime().catalog_or_none()  # contacts.yaml into the table, as any process does when it loads it
+    runtime().config.catalog_or_none()  # contacts.yaml into the table, as any process does when it loads it
     q = request.args.get("q", "")[:100]
     group = request.args.get("group", "")[:100]
     page = request.args.get("page", "1")
@@ -70,7 +70,7 @@ def person(person_id: str):  # type: ignore[no-untyped-def]
     reveal = request.args.get("reveal") == "1"
     if reveal and not has_role("admin"):
         abort(403)
-    runtime().catalog_or_none()
+    runtime().config.catalog_or_none()
     data = read(people_view.detail, person_id, reveal=reveal)
     if data is None:
         abort(404)
@@ -94,7 +94,7 @@ def upload():  # type: ignore[no-untyped-def]
         raise InvalidRequest("choose a CSV file to upload")
     data = file.read(csvimport.MAX_BYTES + 1)
     name = re.sub(r"[^A-Za-z0-9._-]", "_", file.filename)[:100]
-    runtime().catalog_or_none()
+    runtime().config.catalog_or_none()
     outcome, parsed = runtime().people.import_csv(data, name, actor=actor(), dry_run=True)
     if outcome is None:
         preview = {"problems": [str(p) for p in parsed.problems], "problem_count": parsed.problem_count, "name": name}

@@ -89,6 +89,6 @@ def graph_runtime(
     migrate(runtime.database)
     waits: list[float] = []
     runtime.people._sleep = waits.append
-    runtime.catalog()  # contacts.yaml into the people table, as any process does when it loads the config
+    runtime.config.catalog()  # contacts.yaml into the people table, as any process does when it loads the config
     yield runtime, graph, waits
     runtime.close()

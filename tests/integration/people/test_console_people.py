@@ -52,14 +52,14 @@ def test_upload_previews_then_applies_and_bad_files_change_nothing(client, auth:
     )
     assert response.status_code == 302
     assert runtime.people.status()["people"] == 9
-    assert "z1" in {p.id for p in runtime.catalog().contacts.members("oncall")}
+    assert "z1" in {p.id for p in runtime.config.catalog().contacts.members("oncall")}
 
 
 def test_a_person_is_masked_until_an_admin_reveals_them_which_is_audited(
     client, auth: AuthActions, runtime: Runtime
 ) -> None:  # type: ignore[no-untyped-def]
     auth.login("viewer")
-    runtime.catalog()
+    runtime.config.catalog()
     page = client.get("/people/person/alice").get_data(as_text=True)
     assert "Alice Example" in page and "+12025550101" not in page and "alice@personal.example" not in page
     assert client.get("/people/person/alice?reveal=1").status_code == 403

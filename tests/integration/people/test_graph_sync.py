@@ -27,7 +27,7 @@ def active_ids(runtime: Runtime) -> set[str]:
 
 
 def berlin_recipients(runtime: Runtime) -> set[str]:
-    catalog = runtime.catalog()
+    catalog = runtime.config.catalog()
     runbook = catalog.runbook("berlin-alert")
     assert runbook is not None
     planned = plan(
@@ -119,7 +119,7 @@ def test_a_failed_sync_keeps_the_last_good_roster_and_says_so(graph_runtime: Set
         graph.hang = True
     else:
         graph.entra.down = True
-        client = runtime.watcher.graph()
+        client = runtime.detection.graph()
         assert client is not None
         client._app = None  # a fresh token is needed (msal would serve the cached one)
     outcome = runtime.people.sync_graph(actor="test")
@@ -163,7 +163,7 @@ def test_a_runbook_for_a_rule_group_reaches_graph_people_and_still_does_when_gra
     runtime.people.sync_graph(actor="test")
     berlin = {f"user{n:05d}@contoso.example" for n in range(3, 31, 3)}  # officeLocation "Berlin HQ"
     assert berlin_recipients(runtime) == berlin
-    catalog = runtime.catalog()
+    catalog = runtime.config.catalog()
     assert {p.id for p in catalog.contacts.members("it")} == {
         f"user{n:05d}@contoso.example" for n in (5, 10, 15, 20, 25, 30)
     }
@@ -172,7 +172,7 @@ def test_a_runbook_for_a_rule_group_reaches_graph_people_and_still_does_when_gra
     graph.hang = True  # Microsoft is down now
     assert runtime.people.sync_graph(actor="beat").status == "failed"
     graph.hang = False
-    accepted, _ = runtime.activate(runbook_id="berlin-alert", actor="operator", reason="Exchange down")
+    accepted, _ = runtime.activations.activate(runbook_id="berlin-alert", actor="operator", reason="Exchange down")
     with runtime.database.reading() as session:
         from failover.models import Delivery
 
@@ -207,7 +207,7 @@ def test_a_sync_that_would_empty_a_required_group_is_refused(graph_runtime: Setu
     graph.delete(user(1)["id"])  # 1 of 31: well within max_removal, but the only member of "named"
     outcome = runtime.people.sync_graph(actor="test")
     assert outcome.status == "refused" and outcome.reason == "it would leave the required group 'named' empty"
-    assert [p.id for p in runtime.catalog().contacts.members("named")] == ["user00001@contoso.example"]
+    assert [p.id for p in runtime.config.catalog().contacts.members("named")] == ["user00001@contoso.example"]
 
 
 @SQLITE_ONLY

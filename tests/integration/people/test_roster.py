@@ -49,23 +49,23 @@ def rewrite_contacts(config: Path, people: list[dict[str, object]]) -> None:
 @SQLITE_ONLY
 def test_contacts_yaml_becomes_a_snapshot_with_its_audit_event_once(roster_runtime) -> None:  # type: ignore[no-untyped-def]
     runtime, config, people = roster_runtime
-    runtime.catalog()
+    runtime.config.catalog()
     with runtime.database.reading() as session:
         (snapshot,) = session.scalars(select(PeopleSnapshot)).all()
         assert (snapshot.source, snapshot.status, snapshot.added, snapshot.total) == ("yaml", "applied", 12, 12)
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "people.snapshot")).one()
         assert event.target_id == str(snapshot.id) and event.details["added"] == 12
         assert "phone" not in str(event.details) and "+1" not in str(event.details)  # no contact data audited
-    runtime._catalog = None  # another process loading the same file: nothing new
-    runtime.catalog()
+    runtime.config._catalog = None  # another process loading the same file: nothing new
+    runtime.config.catalog()
     with runtime.database.reading() as session:
         assert session.scalar(select(func.count()).select_from(PeopleSnapshot)) == 1
     changed = [dict(p) for p in people[1:]]
     changed[0]["name"] = "Renamed"
     rewrite_contacts(config, changed)
-    runtime._catalog = None
-    assert runtime.catalog().contacts.person("p00000") is not None  # removed, still known by id
-    assert [p.id for p in runtime.catalog().contacts.members("oncall")][:1] == ["p00001"]
+    runtime.config._catalog = None
+    assert runtime.config.catalog().contacts.person("p00000") is not None  # removed, still known by id
+    assert [p.id for p in runtime.config.catalog().contacts.members("oncall")][:1] == ["p00001"]
     with runtime.database.reading() as session:
         latest = session.scalars(select(PeopleSnapshot).order_by(PeopleSnapshot.id.desc())).first()
         assert latest is not None and (latest.removed, latest.changed, latest.total) == (1, 1, 11)
@@ -74,10 +74,10 @@ def test_contacts_yaml_becomes_a_snapshot_with_its_audit_event_once(roster_runti
 
 def test_a_person_removed_while_an_activation_runs_keeps_their_messages(roster_runtime) -> None:  # type: ignore[no-untyped-def]
     runtime, config, people = roster_runtime
-    accepted, _ = runtime.activate(runbook_id="exchange-outage", reason="Exchange down", actor="op")
+    accepted, _ = runtime.activations.activate(runbook_id="exchange-outage", reason="Exchange down", actor="op")
     rewrite_contacts(config, people[1:])  # p00000 leaves the company mid-incident
-    runtime._catalog = None
-    catalog = runtime.catalog()
+    runtime.config._catalog = None
+    catalog = runtime.config.catalog()
     assert "p00000" not in {p.id for p in catalog.contacts.members("oncall")}
     with runtime.database.reading() as session:
         rows = session.scalars(
@@ -93,7 +93,7 @@ def test_a_person_removed_while_an_activation_runs_keeps_their_messages(roster_r
 @SQLITE_ONLY
 def test_csv_dry_run_shows_the_diff_and_apply_is_all_or_nothing(roster_runtime, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     runtime, _, _ = roster_runtime
-    runtime.catalog()
+    runtime.config.catalog()
     good = "id;name;mobile;email;groups;department;office\r\n" + "".join(
         f"h{n};HR Person {n};030 1234567{n};h{n}@personal.example;oncall|all-staff;IT;Berlin\r\n" for n in range(3)
     )
@@ -104,7 +104,7 @@ def test_csv_dry_run_shows_the_diff_and_apply_is_all_or_nothing(roster_runtime, 
     assert runtime.people.status()["people"] == 12  # nothing applied
     outcome, _ = runtime.people.import_csv(good.encode(), "hr.csv", actor="t", default_region="DE")
     assert outcome is not None and outcome.status == "applied"
-    person = runtime.catalog().contacts.person("h1")
+    person = runtime.config.catalog().contacts.person("h1")
     assert person is not None and person.phone == "+493012345671" and person.groups == ("oncall", "all-staff")
     bad = good + "h9;Bad Phone;12;x@personal.example;;;\r\nh0;Duplicate;;;;;\r\n"
     outcome, parsed = runtime.people.import_csv(bad.encode(), "hr.csv", actor="t", default_region="DE")
@@ -160,7 +160,7 @@ def test_an_activation_planned_from_a_50000_person_snapshot(roster_runtime) -> N
     """Bulk-inserted straight into the table (the sync path has its benchmark); planning reads it per group."""
     runtime, _, _ = roster_runtime
     t0 = time.perf_counter()
-    runtime.catalog()
+    runtime.config.catalog()
     count = 50_000
     rows = [
         {
@@ -179,7 +179,7 @@ def test_an_activation_planned_from_a_50000_person_snapshot(roster_runtime) -> N
         connection.execute(
             PersonGroup.__table__.insert(), [{"person_id": r["id"], "group_name": "all-staff"} for r in rows]
         )
-    catalog = runtime.catalog()
+    catalog = runtime.config.catalog()
     runbook = catalog.runbook("exchange-outage")
     assert runbook is not None
     started = time.perf_counter()

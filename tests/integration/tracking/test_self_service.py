@@ -49,12 +49,12 @@ def test_a_person_confirms_new_contacts_with_codes_and_they_survive_the_next_syn
         link.group(1) + "/confirm", data={"csrf_token": token, "phone_code": "000000", "email_code": email_code}
     )
     assert wrong.status_code == 400
-    assert runtime.catalog().contacts.person("alice").phone == PHONES["alice"]  # type: ignore[union-attr]
+    assert runtime.config.catalog().contacts.person("alice").phone == PHONES["alice"]  # type: ignore[union-attr]
     done = client.post(
         link.group(1) + "/confirm", data={"csrf_token": token, "phone_code": sms_code, "email_code": email_code}
     )
     assert done.status_code == 200 and 'id="self-done"' in done.get_data(as_text=True)
-    alice = runtime.catalog().contacts.person("alice")
+    alice = runtime.config.catalog().contacts.person("alice")
     assert alice is not None and (alice.phone, alice.email, alice.language) == (NEW_PHONE, "Alice@home.example", "de")
     assert client.get(link.group(1)).status_code == 404  # single use
 
@@ -68,7 +68,7 @@ def test_a_person_confirms_new_contacts_with_codes_and_they_survive_the_next_syn
             actor="test",
             check_removals=False,
         )
-    alice = runtime.catalog().contacts.person("alice")
+    alice = runtime.config.catalog().contacts.person("alice")
     assert alice is not None and alice.name == "Alice Renamed" and alice.phone == NEW_PHONE
 
 

@@ -1,4 +1,4 @@
-"""The people directory's service: sources in, the roster out, and what the console says about it.
+"""The people directory as a service (``rt.people``): sources in, the roster out, and what the console says about it.
 
 Built once per process by the runtime with exactly what it needs (the
 database, where the config lives, a way to reach Graph). ``adopt`` puts
@@ -57,7 +57,7 @@ class SourceStatus:
         }
 
 
-class PeopleService:
+class People:
     def __init__(
         self,
         database: Database,
@@ -93,13 +93,10 @@ class PeopleService:
             self._config = (signature, config)
         return self._config[1]
 
-    def schedule(self) -> dict[str, dict[str, Any]]:
-        """Celery beat's entry for the Graph users sync (only when people.yaml has a graph source)."""
+    def sync_every(self) -> dt.timedelta | None:
+        """How often beat syncs Entra ID users (None: people.yaml has no graph source)."""
         source = self.config().source("graph")
-        if source is None:
-            return {}
-        every = source.interval.total_seconds()
-        return {"people-sync": {"task": "failover.tasks.sync_people", "schedule": every, "options": {"expires": every}}}
+        return source.interval if source is not None else None
 
     # -- contacts.yaml --------------------------------------------------------------------
 
