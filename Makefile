@@ -38,6 +38,7 @@ $(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
 # Not part of `make test`: 10-15 minutes on 2 cores; writes benchmarks/results/ (BENCH_ARGS=--quick: about a minute).
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+	$(BIN)/python -m benchmarks.people $(BENCH_ARGS)
 
 # requirements.lock: every runtime dependency pinned with hashes (SECURITY.md, "Dependencies").
 lock: $(VENV)/.dev-installed

@@ -38,6 +38,7 @@ class TaskName(StrEnum):
     CANARY_START = "failover.tasks.canary_start"
     CANARY_CHECK = "failover.tasks.canary_check"
     SCHEDULED_DRILLS = "failover.tasks.scheduled_drills"
+    SYNC_PEOPLE = "failover.tasks.sync_people"
 
 
 # What each detection job (services.detection.Beat) runs.
@@ -167,6 +168,7 @@ def create_celery(runtime: Runtime) -> FailoverCelery:
                 "options": {"expires": SWEEP_EVERY_S * 5},
             },
             **_detection_entries(runtime),  # Graph, probes and re-evaluation, from detection.yaml
+            **_people_entries(runtime),  # Entra ID users into the people directory, from people.yaml
             # Receipts, fallbacks and escalation timers live in the database; a run lost or expired
             # while no worker listens is simply done by the next one.
             "follow-up": {
@@ -225,6 +227,11 @@ def _detection_entries(runtime: Runtime) -> dict[str, dict[str, Any]]:
     return {
         beat.name: _entry(DETECTION_TASKS[beat.job], beat.every, beat.args) for beat in runtime.detection.schedule()
     }
+
+
+def _people_entries(runtime: Runtime) -> dict[str, dict[str, Any]]:
+    every = runtime.people.sync_every()
+    return {"people-sync": _entry(TaskName.SYNC_PEOPLE, every)} if every is not None else {}
 
 
 def _entry(task: TaskName, every: dt.timedelta, args: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -552,6 +552,8 @@ def _print_preview(preview: Any, header: str) -> None:
                 f"--- {step.label}: {step.recipients} recipient(s) via {transport_name(step.transport)}"
                 + (f" ({groups})" if groups else "")
             )
+            if len(step.languages) > 1:
+                click.echo("  by language: " + ", ".join(f"{lang}: {n}" for lang, n in step.languages.items()))
             for text in step.texts:
                 if len(step.texts) > 1:
                     click.echo(f"[{text.recipients} recipient(s) get:]")
@@ -924,3 +926,6 @@ from failover import cli_readiness  # noqa: E402  (it needs the Context and deco
 
 main.add_command(cli_readiness.doctor)
 main.add_command(cli_readiness.canary)
+from failover.cli_people import people  # noqa: E402  - the people group lives in its own module
+
+main.add_command(people)

@@ -579,3 +579,4 @@ class DrillRun(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # started | failed
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+from failover import models_people  # noqa: E402,F401  - the people directory's tables (issue 13), same metadata

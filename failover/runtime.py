@@ -10,6 +10,7 @@ the runtime.
 from __future__ import annotations
 
 import logging
+import time
 
 from failover import datafiles, pulse
 from failover.db import Database, sqlite_path
@@ -23,6 +24,7 @@ from failover.services.delivery import Delivery
 from failover.services.detection import Detection
 from failover.services.readiness import Readiness
 from failover.services.drills import Drills
+from failover.services.people import People
 from failover.services.relay import Relay
 from failover.services.tracking import Tracking
 from failover.settings import Settings
@@ -54,6 +56,16 @@ class Runtime:
         )
         self.readiness = Readiness(settings, self.database, self.config, self.delivery)  # doctor, canaries
         self.drills = Drills(settings, self.database, self.config, self.relay)
+        self.people = People(
+            self.database,
+            settings.config_dir,
+            graph=self.detection.graph,
+            sleep=time.sleep,
+            publish=self.relay.publish,
+            directory=lambda: self.config.catalog().contacts,
+            public_url=settings.public_url,
+        )
+        self.config.adopt = self.people.adopt  # contacts.yaml into the people table, which planning reads
 
     def warm(self) -> None:
         """Load and import what the first activation would need, before an outage needs it."""

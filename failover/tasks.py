@@ -60,3 +60,7 @@ def canary_check(self: Task[Any, Any]) -> dict[str, int]:
 @shared_task(name=TaskName.SCHEDULED_DRILLS.value, bind=True)
 def scheduled_drills(self: Task[Any, Any]) -> dict[str, Any]:
     return runtime_of(self).drills.run_due()
+@shared_task(name=TaskName.SYNC_PEOPLE.value, bind=True)
+def sync_people(self: Task[Any, Any]) -> dict[str, Any]:
+    """Beat's Graph users sync (config/people.yaml, default every 6 hours); a failure keeps the roster."""
+    return runtime_of(self).people.sync_task()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PrivateAttr, field_validator
@@ -34,6 +35,11 @@ class Person(BaseModel):
     phone: str | None = None
     email: EmailStr | None = None
     groups: tuple[str, ...] = ()
+    # Optional attributes (synced from Entra ID or a CSV): rule groups match on them, templates may use them.
+    department: str | None = None
+    office_location: str | None = None
+    job_title: str | None = None
+    language: str | None = None  # "de", "fr": picks a template variant (sms/outage.de.txt) when there is one
 
     @field_validator("phone", mode="before")
     @classmethod
@@ -79,6 +85,19 @@ class Contacts(BaseModel):
         return self._by_phone.get(phone)
 
 
+class Directory(Protocol):
+    """Who can be reached: contacts.yaml in memory (``Contacts``) or the people table (engine.directory)."""
+
+    @property
+    def groups(self) -> Mapping[str, Group]: ...
+
+    def person(self, person_id: str) -> Person | None: ...
+
+    def members(self, group: str) -> list[Person]: ...
+
+    def by_phone(self, phone: str) -> Person | None: ...
+
+
 def parse_ref(ref: str) -> tuple[str, str]:
     """``group:oncall`` -> ("group", "oncall"); ``person:alice`` or ``alice`` -> ("person", "alice")."""
     kind, sep, name = ref.partition(":")
@@ -87,7 +106,7 @@ def parse_ref(ref: str) -> tuple[str, str]:
     return kind, name
 
 
-def unknown_refs(contacts: Contacts, refs: Iterable[str]) -> list[str]:
+def unknown_refs(contacts: Directory, refs: Iterable[str]) -> list[str]:
     """Messages for each reference that names no person or group."""
     problems = []
     for ref in refs:

@@ -58,6 +58,7 @@ class PlannedDelivery:
     body: str
     groups: tuple[str, ...] = ()
     severity: str | None = None  # status notices
+    language: str | None = None  # the template variant chosen for this recipient (None: the default text)
 
 
 @dataclass(frozen=True)
@@ -142,14 +143,15 @@ def plan(
             if address is None:
                 result.skipped.append(SkippedRecipient(key, person.id, step.channel, reason))
                 continue
-            body = _prefixed(renderer.render(person), activation) or ""  # as sent: [DRILL] counts too
+            text, language = renderer.render(person)
+            body = _prefixed(text, activation) or ""  # as sent: [DRILL] counts too
             if step.channel == "sms" and len(body) > SMS_MAX_CHARS:
                 raise InvalidRequest(
                     f"{runbook.id} {key}: SMS text is {len(body)} characters; Twilio accepts {SMS_MAX_CHARS}"
                 )
             subject = _prefixed(step.subject, activation) if step.channel == "email" else None
             result.deliveries.append(
-                PlannedDelivery(key, person.id, step.channel, address, subject, body, person.groups)
+                PlannedDelivery(key, person.id, step.channel, address, subject, body, person.groups, language=language)
             )
     return result
 
@@ -193,26 +195,46 @@ def _prefixed(text: str | None, activation: ActivationInfo) -> str | None:
 
 
 class _StepRenderer:
-    """Renders a step's text once, or once per person when the template uses ``person``."""
+    """Renders a step's text once per template variant, or once per person when the template uses ``person``.
+
+    A recipient with a ``language`` gets the variant ``sms/outage.<language>.txt`` when it exists.
+    """
 
     def __init__(self, catalog: Catalog, step: Step, base: dict[str, Any], override: str | None) -> None:
         self.catalog = catalog
         self.step = step
         self.base = base
         self.override = override
-        self.per_person = override is None and catalog.templates.uses_person(name=step.template, text=step.text)
-        self.shared: str | None = None
+        self.shared: dict[str, str] = {}
+        self.personal: dict[str, bool] = {}
 
-    def render(self, person: Person) -> str:
-        if self.per_person:
-            return _render(self.catalog, self.step, self.base, person, self.override)
-        if self.shared is None:
-            self.shared = _render(self.catalog, self.step, self.base, None, self.override)
-        return self.shared
+    def render(self, person: Person) -> tuple[str, str | None]:
+        """(text, language of the variant used - None for the default)."""
+        name = self.step.template
+        if name is not None and self.override is None:
+            name = self.catalog.templates.variant(name, person.language)
+        language = person.language if name != self.step.template else None
+        key = name or ""
+        if key not in self.personal:
+            self.personal[key] = self.override is None and self.catalog.templates.uses_person(
+                name=name, text=self.step.text
+            )
+        if self.personal[key]:
+            return _render(self.catalog, self.step, self.base, person, self.override, name), language
+        if key not in self.shared:
+            self.shared[key] = _render(self.catalog, self.step, self.base, None, self.override, name)
+        return self.shared[key], language
 
 
-def _render(catalog: Catalog, step: Step, base: dict[str, Any], person: Person | None, override: str | None) -> str:
+def _render(
+    catalog: Catalog,
+    step: Step,
+    base: dict[str, Any],
+    person: Person | None,
+    override: str | None,
+    name: str | None = None,
+) -> str:
     if override is not None:
         return override.strip()
     context = dict(base, person=person)
-    return catalog.templates.render(context, name=step.template, text=step.text)
+    return catalog.templates.render(context, name=name or step.template, text=step.text)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from failover.domain.contacts import parse_ref
@@ -53,6 +53,7 @@ class StepPreview:
     texts: tuple[TextVariant, ...]
     label: str = ""  # "Step 1 · SMS to oncall"
     transport: str | None = None  # twilio, sendgrid, status, outbox: where the messages really go
+    languages: dict[str, int] = field(default_factory=dict)  # recipients per template language ("default")
 
     @property
     def sms_segments(self) -> int:
@@ -155,6 +156,7 @@ def summarise(
                     texts=_texts(deliveries),
                     label=step_label(step_key, deliveries[0].channel, runbook),
                     transport=transports.get(deliveries[0].channel),
+                    languages=dict(Counter(d.language or "default" for d in deliveries)),
                 )
             )
             counts[deliveries[0].channel] += len(deliveries)

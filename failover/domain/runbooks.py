@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from failover.domain import lastgood, rooms, yamlfile
-from failover.domain.contacts import Contacts, unknown_refs
+from failover.domain import lastgood, people, rooms, yamlfile
+from failover.domain.contacts import Contacts, Directory, unknown_refs
 from failover.domain.durations import Duration
 from failover.domain.templates import UPDATE_FOLDER, Templates
 from failover.errors import ConfigProblems, Problem
@@ -203,7 +203,7 @@ class Runbook(BaseModel):
 class Catalog:
     """Everything needed to plan an activation, validated together."""
 
-    contacts: Contacts
+    contacts: Directory  # contacts.yaml as loaded; at run time the people table (engine.directory)
     runbooks: dict[str, Runbook]
     templates: Templates
     files: dict[str, str] = field(default_factory=dict)  # runbook id -> file it came from
@@ -256,6 +256,13 @@ def assemble(config_dir: Path, runbooks_dir: Path, last_good: lastgood.LastGood 
     contacts, flawed = _contacts(contacts_file(config_dir), last_good, good, broken, problems)
     chat_rooms, room_problems = rooms.load(rooms.chat_file(config_dir))
     problems.extend(room_problems)
+    # Rule groups of config/people.yaml may be addressed like the groups of contacts.yaml.
+    rule_groups = people.rule_groups_as_groups(people.load_config(people.people_file(config_dir), problems))
+    if rule_groups:
+        contacts, flawed = (
+            c.model_copy(update={"groups": {**rule_groups, **c.groups}}) if c is not None else None
+            for c in (contacts, flawed)
+        )
     runbooks: dict[str, Runbook] = {}
     files: dict[str, str] = {}
     versions: dict[str, str] = {}

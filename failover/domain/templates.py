@@ -47,6 +47,7 @@ class Templates:
             keep_trailing_newline=False,
         )
         self._inline = lru_cache(maxsize=512)(self.env.from_string)
+        self._known: frozenset[str] | None = None  # template names, for language variants
 
     def names(self) -> list[str]:
         """Every template file, as runbooks name it (``sms/outage.txt``)."""
@@ -91,6 +92,16 @@ class Templates:
             )
             for name in sorted(meta.find_undeclared_variables(parsed) - names)
         ]
+
+    def variant(self, name: str, language: str | None) -> str:
+        """``sms/outage.de.txt`` for a German speaker when that file exists beside ``sms/outage.txt``; else ``name``."""
+        if not language:
+            return name
+        stem, dot, suffix = name.rpartition(".")
+        candidate = f"{stem}.{language}.{suffix}" if dot else f"{name}.{language}"
+        if self._known is None:
+            self._known = frozenset(self.names()) | frozenset(self.overrides)
+        return candidate if candidate in self._known else name
 
     def uses_person(self, *, name: str | None = None, text: str | None = None) -> bool:
         """Whether the rendered text can differ between recipients."""

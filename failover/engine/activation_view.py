@@ -159,8 +159,9 @@ def _activation(session: Session, activation_id: int) -> Activation:
 def _people(catalog: Catalog | None, states: dict[str, reach.PersonState]) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Each person's name and groups (their id and no groups when the catalog does not know them)."""
     people: dict[str, tuple[str, tuple[str, ...]]] = {}
+    known = roster.lookup(catalog.contacts if catalog else None, states)
     for person_id in states:
-        person = catalog.contacts.person(person_id) if catalog else None
+        person = known.get(person_id)
         people[person_id] = (person.name, person.groups) if person else (person_id, ())
     return people
 

@@ -12,7 +12,7 @@ import datetime as dt
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from failover.domain.contacts import Contacts
+from failover.domain.contacts import Directory
 from failover.engine import audit
 from failover.engine.rows import insert_once
 from failover.models import Delivery, DeliveryStatus, OptOut
@@ -21,7 +21,7 @@ from failover.privacy import mask_phone
 PHONE_CHANNELS = ("sms", "voice")
 
 
-def opted_out_people(session: Session, contacts: Contacts) -> set[str]:
+def opted_out_people(session: Session, contacts: Directory) -> set[str]:
     """Ids of the people whose current number is opted out."""
     people = (contacts.by_phone(phone) for phone in session.scalars(select(OptOut.phone)))
     return {person.id for person in people if person is not None}

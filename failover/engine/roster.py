@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,6 +33,16 @@ APPROVAL_STEPS = "approval.%"  # pages to approvers (engine.approvals): not part
 def is_aside(step: str) -> bool:
     """Escalations and approval pages: messages about the activation, not the steps it asked people with."""
     return step.startswith(("escalation.", "approval."))
+
+
+def lookup(contacts: Any, ids: Iterable[str]) -> dict[str, Any]:
+    """People by id: in one query from the people table, one by one from contacts.yaml in memory."""
+    if contacts is None:
+        return {}
+    many = getattr(contacts, "many", None)
+    if many is not None:
+        return dict(many(ids))
+    return {pid: person for pid in ids if (person := contacts.person(pid)) is not None}
 
 
 def pages(session: Session, incident_id: int) -> dict[str, int]:
@@ -101,8 +112,9 @@ def roster(session: Session, activation_id: int, catalog: Catalog | None) -> dic
     people = states(session, activation_id, incident_id=activation.incident_id)
     groups_of: dict[str, tuple[str, ...]] = {}
     names: dict[str, str] = {}
+    known = lookup(contacts, people)
     for person_id in people:
-        person = contacts.person(person_id) if contacts else None
+        person = known.get(person_id)
         groups_of[person_id] = person.groups if person else ()
         names[person_id] = person.name if person else person_id
     answers = {a.person_id: a for a in session.scalars(select(Answer).where(Answer.activation_id == activation_id))}

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from failover.domain.contacts import Contacts
+from failover.domain.contacts import Directory
 from failover.domain.planning import DRILL_PREFIX, Plan, PlannedDelivery, SkippedRecipient
 from failover.domain.preview import Preview, Prices, summarise
 from failover.domain.runbooks import SMS_MAX_CHARS, Runbook, Trigger
 from failover.domain.templates import UPDATE_FOLDER, UPDATE_NAMES, Templates
-from failover.engine import audit
+from failover.engine import audit, roster
 from failover.engine.activation import Accepted, incident_info, open_incident_by_id
 from failover.engine.ledger import write_ledger  # one ledger writer for every row
 from failover.errors import InvalidRequest
@@ -69,7 +69,7 @@ def preview(
     incident_id: int,
     update: Update,
     templates: Templates,
-    contacts: Contacts | None,
+    contacts: Directory | None,
     prices: Prices,
 ) -> Preview:
     incident = open_incident_by_id(session, incident_id, then=OPEN_ONLY)
@@ -84,7 +84,7 @@ def send(
     request_key: str,
     actor: str,
     templates: Templates,
-    contacts: Contacts | None,
+    contacts: Directory | None,
     now: dt.datetime,
 ) -> Accepted:
     """Write the update's ledger rows in the caller's transaction; the same request key twice sends once."""
@@ -137,7 +137,9 @@ def send(
     return Accepted(activation.id, incident.id, activation.state, batch_ids, counts, len(planned.skipped))
 
 
-def plan(session: Session, incident: Incident, update: Update, templates: Templates, contacts: Contacts | None) -> Plan:
+def plan(
+    session: Session, incident: Incident, update: Update, templates: Templates, contacts: Directory | None
+) -> Plan:
     """Every message of the update, rendered (pure apart from reading who the incident told)."""
     _check(update, templates)
     answered = set(
@@ -166,10 +168,11 @@ def plan(session: Session, incident: Incident, update: Update, templates: Templa
     per_person = templates.uses_person(text=update.text) or templates.uses_person(text=update.subject)
     shared: tuple[str, str] | None = None
     result = Plan(RUNBOOK, "update")
+    known = roster.lookup(contacts, {person_id for person_id, _ in told})  # one query, not one per person
     for (person_id, channel), address in sorted(told.items()):
         if update.audience == "silent" and person_id in answered:
             continue
-        person = contacts.person(person_id) if contacts is not None else None
+        person = known.get(person_id)
         if channel == "sms" and address in opted_out:
             result.skipped.append(
                 SkippedRecipient(STEP[channel], person_id, channel, "opted out of SMS (replied STOP)")

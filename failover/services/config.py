@@ -8,6 +8,7 @@ change. ``report()`` says what is broken and what is in force instead.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -47,6 +48,8 @@ class Configuration:
         self._catalog_lock = threading.Lock()
         self._detection: tuple[tuple[int, int] | None, detection_file.Loaded] | None = None
         self._detection_lock = threading.Lock()
+        # Set by the runtime: puts contacts.yaml into the people table and hands the catalog its directory.
+        self.adopt: Callable[[runbooks.Loaded], runbooks.Loaded] = lambda loaded: loaded
 
     @cached_property
     def snapshots(self) -> Snapshots:
@@ -78,6 +81,7 @@ class Configuration:
                 loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
                 self.snapshots.remember(loaded.good)
                 logs.broken_config(loaded.broken)
+                loaded = self.adopt(loaded)
                 self._catalog = (signature, replace(loaded, good={}))  # the texts are stored; do not hold them
             return self._catalog[1]
 

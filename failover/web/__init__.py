@@ -54,10 +54,12 @@ def create_app(
         incident_work,
         metrics,
         notices,
+        people,
         provider_webhooks,
         readiness,
         reports,
         request_ids,
+        selfservice,
         status,
         views,
     )
@@ -81,6 +83,8 @@ def create_app(
     app.register_blueprint(reports.bp)  # after-action reports and drills
     app.register_blueprint(admin.bp)
     app.register_blueprint(readiness.bp)
+    app.register_blueprint(people.bp)
+    app.register_blueprint(selfservice.bp)  # public: the personal link is the credential
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
     app.register_blueprint(detection.signals_bp)

@@ -1,6 +1,6 @@
 """Refuse input no view can use, before any view sees it: file parts and unstorable characters.
 
-No route takes a file, so a form field sent as a multipart file part is a 400
+Only the people CSV upload takes a file; elsewhere a form field sent as a multipart file part is a 400
 naming the field (WTForms would otherwise hand a ``FileStorage`` to a text
 validator). NUL can be stored in no PostgreSQL text column, so a query or form
 value carrying one is a 400 naming the parameter, wherever it would have gone.
@@ -14,16 +14,22 @@ from typing import Any
 from flask import Flask, request
 from werkzeug.datastructures import MultiDict
 
+from failover.domain import csvimport
 from failover.web.errors import answer
 
 MAX_NAME_SHOWN = 40
+# The one route that takes a file (the people CSV upload, admins only) and how large it may be.
+FILE_ROUTES = {"people.upload": csvimport.MAX_BYTES + 64 * 1024}
 
 
 def init_app(app: Flask) -> None:
     @app.before_request
     def _refuse_unusable_input() -> Any:
+        allowance = FILE_ROUTES.get(request.endpoint or "")
+        if allowance:
+            request.max_content_length = allowance
         form = _form()
-        if request.mimetype == "multipart/form-data" and request.files:
+        if request.mimetype == "multipart/form-data" and request.files and not allowance:
             name = _shown(next(iter(request.files)))
             return answer(400, f"field '{name}' was sent as a file; this form takes text only")
         for where, values in (("query parameter", request.args), ("form field", form)):

@@ -25,7 +25,16 @@ def readyz():  # type: ignore[no-untyped-def]
     says, per runbook, whether it is ready as written or runs on its last good version."""
     checks = {"database": _database(), "broker": _broker()}
     ready = all(check["ok"] for check in checks.values())
-    return jsonify(ready=ready, checks=checks, providers=providers(), config=config()), 200 if ready else 503
+    body = {"ready": ready, "checks": checks, "providers": providers(), "config": config(), "people": people()}
+    return jsonify(body), 200 if ready else 503
+
+
+def people() -> dict[str, object]:
+    """How fresh the roster is (reported, not required: a stale roster is still the best one there is)."""
+    try:
+        return runtime().people.status()
+    except Exception as exc:  # not migrated yet, or the database is down (its own check says so)
+        return {"error": type(exc).__name__}
 
 
 def config() -> dict[str, object]:

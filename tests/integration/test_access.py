@@ -102,6 +102,16 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("POST", "/admin/tokens/999/revoke", {}, signed_in(403, 403, 404)),
     ("GET", "/admin/readiness", None, signed_in(403, 403, 200)),
     ("POST", "/admin/readiness/canaries", {}, signed_in(403, 403, 302)),  # no targets: says so, sends nothing
+    ("GET", "/people", None, V_200),
+    ("GET", "/people/person/nobody", None, signed_in(404, 404, 404)),
+    ("POST", "/people/import", {}, signed_in(403, 403, 400)),
+    ("POST", "/people/import/confirm", {}, signed_in(403, 403, 400)),
+    ("POST", "/people/verify", {"group": "no-such-group"}, signed_in(403, 403, 400)),
+    ("POST", "/people/sync", {}, signed_in(403, 403, 400)),  # no graph source configured
+    ("POST", "/people/invite", {"group": "no-such-group"}, signed_in(403, 403, 400)),
+    ("GET", "/me/not-a-link", None, everyone(404)),  # public: the personal link is the credential
+    ("POST", "/me/not-a-link", {}, everyone(404)),
+    ("POST", "/me/not-a-link/confirm", {}, everyone(404)),
     ("POST", "/logout", {}, everyone(302)),  # last: it ends the session
 ]
 
