@@ -64,6 +64,13 @@ def create_celery(runtime: Runtime) -> Celery:
             **runtime.watcher.schedule(),  # Graph, probes and re-evaluation, from detection.yaml
             # Receipts, fallbacks and escalation timers live in the database; a run lost or expired
             # while no worker listens is simply done by the next one.
+            # The status page: subscribers told of new updates, the snapshot published when it changed or its
+            # heartbeat is due (each target keeps its own revision and backoff; see engine/publishing.py).
+            "status-page": {
+                "task": "failover.tasks.status_tick",
+                "schedule": SWEEP_EVERY_S,
+                "options": {"expires": SWEEP_EVERY_S * 5},
+            },
             "follow-up": {
                 "task": "failover.tasks.follow_up",
                 "schedule": SWEEP_EVERY_S,

@@ -52,6 +52,7 @@ from failover.secretbox import SecretBox
 from failover.settings import Settings
 
 if TYPE_CHECKING:
+    from failover.statusservice import StatusService
     from failover.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,16 @@ class Runtime:
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
-        return build_channels(self.settings, self.database)
+        channels = build_channels(self.settings, self.database)
+        self.status.install(channels)  # webhook subscribers, List-Unsubscribe on subscriber mail
+        return channels
+
+    @cached_property
+    def status(self) -> StatusService:
+        """The public status page: its page, publishing and subscribers (failover/statusservice.py)."""
+        from failover.statusservice import StatusService
+
+        return StatusService(self)
 
     @cached_property
     def totp_box(self) -> SecretBox:

@@ -43,3 +43,8 @@ def audit_checkpoint(self: Any) -> dict[str, Any]:
 def follow_up(self: Any) -> dict[str, int]:
     report = self.app.runtime.follow_up()
     return {"batches": len(report.batch_ids)}
+
+
+@shared_task(name="failover.tasks.status_tick", bind=True)
+def status_tick(self: Any) -> dict[str, Any]:
+    return self.app.runtime.status.tick()  # type: ignore[no-any-return]

@@ -26,7 +26,7 @@ from failover.channels.callbacks import InboundSMS, Keypress
 from failover.domain import reach
 from failover.domain.replies import Reply, ReplyKind, parse
 from failover.domain.runbooks import Catalog
-from failover.engine import audit, dispatch, limits, optouts, tracking
+from failover.engine import audit, dispatch, limits, optouts, status_replies, tracking
 from failover.engine.rows import insert_once
 from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import (
@@ -81,6 +81,9 @@ def handle_sms(
             details={"message_sid": message.message_sid},
         )
         return Outcome("duplicate")
+    claimed = status_replies.claim(session, message, now=now)  # status page subscribers' YES and STOP
+    if claimed is not None:
+        return Outcome(*claimed)
     reply = parse(message.body)
     if reply.kind == ReplyKind.STOP:
         _, activation_ids = optouts.opt_out(

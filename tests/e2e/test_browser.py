@@ -249,7 +249,7 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             page.screenshot(path=output / "04-activation.png", full_page=True)
 
             page.goto(f"{url}/status")
-            assert "Major disruption" in page.inner_text("#overall")
+            assert "Partial System Outage" in page.inner_text("#overall")
             page.screenshot(path=output / "05-status.png", full_page=True)
 
             page.goto(f"{url}/incidents/1")
@@ -270,7 +270,7 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             assert "Chain verified" in page.inner_text("#chain")
             page.screenshot(path=output / "08-audit.png", full_page=True)
             page.goto(f"{url}/status")
-            assert "All systems operational" in page.inner_text("#overall")
+            assert "All Systems Operational" in page.inner_text("#overall")
 
             big = the_day_at_3000(served["runtime"])
             phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
