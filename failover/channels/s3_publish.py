@@ -53,8 +53,15 @@ class S3Publisher:
     ) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
-        config = Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 2, "mode": "standard"})
-        self.client = client or boto3.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
+        config = Config(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            retries={"max_attempts": 2, "mode": "standard"},
+            # R2, B2 and MinIO all take path-style requests; bucket host names need DNS a local server lacks.
+            s3={"addressing_style": "path" if endpoint_url else "auto"},
+        )
+        session = boto3.session.Session()  # its own: the default session would keep the first credentials it saw
+        self.client = client or session.client("s3", region_name=region, endpoint_url=endpoint_url, config=config)
 
     def publish(self, files: Sequence[SnapshotFile]) -> dict[str, int]:
         """Write the snapshot; returns counts (written, unchanged, deleted). PublishError on any failure."""

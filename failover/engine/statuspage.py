@@ -174,11 +174,12 @@ def draft(
         if kind == "incident" and impact not in sp.IMPACTS:
             raise ValueError(f"impact must be one of {', '.join(sp.IMPACTS)}")
         chosen = sp.valid_components(components or {}, page.names)
-        if kind == "maintenance":
+        if kind == "maintenance" and need_title:  # an update keeps its window
             if scheduled_for is None or scheduled_until is None:
                 raise ValueError("a maintenance window needs a start and an end")
             if scheduled_until <= scheduled_for:
                 raise ValueError("a maintenance window must end after it starts")
+        if kind == "maintenance":
             chosen = {name: sp.MAINTENANCE for name in chosen}
     except ValueError as exc:
         raise InvalidRequest(str(exc)) from None
