@@ -24,7 +24,8 @@ from failover.channels.webhook_post import WebhookChannel
 from failover.clock import utcnow
 from failover.domain import statuspage as sp
 from failover.engine import notices, publishing, statuspage, subscribers
-from failover.errors import ConfigError
+from failover.errors import ConfigError, NotFound
+from failover.models import Notice
 from failover.publish import render, snapshot
 from failover.publish.directory import DirectoryPublisher
 
@@ -183,6 +184,27 @@ class StatusService:
 
     def draft(self, **fields: Any) -> statuspage.Draft:
         return statuspage.draft(self.page(), **fields)
+
+    def preview(self, item: statuspage.Draft, *, notice_id: int | None = None) -> dict[str, Any]:
+        """What posting ``item`` shows and sends: the text as the page renders it, and who is told."""
+        with self.database.reading() as session:
+            components = list(item.components)
+            title = item.title
+            if notice_id is not None:
+                notice = session.get(Notice, notice_id)
+                if notice is None:
+                    raise NotFound(f"no incident {notice_id}")
+                components = components or list(notice.components or {})
+                title = notice.title
+            reach = subscribers.audience(session, components)
+        return {
+            "title": title,
+            "status": item.progress,
+            "components": item.components,
+            "body_html": render.markdown(item.body),
+            "subscribers": reach,
+            **subscribers.preview_texts(self.texts, title, item.progress, item.body),
+        }
 
     def open_incident(self, *, item: statuspage.Draft, actor: str) -> int:
         with self.database.transaction() as session:

@@ -171,7 +171,7 @@ def draft(
             raise ValueError("kind must be incident or maintenance")
         name, text = sp.valid_text(title, body, need_title=need_title)
         progress = sp.valid_progress(kind, progress or sp.progress_states(kind)[0])
-        if kind == "incident" and impact not in sp.IMPACTS:
+        if kind == "incident" and impact not in sp.IMPACTS and (need_title or impact):  # "": an update keeps it
             raise ValueError(f"impact must be one of {', '.join(sp.IMPACTS)}")
         chosen = sp.valid_components(components or {}, page.names)
         if kind == "maintenance" and need_title:  # an update keeps its window

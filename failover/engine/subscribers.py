@@ -412,6 +412,29 @@ def tell(
     return batch_ids
 
 
+def audience(session: Session, components: Sequence[str]) -> dict[str, int]:
+    """How many confirmed subscribers of each kind an update touching ``components`` would reach (previews)."""
+    touched = set(components)
+    counts = {kind: 0 for kind in KINDS}
+    for kind, chosen in session.execute(
+        select(StatusSubscriber.kind, StatusSubscriber.components).where(StatusSubscriber.state == CONFIRMED)
+    ):
+        if chosen is None or not touched or touched & set(chosen):
+            counts[kind] += 1
+    return counts
+
+
+def preview_texts(texts: Texts, title: str, progress: str, body: str) -> dict[str, str]:
+    """What subscribers will read, for the operator's preview (the same functions write the ledger rows)."""
+    label = sp.PROGRESS_LABELS.get(progress, progress)
+    notice = Notice(title=title, components={})
+    update = NoticeUpdate(progress=progress, body=body, components={}, created_at=dt.datetime.now(dt.UTC))
+    return {
+        "email_subject": f"[{texts.page_name}] {title[:150]}: {label}",
+        "sms": _sms_body(texts, notice, update, label),
+    }
+
+
 def _email_body(texts: Texts, notice: Notice, update: NoticeUpdate, label: str) -> str:
     components = ", ".join(sorted(update.components or notice.components or {}))
     return (

@@ -86,11 +86,16 @@ def _when(value: dt.datetime | None) -> Markup:
     return Markup('<time datetime="{}">{}</time>').format(_iso(utc), utc.strftime("%d %b %Y %H:%M UTC"))
 
 
+def markdown(text: str) -> Markup:
+    """Markdown as the page shows it: no raw HTML passes."""
+    return Markup(_markdown.render(text or ""))
+
+
 def environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)), autoescape=select_autoescape(["html", "xml", "svg"]), trim_blocks=True
     )
-    env.filters["markdown"] = lambda text: Markup(_markdown.render(text or ""))
+    env.filters["markdown"] = markdown
     env.filters["when"] = _when
     env.filters["iso"] = _iso
     env.filters["rfc822"] = lambda v: v.astimezone(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S +0000")

@@ -44,6 +44,7 @@ def create_app(
         admin,
         answers,
         api,
+        api_status,  # noqa: F401  (its routes join the /api/v1/ blueprint)
         audit,
         auth,
         console,
@@ -55,6 +56,7 @@ def create_app(
         provider_webhooks,
         signals,
         status,
+        statuspage,
         views,
         watch,
     )
@@ -72,6 +74,7 @@ def create_app(
     app.register_blueprint(incident_work.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(notices.bp)
+    app.register_blueprint(statuspage.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(admin.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET

@@ -59,6 +59,7 @@ def dashboard():  # type: ignore[no-untyped-def]
         readiness=readiness,
         problems=health.problems(),
         watch=rt.watch_overview(),
+        status_targets=rt.status.targets(),
         form=ConfirmForm(),
         **data,
     )
