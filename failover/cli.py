@@ -378,11 +378,12 @@ def runbooks_check(ctx: Context, directory: Path | None) -> None:
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
-    from failover.domain import detection
+    from failover.domain import detection, statuspage
 
     catalog, problems = loader.check(settings.config_dir, directory or settings.runbooks_dir)
     detection_config, detection_problems = detection.check(settings.config_dir)
-    problems = sorted([*problems, *detection_problems], key=lambda p: (p.file, p.line, p.message))
+    status_problems = statuspage.check(settings.config_dir)  # config/status.yaml: page, components, publish
+    problems = sorted([*problems, *detection_problems, *status_problems], key=lambda p: (p.file, p.line, p.message))
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems or catalog is None or detection_config is None:

@@ -327,6 +327,18 @@ def parse(text: str, shown: str) -> tuple[StatusConfig | None, list[Problem]]:
     return (None if problems else config), problems
 
 
+def check(config_dir: Path) -> list[Problem]:
+    """config/status.yaml's problems for ``failover runbooks check`` (none when the file is absent)."""
+    path = status_file(config_dir)
+    if not path.is_file():
+        return []
+    shown = yamlfile.display_path(path)
+    try:
+        return parse(path.read_text(encoding="utf-8"), shown)[1]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [Problem(shown, 0, f"cannot read: {exc}")]
+
+
 def page_from(config: StatusConfig, watch: Sequence[str]) -> Page:
     """The page: declared components, else one per watched service (detection.yaml), in that order."""
     entries: list[Any] = list(config.components) if config.components is not None else []

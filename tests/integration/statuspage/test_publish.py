@@ -227,3 +227,26 @@ def test_new_objects_first_and_the_index_last(s3: S3) -> None:
     assert counts == {"written": 1, "unchanged": 2, "deleted": 0}  # unchanged objects are not rewritten
     with pytest.raises(PublishError, match="NoSuchBucket"):
         S3Publisher(bucket="no-such-bucket", client=client).publish(files)
+
+
+def test_a_target_that_disappears_mid_publish_keeps_the_old_index(s3: S3) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    client = s3.client()
+    old = [File("index.html", b"<p>old</p>", "text/html; charset=utf-8", "no-cache")]
+    S3Publisher(bucket=BUCKET, prefix="gone", client=client).publish(old)
+    puts: list[str] = []
+
+    def vanish(params: dict[str, Any], **_: Any) -> None:
+        puts.append(params["url_path"])
+        if len(puts) == 2:
+            raise EndpointConnectionError(endpoint_url=s3.endpoint)
+
+    client.meta.events.register("before-call.s3.PutObject", vanish)
+    new = [File(f"f{n}.json", b"{}", "application/json", "no-cache") for n in range(3)]
+    with pytest.raises(PublishError) as refused:
+        S3Publisher(bucket=BUCKET, prefix="gone", client=client).publish(
+            [*new, File("index.html", b"<p>new</p>", "text/html", "x")]
+        )
+    assert refused.value.code == "network"
+    assert s3.read("gone/index.html") == "<p>old</p>"
