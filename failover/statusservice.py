@@ -206,6 +206,13 @@ class StatusService:
             **subscribers.preview_texts(self.texts, title, item.progress, item.body),
         }
 
+    def kind_of(self, notice_id: int) -> str:
+        with self.database.reading() as session:
+            notice = session.get(Notice, notice_id)
+            if notice is None:
+                raise NotFound(f"no incident {notice_id}")
+            return notice.kind or "incident"
+
     def open_incident(self, *, item: statuspage.Draft, actor: str) -> int:
         with self.database.transaction() as session:
             return statuspage.open_incident(session, item, actor=actor, now=utcnow()).id

@@ -170,7 +170,14 @@ def draft(
         if kind not in ("incident", "maintenance"):
             raise ValueError("kind must be incident or maintenance")
         name, text = sp.valid_text(title, body, need_title=need_title)
-        progress = sp.valid_progress(kind, progress or sp.progress_states(kind)[0])
+        try:
+            progress = sp.valid_progress(kind, progress or sp.progress_states(kind)[0])
+        except ValueError as exc:
+            if not need_title:  # an update: the incident's kind decides, the request cannot change it
+                raise Conflict(
+                    f"this is a{'n incident' if kind == 'incident' else ' maintenance window'}: {exc}"
+                ) from None
+            raise
         if kind == "incident" and impact not in sp.IMPACTS and (need_title or impact):  # "": an update keeps it
             raise ValueError(f"impact must be one of {', '.join(sp.IMPACTS)}")
         chosen = sp.valid_components(components or {}, page.names)
@@ -219,12 +226,14 @@ def post_update(
         raise NotFound(f"no incident {notice_id}")
     if notice.state != "open":
         raise Conflict(f"incident {notice_id} is resolved; open a new one")
-    if item.kind != (notice.kind or "incident"):
-        raise InvalidRequest(f"incident {notice_id} is a{'' if notice.kind == 'incident' else ' '}{notice.kind}")
     try:
+        if item.kind != (notice.kind or "incident"):
+            raise ValueError(
+                f"#{notice_id} is a{'n incident' if notice.kind != 'maintenance' else ' maintenance window'}"
+            )
         sp.valid_progress(notice.kind or "incident", item.progress)
     except ValueError as exc:
-        raise InvalidRequest(str(exc)) from None
+        raise Conflict(str(exc)) from None
     if item.components:
         notice.components = item.components
     if item.kind == "incident" and item.impact in sp.IMPACTS:

@@ -137,6 +137,7 @@ API: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]] = [
     ("GET", "/api/v1/audit", None, A_200),
     ("GET", "/api/v1/audit/verify", None, A_200),
     ("POST", "/api/v1/status/incidents", {}, signed_in(403, 400, 400, JSON_ANON)),
+    ("POST", "/api/v1/status/maintenances", {}, signed_in(403, 400, 400, JSON_ANON)),
     ("POST", "/api/v1/status/incidents/999/updates", {"status": "resolved", "body": "x"}, A_OPERATOR_404),
     ("GET", "/api/v1/status/subscribers", None, signed_in(403, 403, 200, JSON_ANON)),
 ]

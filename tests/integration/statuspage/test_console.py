@@ -132,6 +132,18 @@ def test_the_api_posts_and_previews_status_incidents(wired: Wired) -> None:
     )
     assert wrong.status_code == 400 and "unknown component" in wrong.get_json()["error"]
     assert wired.client.get("/api/v1/status/subscribers", headers=headers).status_code == 403  # admins only
+    window = {"title": "Teams upgrade", "body": "Short drops.", "scheduled_for": "2026-12-24T22:00:00Z", "minutes": 90,
+              "components": ["Microsoft Teams"]}  # fmt: skip
+    planned = wired.client.post("/api/v1/status/maintenances", json=window, headers=headers)
+    assert planned.status_code == 201 and planned.get_json()["components"] == {"Microsoft Teams": "under_maintenance"}
+    maintenance = v2_maintenance = wired.client.get("/api/v2/scheduled-maintenances/upcoming.json").get_json()
+    assert maintenance["scheduled_maintenances"][0]["scheduled_until"] == "2026-12-24T23:30:00.000Z", v2_maintenance
+    wrong_kind = wired.client.post(
+        f"/api/v1/status/incidents/{planned.get_json()['id']}/updates",
+        json={"status": "monitoring", "body": "x"},
+        headers=headers,
+    )
+    assert wrong_kind.status_code == 409  # a maintenance window is not monitored: it is verified
     missing = wired.client.post(
         "/api/v1/status/incidents/999/updates", json={"status": "resolved", "body": "x"}, headers=headers
     )

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from failover.channels.s3_publish import PublishError, S3Publisher
 from failover.models import AuditEvent, StatusTarget
 from failover.publish.snapshot import File
-from tests.conftest import SQLITE_ONLY
+from tests.conftest import SQLITE_ONLY, AuthActions
 from tests.integration.statuspage.conftest import STATUS_YAML, Wired
 
 pytestmark = [pytest.mark.integration]
@@ -200,6 +200,9 @@ def test_a_refused_upload_leaves_the_published_page_whole_and_is_retried(
     assert wired.tick()["failed"] == []  # backing off: no hammering of a refusing bucket
     html = wired.client.get("/status").get_data(as_text=True)
     assert "Wi-Fi is down too" in html  # the live page never waits for a target
+    AuthActions(wired.client, wired.runtime).login("viewer")
+    dashboard = wired.client.get("/").get_data(as_text=True)
+    assert "failing (1 in a row, 1 in all)" in dashboard and "AccessDenied" in dashboard  # said where operators look
 
     as_user(monkeypatch, s3, "publisher")
     outcomes = wired.runtime.status.publish(force=True)  # `failover status publish`
@@ -250,3 +253,21 @@ def test_a_target_that_disappears_mid_publish_keeps_the_old_index(s3: S3) -> Non
         )
     assert refused.value.code == "network"
     assert s3.read("gone/index.html") == "<p>old</p>"
+
+
+@SQLITE_ONLY
+def test_the_heartbeat_republishes_a_quiet_page_so_readers_can_tell_it_is_alive(wired: Wired, tmp_path: Path) -> None:
+    from freezegun import freeze_time
+
+    site = tmp_path / "site"
+    wired.write_status({**STATUS_YAML, "publish": [{"kind": "directory", "name": "site", "path": str(site)}]})
+    with freeze_time("2026-12-03 08:00:00"):
+        assert wired.tick()["published"] == ["site"]  # never published: due at once
+    stamp = 'data-generated="2026-12-03T08:00:00.000Z"'
+    assert stamp in (site / "index.html").read_text()
+    with freeze_time("2026-12-03 08:04:00"):
+        assert wired.tick()["published"] == []  # quiet and within FAILOVER_STATUS_HEARTBEAT (300 s)
+    with freeze_time("2026-12-03 08:05:01"):
+        assert wired.tick()["published"] == ["site"]
+    assert 'data-generated="2026-12-03T08:05:01.000Z"' in (site / "index.html").read_text()
+    assert 'data-heartbeat="300"' in (site / "index.html").read_text()  # what status.js measures staleness by
