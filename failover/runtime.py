@@ -129,7 +129,9 @@ class Runtime:
         """The public status page: its page, publishing and subscribers (failover/statusservice.py)."""
         from failover.statusservice import StatusService
 
-        return StatusService(self)
+        return StatusService(
+            self.settings, self.database, watched=lambda: self.watcher.config().watch, relay=self.relay
+        )
 
     @cached_property
     def totp_box(self) -> SecretBox:

@@ -9,11 +9,12 @@ counted per target, never raised into a send.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -22,24 +23,33 @@ from failover.channels.s3_publish import S3Publisher
 from failover.channels.sendgrid_email import SendGridEmail
 from failover.channels.webhook_post import WebhookChannel
 from failover.clock import utcnow
+from failover.db import Database
 from failover.domain import statuspage as sp
 from failover.engine import notices, publishing, statuspage, subscribers
 from failover.errors import ConfigError, NotFound
 from failover.models import Notice
 from failover.publish import render, snapshot
 from failover.publish.directory import DirectoryPublisher
-
-if TYPE_CHECKING:
-    from failover.runtime import Runtime
+from failover.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class StatusService:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
-        self.database = runtime.database
+    """Built from exactly what it needs: settings, the database, the watched services and the relay."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        watched: Callable[[], Sequence[str]],
+        relay: Callable[[list[int]], object],
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self._watch = watched
+        self._relay = relay
         self._page: tuple[Any, sp.Page] | None = None
         self._lock = threading.Lock()
 
@@ -66,10 +76,9 @@ class StatusService:
 
     def _watched(self) -> tuple[str, ...]:
         try:
-            config = self.runtime.watcher.loaded().config
-        except ConfigError:
+            return tuple(self._watch())
+        except ConfigError:  # detection.yaml broken with no last good version: the declared components only
             return ()
-        return tuple(config.watch) if config is not None else ()
 
     @property
     def secret(self) -> bytes:
@@ -114,15 +123,20 @@ class StatusService:
 
     # -- publishing -----------------------------------------------------------------------------------------------
 
-    def publishers(self) -> dict[str, publishing.Publisher]:
-        targets: dict[str, publishing.Publisher] = {}
+    def publishers(self) -> dict[str, Callable[[], publishing.Publisher]]:
+        """Each configured target's publisher, built when called (engine.publishing builds only the due ones)."""
+        targets: dict[str, Callable[[], publishing.Publisher]] = {}
         for target in self.page().targets:
             if isinstance(target, sp.S3Target):
-                targets[target.label] = S3Publisher(
-                    bucket=target.bucket, prefix=target.prefix, region=target.region, endpoint_url=target.endpoint_url
+                targets[target.label] = functools.partial(
+                    S3Publisher,
+                    bucket=target.bucket,
+                    prefix=target.prefix,
+                    region=target.region,
+                    endpoint_url=target.endpoint_url,
                 )
             else:
-                targets[target.label] = DirectoryPublisher(self._path(target.path))
+                targets[target.label] = functools.partial(DirectoryPublisher, self._path(target.path))
         return targets
 
     def _path(self, path: str) -> Path:
@@ -177,7 +191,7 @@ class StatusService:
             batch_ids = subscribers.tell(
                 session, texts=self.texts, now=utcnow(), secret=self.secret, webhook_body=webhook_body
             )
-        self.runtime.relay(batch_ids)
+        self._relay(batch_ids)
         return len(batch_ids)
 
     # -- operators ----------------------------------------------------------------------------------------------
@@ -239,7 +253,7 @@ class StatusService:
                 now=utcnow(),
                 limit=self.settings.status_signup_limit,
             )
-        self.runtime.relay(signup.batch_ids)
+        self._relay(signup.batch_ids)
 
     def confirm(self, token: str) -> None:
         with self.database.transaction() as session:

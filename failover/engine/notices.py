@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from failover.clock import utcnow
 from failover.engine import audit
 from failover.errors import Conflict, InvalidRequest, NotFound
-from failover.models import Incident, Notice
+from failover.models import Incident, Notice, NoticeUpdate
 from failover.statusrows import add_update, bump
 
 SEVERITY_ORDER = {"info": 0, "minor": 1, "major": 2, "critical": 3}
@@ -125,6 +125,11 @@ def edit(
     )
     notice.title, notice.body, notice.severity = new_title, new_body, severity or notice.severity
     notice.updated_at = utcnow()
+    first = session.scalars(
+        select(NoticeUpdate).where(NoticeUpdate.notice_id == notice.id).order_by(NoticeUpdate.id).limit(1)
+    ).first()
+    if first is not None:  # an edit corrects the posted text; later updates stay as they were
+        first.body = new_body
     bump(session, notice.updated_at)
     _audit(session, "notice.edited", actor, notice)
     return notice

@@ -51,14 +51,18 @@ def revision(session: Session) -> tuple[int, dt.datetime | None]:
 
 def publish_due(
     database: Database,
-    publishers: Mapping[str, Publisher],
+    publishers: Mapping[str, Callable[[], Publisher]],
     render: Callable[[Session], list[Any]],
     *,
     now: Callable[[], dt.datetime],
     heartbeat: dt.timedelta,
     force: bool = False,
 ) -> list[Outcome]:
-    """Publish to every target that is behind (or due its heartbeat, or all with ``force``)."""
+    """Publish to every target that is behind (or due its heartbeat, or all with ``force``).
+
+    ``publishers`` maps each target to a factory: a client is built only for a target that is due (a tick
+    that finds nothing to do costs two queries), and fresh each time, so rotated credentials are used.
+    """
     if not publishers:
         return []
     started = now()
@@ -73,7 +77,7 @@ def publish_due(
     outcomes = []
     for name in claimed:
         try:
-            counts = publishers[name].publish(files)
+            counts = publishers[name]().publish(files)
         except PublishError as exc:
             outcomes.append(_failed(database, name, rendered_revision, str(exc), now()))
         else:

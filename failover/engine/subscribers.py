@@ -32,6 +32,7 @@ from failover.domain.contacts import normalise_phone
 from failover.domain.planning import Plan, PlannedDelivery
 from failover.engine import audit, limits
 from failover.engine.activation import _write_ledger
+from failover.engine.rows import insert_once
 from failover.errors import InvalidRequest, NotFound
 from failover.models import (
     Activation,
@@ -176,10 +177,14 @@ def subscribe(
     ).one_or_none()
     if row is not None and row.state == CONFIRMED:
         return Signup([])  # already subscribed: nothing changes without the owner's confirmation
-    if row is None:
-        row = StatusSubscriber(kind=kind, address=address, state=PENDING, confirm_sent=0, created_at=now)
-        session.add(row)
-        session.flush()
+    if row is None:  # two sign-ups of one address at once: one row, both answered the same
+        values = {"kind": kind, "address": address, "state": PENDING, "confirm_sent": 0, "created_at": now}
+        insert_once(session, StatusSubscriber, values, ("kind", "address"))
+        row = session.scalars(
+            select(StatusSubscriber).where(StatusSubscriber.kind == kind, StatusSubscriber.address == address)
+        ).one()
+        if row.state == CONFIRMED:
+            return Signup([])
     if row.confirm_sent >= MAX_CONFIRMATIONS and row.state == PENDING:
         return Signup([])
     token = f"{row.id}-{secrets.token_urlsafe(24)}"
