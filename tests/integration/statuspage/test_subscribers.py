@@ -214,3 +214,35 @@ def test_a_webhook_subscriber_gets_a_signed_statuspage_payload(wired: Wired) -> 
     assert set(payload["page"]) == {"id", "status_indicator", "status_description"}
     assert payload["incident"]["name"] == "Teams is down" and payload["incident"]["status"] == "investigating"
     assert payload["meta"]["unsubscribe"].startswith("https://failover.example/status/unsubscribe/")
+
+
+@SQLITE_ONLY
+def test_an_activation_from_the_console_updates_page_snapshot_and_every_subscriber_once(
+    wired: Wired, operator: Any, tmp_path: Any
+) -> None:
+    from tests.integration.statuspage.conftest import STATUS_YAML
+    from tests.integration.test_web import confirm_activation
+
+    site = tmp_path / "site"
+    wired.write_status({**STATUS_YAML, "publish": [{"kind": "directory", "name": "site", "path": str(site)}]})
+    now = utcnow()
+    with wired.runtime.database.transaction() as session:
+        session.execute(
+            insert(StatusSubscriber),
+            [
+                {"kind": "email", "address": READER, "state": "confirmed", "confirm_sent": 1, "created_at": now},
+                {"kind": "email", "address": "teams-only@personal.example", "state": "confirmed",
+                 "components": ["Microsoft Teams"], "confirm_sent": 1, "created_at": now},
+                {"kind": "sms", "address": PHONE, "state": "confirmed", "confirm_sent": 1, "created_at": now},
+            ],
+        )  # fmt: skip
+    confirm_activation(wired.client)  # exchange-outage, from the console's form
+    wired.drain()  # the worker: SMS, mail and the status notice
+    for _ in range(3):
+        wired.tick()  # beat, a few times over
+    assert "Partial System Outage" in wired.client.get("/status").get_data(as_text=True)
+    snapshot = (site / "index.html").read_text()
+    assert "Email delays" in snapshot and "Partial System Outage" in snapshot
+    assert [m[0]["subject"] for m in mails_to(wired, READER)] == ["[Contoso status] Email delays: Investigating"]
+    assert mails_to(wired, "teams-only@personal.example") == []  # chose another component
+    assert len([m for m in wired.twilio.messages if m["to"] == PHONE]) == 1
