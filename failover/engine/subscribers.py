@@ -256,8 +256,8 @@ def confirm_sms(session: Session, *, phone: str, now: dt.datetime) -> StatusSubs
 def unsubscribe(session: Session, *, token: str, secret: bytes, now: dt.datetime, via: str = "link") -> bool:
     """One-click unsubscribe by a signed token; True when it was subscribed. A forged token is a NotFound."""
     if token.startswith("d"):
-        head = token[1:].split("-", 1)[0]
-        delivery = session.get(Delivery, int(head)) if head.isdigit() and len(token) < 200 else None
+        head = _row_id(token[1:])
+        delivery = session.get(Delivery, head) if head is not None and len(token) < 200 else None
         valid = delivery is not None and hmac.compare_digest(delivery_unsubscribe_token(secret, delivery.id), token)
         person = delivery.person_id if delivery is not None and valid else ""
         row = session.get(StatusSubscriber, int(person[4:])) if person.startswith("sub:") else None
@@ -320,10 +320,18 @@ def add_webhook(
 
 
 def _by_token(session: Session, token: str) -> StatusSubscriber | None:
-    head = (token or "").split("-", 1)[0]
-    if not head.isdigit() or len(token) > 200:
+    head = _row_id(token or "")
+    if head is None or len(token) > 200:
         return None
-    return session.get(StatusSubscriber, int(head))
+    return session.get(StatusSubscriber, head)
+
+
+def _row_id(token: str) -> int | None:
+    """The row id a token starts with, if it is one a database can hold (a forged one may not be)."""
+    head = token.split("-", 1)[0]
+    if not head.isascii() or not head.isdigit() or len(head) > 10 or int(head) > 2_147_483_647:
+        return None
+    return int(head)
 
 
 def listing(session: Session, *, state: str | None = None, limit: int = 10_000) -> list[dict[str, Any]]:

@@ -58,7 +58,8 @@ def post():  # type: ignore[no-untyped-def]
         raise InvalidRequest("the form expired; reload the page")
     status = runtime().status
     values = {name: request.form.get(name, "") for name in FIELDS}
-    notice_id = int(values["notice_id"]) if values["notice_id"].isdigit() else None
+    raw_id = values["notice_id"]
+    notice_id = int(raw_id) if raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 9 else None
     try:
         item = status.draft(
             kind=values["kind"] or "incident",
