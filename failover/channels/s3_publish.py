@@ -5,7 +5,8 @@ other object first (unchanged ones are skipped by their MD5 ETag), the
 entry point ``index.html`` last, and only then are objects of earlier
 snapshots that are no longer part of the set deleted. Any refusal (403, a
 missing bucket), timeout or lost connection stops the run before the index
-is touched, so the previously published page stays whole; the caller
+is touched, so the previously published page stays whole (a run slower than
+its budget stops there too, so a slow bucket never holds a worker for long); the caller
 retries later. Credentials come from boto3's usual chain (AWS_* variables,
 profiles, instance roles); none is ever logged.
 """
@@ -13,7 +14,8 @@ profiles, instance roles); none is ever logged.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import boto3
@@ -49,9 +51,13 @@ class S3Publisher:
         region: str | None = None,
         endpoint_url: str | None = None,
         timeout: float = 10.0,
+        budget: float = 60.0,
         client: Any = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bucket = bucket
+        # A slow target must not hold a worker: past the budget the run stops before the index (retried later).
+        self.budget, self.clock = budget, clock
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         config = Config(
             connect_timeout=timeout,
@@ -70,7 +76,13 @@ class S3Publisher:
             wanted = {self.prefix + f.path for f in files}
             ordered = sorted(files, key=lambda f: f.path == INDEX)  # the index last
             written = unchanged = 0
+            deadline = self.clock() + self.budget
             for file in ordered:
+                if self.clock() > deadline:
+                    raise PublishError(
+                        f"s3://{self.bucket}/{self.prefix}: slower than {self.budget:.0f} s; the index was not written",
+                        code="slow",
+                    )
                 key = self.prefix + file.path
                 if (
                     existing.get(key) == hashlib.md5(file.body, usedforsecurity=False).hexdigest()

@@ -271,3 +271,14 @@ def test_the_heartbeat_republishes_a_quiet_page_so_readers_can_tell_it_is_alive(
         assert wired.tick()["published"] == ["site"]
     assert 'data-generated="2026-12-03T08:05:01.000Z"' in (site / "index.html").read_text()
     assert 'data-heartbeat="300"' in (site / "index.html").read_text()  # what status.js measures staleness by
+
+
+def test_a_slow_target_stops_before_the_index_within_its_budget(s3: S3) -> None:
+    client = s3.client()
+    S3Publisher(bucket=BUCKET, prefix="slow", client=client).publish([File("index.html", b"old", "text/html", "x")])
+    ticks = iter(range(0, 1000, 25))  # every look at the clock: 25 s later
+    slow = S3Publisher(bucket=BUCKET, prefix="slow", client=client, budget=60, clock=lambda: float(next(ticks)))
+    files = [File(f"f{n}.json", b"{}", "application/json", "x") for n in range(5)]
+    with pytest.raises(PublishError, match="slower than 60 s") as refused:
+        slow.publish([*files, File("index.html", b"new", "text/html", "x")])
+    assert refused.value.code == "slow" and s3.read("slow/index.html") == "old"
