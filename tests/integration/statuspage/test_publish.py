@@ -282,3 +282,22 @@ def test_a_slow_target_stops_before_the_index_within_its_budget(s3: S3) -> None:
     with pytest.raises(PublishError, match="slower than 60 s") as refused:
         slow.publish([*files, File("index.html", b"new", "text/html", "x")])
     assert refused.value.code == "slow" and s3.read("slow/index.html") == "old"
+
+
+@SQLITE_ONLY
+def test_status_publish_by_hand(wired: Wired, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from failover.cli import main
+
+    assert "no publish targets configured" in CliRunner().invoke(main, ["status", "publish"]).output
+    site = tmp_path / "site"
+    wired.write_status({**STATUS_YAML, "publish": [{"kind": "directory", "name": "site", "path": str(site)}]})
+    result = CliRunner().invoke(main, ["status", "publish"])
+    assert result.exit_code == 0 and "site: revision 1 published" in result.output, result.output
+    assert (site / "api" / "v2" / "summary.json").is_file()
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the directory should be")
+    wired.write_status({**STATUS_YAML, "publish": [{"kind": "directory", "name": "site", "path": str(blocked)}]})
+    refused = CliRunner().invoke(main, ["status", "publish"])
+    assert refused.exit_code == 1 and "site: NOT published" in refused.output, refused.output
