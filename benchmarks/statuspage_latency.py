@@ -1,11 +1,11 @@
 """Publish latency of the status page: from a confirmed activation to its snapshot being readable from S3.
 
-``python -m benchmarks.statuspage_latency [ROUNDS]`` (needs the dev extras: moto). In process, on
-SQLite, against moto's S3 server started here: each round confirms the exchange-outage runbook,
-sends its status batch (what a worker does first: the status channel is published before SMS and
-mail), runs beat's status tick once and polls the bucket until ``index.html`` shows the incident;
-then stands it down. A deployment adds up to one beat interval (2 s) between the status batch and
-the tick, and the worker's queue time.
+``python -m benchmarks.statuspage_latency [ROUNDS] [--processes]`` (needs the dev extras: moto), on
+SQLite, against moto's S3 server started here. Each round confirms the exchange-outage runbook
+and polls the bucket until ``index.html`` shows the incident; then stands it down. In process
+(the default) the round sends the activation's status batch and runs beat's status tick itself;
+with ``--processes`` a real ``failover worker`` and ``failover beat`` (embedded broker) do it, so
+the figure includes the broker, the worker's queue and the beat interval.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 import yaml
@@ -26,7 +29,7 @@ from moto.server import ThreadedMotoServer
 REPO = Path(__file__).resolve().parents[1]
 
 
-def main(rounds: int = 10) -> None:
+def main(rounds: int = 10, processes: bool = False) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's request log
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -60,25 +63,52 @@ def main(rounds: int = 10) -> None:
         client.create_bucket(Bucket="bench")
         runtime = Runtime(load_settings())
         migrate(runtime.database)
+        children: list[subprocess.Popen[bytes]] = []
+        if processes:
+            from failover.celery_app import create_celery
+
+            create_celery(runtime)  # the runtime's batches go to the embedded broker
+            log = (work / "processes.log").open("ab")
+            for command in ("worker", "beat"):
+                children.append(
+                    subprocess.Popen([sys.executable, "-m", "failover", command], stdout=log, stderr=log, cwd=REPO)
+                )
+            time.sleep(8)  # both up and the first ticks done
         timings = []
         for n in range(rounds):
             marker = f'id="incident-{n + 1}"'  # the round's notice, as the page marks it
             started = time.perf_counter()
             accepted, _ = runtime.activate(runbook_id="exchange-outage", reason="bench", actor="bench")
-            runtime.send_batch(accepted.batch_ids[0])  # the status batch: published first of all
-            runtime.status.tick()
-            while marker not in client.get_object(Bucket="bench", Key="index.html")["Body"].read().decode():
+            if not processes:
+                runtime.send_batch(accepted.batch_ids[0])  # the status batch: published first of all
                 runtime.status.tick()
+            while marker not in _index(client):
+                if processes:
+                    time.sleep(0.05)
+                else:
+                    runtime.status.tick()
             timings.append(time.perf_counter() - started)
             runtime.resolve(incident_id=accepted.incident_id, actor="bench", all_clear=False)
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+            child.wait(30)
         runtime.close()
         ms = sorted(t * 1000 for t in timings)
-        print(f"status page publish latency over {rounds} rounds (confirm -> index.html readable from S3):")
+        how = "worker + beat processes" if processes else "in process"
+        print(f"status page publish latency, {how}, {rounds} rounds (confirm -> index.html readable from S3):")
         print(f"  median {statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms, min {ms[0]:.0f} ms")
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _index(client: Any) -> str:
+    try:
+        return str(client.get_object(Bucket="bench", Key="index.html")["Body"].read().decode())
+    except client.exceptions.NoSuchKey:
+        return ""
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    main(int(numbers[0]) if numbers else 10, processes="--processes" in sys.argv)
