@@ -78,9 +78,9 @@ def main(rounds: int = 10, processes: bool = False) -> None:
         for n in range(rounds):
             marker = f'id="incident-{n + 1}"'  # the round's notice, as the page marks it
             started = time.perf_counter()
-            accepted, _ = runtime.activate(runbook_id="exchange-outage", reason="bench", actor="bench")
+            accepted, _ = runtime.activations.activate(runbook_id="exchange-outage", reason="bench", actor="bench")
             if not processes:
-                runtime.send_batch(accepted.batch_ids[0])  # the status batch: published first of all
+                runtime.delivery.send_batch(accepted.batch_ids[0])  # the status batch: published first of all
                 runtime.status.tick()
             while marker not in _index(client):
                 if processes:
@@ -88,7 +88,7 @@ def main(rounds: int = 10, processes: bool = False) -> None:
                 else:
                     runtime.status.tick()
             timings.append(time.perf_counter() - started)
-            runtime.resolve(incident_id=accepted.incident_id, actor="bench", all_clear=False)
+            runtime.activations.resolve(incident_id=accepted.incident_id, actor="bench", all_clear=False)
         for child in children:
             child.send_signal(signal.SIGTERM)
             child.wait(30)

@@ -36,10 +36,16 @@ class PublishError(FailoverError):
 
 
 class SnapshotFile(Protocol):
-    path: str
-    body: bytes
-    content_type: str
-    cache_control: str
+    """One file of a snapshot (publish.snapshot.File): where it goes, what it holds, how it is served."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def cache_control(self) -> str: ...
 
 
 class S3Publisher:

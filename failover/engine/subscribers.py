@@ -31,7 +31,7 @@ from failover.domain import statuspage as sp
 from failover.domain.contacts import normalise_phone
 from failover.domain.planning import Plan, PlannedDelivery
 from failover.engine import audit, limits
-from failover.engine.activation import _write_ledger
+from failover.engine.ledger import write_ledger
 from failover.engine.rows import insert_once
 from failover.errors import InvalidRequest, NotFound
 from failover.models import (
@@ -213,7 +213,7 @@ def subscribe(
         body = f"{texts.page_name}: reply YES to get incident updates by SMS. Ignore this to get none. STOP to opt out."
     holder = _activation(session, "confirm", now)
     plan = _plan([PlannedDelivery(f"c{row.confirm_sent}", _person(row.id), kind, address, subject, body)])
-    return Signup(_write_ledger(session, holder.id, plan, now))
+    return Signup(write_ledger(session, holder.id, plan, now))
 
 
 def confirm(session: Session, *, token: str, now: dt.datetime, via: str = "link") -> StatusSubscriber:
@@ -413,7 +413,7 @@ def tell(
                 if body is not None:
                     planned.append(PlannedDelivery(step, _person(s.id), "webhook", s.address, None, body))
         activation = _activation(session, f"n{notice.id}", now)
-        batch_ids += _write_ledger(session, activation.id, _plan(planned), now)
+        batch_ids += write_ledger(session, activation.id, _plan(planned), now)
         audit.record(
             session,
             action="subscribers.told",

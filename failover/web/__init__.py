@@ -48,17 +48,16 @@ def create_app(
         audit,
         auth,
         console,
+        detection,
         errors,
         guards,
         health,
         incident_work,
         notices,
         provider_webhooks,
-        signals,
         status,
         statuspage,
         views,
-        watch,
     )
 
     views.init_app(app)
@@ -79,7 +78,7 @@ def create_app(
     app.register_blueprint(admin.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
-    app.register_blueprint(signals.bp)
-    app.register_blueprint(watch.bp)
+    app.register_blueprint(detection.signals_bp)
+    app.register_blueprint(detection.watch_bp)
     app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
     return app

@@ -46,7 +46,7 @@ class Wired:
     def drain(self) -> None:
         """Stand in for the worker: send every batch published so far."""
         while self.published:
-            self.runtime.send_batch(self.published.pop(0))
+            self.runtime.delivery.send_batch(self.published.pop(0))
 
     def tick(self) -> dict[str, Any]:
         result = self.runtime.status.tick()
@@ -93,7 +93,7 @@ def wired(
     fake_twilio.poster = tw.flask_poster(client)
     fake_sendgrid.poster = sg.flask_poster(client)
     wired = Wired(runtime, client, fake_twilio, fake_sendgrid, config)
-    runtime.publisher = lambda batch_id, countdown: wired.published.append(batch_id)
+    runtime.relay.publisher = lambda batch_id, countdown: wired.published.append(batch_id)
     yield wired
     runtime.close()
 

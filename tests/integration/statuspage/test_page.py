@@ -177,14 +177,14 @@ def test_feeds_badge_and_unknown_documents(wired: Wired) -> None:
 
 
 def test_a_runbook_notice_is_an_incident_on_its_services_and_the_all_clear_resolves_it(wired: Wired) -> None:
-    accepted, _ = wired.runtime.activate(runbook_id="exchange-outage", reason="451 4.3.2", actor="alice")
+    accepted, _ = wired.runtime.activations.activate(runbook_id="exchange-outage", reason="451 4.3.2", actor="alice")
     wired.drain()
     summary = v2(wired, "summary.json")
     assert summary["status"]["indicator"] == "major"
     exchange = next(c for c in summary["components"] if c["name"] == "Exchange Online")
     assert exchange["status"] == "partial_outage"
     assert summary["incidents"][0]["incident_updates"][0]["status"] == "investigating"
-    wired.runtime.resolve(incident_id=accepted.incident_id, actor="alice", note="back")
+    wired.runtime.activations.resolve(incident_id=accepted.incident_id, actor="alice", note="back")
     wired.drain()
     summary = v2(wired, "summary.json")
     assert summary["incidents"] == [] and summary["status"]["indicator"] == "none"

@@ -1,7 +1,7 @@
 """The public status page as one service of the runtime: its page, its publishing, its subscribers.
 
-Built once by ``Runtime.status`` with the runtime's settings, database and
-relay; each method runs one engine use case in one transaction. Nothing here
+Built once by the runtime (``rt.status``) from the settings, the database, the
+watched services and the relay; each method runs one engine use case in one transaction. Nothing here
 blocks SMS or mail: publishing runs in its own beat task and its failures are
 counted per target, never raised into a send.
 """
@@ -26,7 +26,7 @@ from failover.clock import utcnow
 from failover.db import Database
 from failover.domain import statuspage as sp
 from failover.engine import notices, publishing, statuspage, subscribers
-from failover.errors import ConfigError, NotFound
+from failover.errors import ConfigError, ConfigProblems, NotFound
 from failover.models import Notice
 from failover.publish import render, snapshot
 from failover.publish.directory import DirectoryPublisher
@@ -35,7 +35,7 @@ from failover.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class StatusService:
+class StatusPage:
     """Built from exactly what it needs: settings, the database, the watched services and the relay."""
 
     def __init__(
@@ -68,9 +68,9 @@ class StatusService:
             if self._page is None or self._page[0] != signature:
                 try:
                     page = sp.load(self.settings.config_dir, watch)
-                except ConfigError as exc:
+                except ConfigProblems as exc:
                     log.error("config/status.yaml is broken; the page shows the watched services: %s", exc)
-                    page = sp.Page(sp.Brand(), tuple(sp.Component(n) for n in watch), (), tuple(exc.problems or ()))
+                    page = sp.Page(sp.Brand(), tuple(sp.Component(n) for n in watch), (), tuple(exc.problems))
                 self._page = (signature, page)
             return self._page[1]
 
