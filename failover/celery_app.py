@@ -39,6 +39,7 @@ class TaskName(StrEnum):
     CANARY_CHECK = "failover.tasks.canary_check"
     SCHEDULED_DRILLS = "failover.tasks.scheduled_drills"
     SYNC_PEOPLE = "failover.tasks.sync_people"
+    STATUS_TICK = "failover.tasks.status_tick"
 
 
 # What each detection job (services.detection.Beat) runs.
@@ -169,6 +170,13 @@ def create_celery(runtime: Runtime) -> FailoverCelery:
             },
             **_detection_entries(runtime),  # Graph, probes and re-evaluation, from detection.yaml
             **_people_entries(runtime),  # Entra ID users into the people directory, from people.yaml
+            # The status page: subscribers told of new updates, the snapshot published when it changed or its
+            # heartbeat is due (each target keeps its own revision and backoff; see engine/publishing.py).
+            "status-page": {
+                "task": TaskName.STATUS_TICK.value,
+                "schedule": SWEEP_EVERY_S,
+                "options": {"expires": SWEEP_EVERY_S * 5},
+            },
             # Receipts, fallbacks and escalation timers live in the database; a run lost or expired
             # while no worker listens is simply done by the next one.
             "follow-up": {

@@ -415,11 +415,13 @@ def runbooks_check(ctx: Context, directory: Path | None) -> None:
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
+    from failover.domain import statuspage
     from failover.domain.detection import config as detection
 
     catalog, problems = loader.check(settings.config_dir, directory or settings.runbooks_dir)
     detection_config, detection_problems = detection.check(settings.config_dir)
-    problems = sorted([*problems, *detection_problems], key=lambda p: (p.file, p.line, p.message))
+    status_problems = statuspage.check(settings.config_dir)  # config/status.yaml: page, components, publish
+    problems = sorted([*problems, *detection_problems, *status_problems], key=lambda p: (p.file, p.line, p.message))
     for problem in problems:
         click.echo(str(problem), err=True)
     if problems or catalog is None or detection_config is None:
@@ -722,19 +724,27 @@ def status() -> None:
 @pass_ctx
 @friendly
 def status_export(ctx: Context, outdir: Path) -> None:
-    """Write the status page as static files (index.html, status.json, feed.atom) for outside hosting."""
-    from failover.web import create_app
-
-    app = create_app(ctx.settings, runtime=ctx.runtime(), test_config={"STATUS_EXPORT": True})
-    outdir.mkdir(parents=True, exist_ok=True)
-    client = app.test_client()
-    for route, name in (("/status", "index.html"), ("/status.json", "status.json"), ("/status/feed.atom", "feed.atom")):
-        response = client.get(route, base_url=ctx.settings.public_url)
-        if response.status_code != 200:
-            raise FailoverError(f"{route} answered {response.status_code}")
-        (outdir / name).write_bytes(response.get_data())
+    """Write the status page's static snapshot (index.html, JSON, feeds, badge) to OUTDIR for outside hosting."""
+    counts = ctx.runtime().status.export(outdir)
     _export_checkpoint(ctx.runtime(), outdir)
-    click.echo(f"status page written to {outdir}")
+    click.echo(f"status page written to {outdir} ({counts['written']} files changed, {counts['deleted']} removed)")
+
+
+@status.command("publish")
+@pass_ctx
+@friendly
+def status_publish(ctx: Context) -> None:
+    """Publish the snapshot to every target in config/status.yaml now (beat does it on every change)."""
+    outcomes = ctx.runtime().status.publish(force=True)
+    if not outcomes:
+        click.echo("no publish targets configured (config/status.yaml, publish:)")
+    for outcome in outcomes:
+        if outcome.ok:
+            click.echo(f"{outcome.target}: revision {outcome.revision} published {dict(outcome.counts or {})}")
+        else:
+            click.echo(f"{outcome.target}: NOT published: {outcome.error}")
+    if any(not o.ok for o in outcomes):
+        raise SystemExit(1)
 
 
 def _export_checkpoint(runtime: Runtime, outdir: Path) -> None:

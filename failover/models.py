@@ -248,6 +248,13 @@ class Notice(Base):
     # The all-clear posted on this notice when its incident was stood down: one card, marked resolved.
     resolution: Mapped[str | None] = mapped_column(Text)
     resolved_by_delivery: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), index=True)
+    # The public incident it is (issue 14, engine/statuspage.py): incident | maintenance, where its updates stand
+    # (investigating .. resolved, scheduled .. completed), the components it touches (name -> state), the window.
+    kind: Mapped[str] = mapped_column(String(16), default="incident", server_default="incident")
+    progress: Mapped[str] = mapped_column(String(16), default="investigating", server_default="investigating")
+    components: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=dict)
+    scheduled_for: Mapped[dt.datetime | None]
+    scheduled_until: Mapped[dt.datetime | None]
 
 
 class ConfigSnapshot(Base):
@@ -580,3 +587,65 @@ class DrillRun(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 from failover import models_people  # noqa: E402,F401  - the people directory's tables (issue 13), same metadata
+# -- the public status page (issue 14): see failover/engine/statuspage.py and engine/subscribers.py ---------
+
+
+class NoticeUpdate(Base):
+    """One timestamped update of a public incident; subscribers are told of it once (``told_at``)."""
+
+    __tablename__ = "notice_updates"
+    __table_args__ = (Index("ix_notice_updates_untold", "told_at", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    progress: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    components: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    told_at: Mapped[dt.datetime | None]  # when its subscriber messages were written to the ledger
+
+
+class StatusSubscriber(Base):
+    """Someone who asked to hear about incidents: an email address, a phone number or a webhook URL."""
+
+    __tablename__ = "status_subscribers"
+    __table_args__ = (UniqueConstraint("kind", "address", name="uq_status_subscriber"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # email | sms | webhook
+    address: Mapped[str] = mapped_column(String(320))
+    components: Mapped[list[Any] | None] = mapped_column(JSON)  # None: every component
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | confirmed | unsubscribed
+    confirm_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the pending confirmation token
+    confirm_sent: Mapped[int] = mapped_column(Integer, default=0)
+    confirm_sent_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[dt.datetime | None]
+    unsubscribed_at: Mapped[dt.datetime | None]
+
+
+class StatusRevision(Base):
+    """One row: bumped in the transaction of every change the public page shows (the publish outbox)."""
+
+    __tablename__ = "status_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StatusTarget(Base):
+    """Where one publish target stands: the revision it holds, its failures and its next retry."""
+
+    __tablename__ = "status_targets"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    published_at: Mapped[dt.datetime | None]
+    latency_ms: Mapped[int | None] = mapped_column(Integer)  # from the change to the snapshot being readable
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # in a row; 0 once it succeeds again
+    failed_total: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime | None]
+    lease_until: Mapped[dt.datetime | None]  # a publisher holds it until then

@@ -26,6 +26,7 @@ from failover.services.readiness import Readiness
 from failover.services.drills import Drills
 from failover.services.people import People
 from failover.services.relay import Relay
+from failover.services.statuspage import StatusPage
 from failover.services.tracking import Tracking
 from failover.settings import Settings
 
@@ -66,6 +67,10 @@ class Runtime:
             public_url=settings.public_url,
         )
         self.config.adopt = self.people.adopt  # contacts.yaml into the people table, which planning reads
+        self.status = StatusPage(
+            settings, self.database, watched=lambda: self.config.detection().watch, relay=self.relay.publish
+        )
+        self.delivery.extensions.append(self.status.install)  # webhook subscribers, List-Unsubscribe
 
     def warm(self) -> None:
         """Load and import what the first activation would need, before an outage needs it."""

@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     metrics_dir: Path | None = Field(None, validation_alias="PROMETHEUS_MULTIPROC_DIR")
     # A gunicorn config file of one's own, read after failover's defaults (failover/web/gunicorn_conf.py).
     gunicorn_config: str | None = Field(None, validation_alias="FAILOVER_GUNICORN_CONFIG")
+    # The public status page (issue 14): seconds between republishing an unchanged snapshot, so a reader can
+    # tell a quiet page from a dead publisher; sign-ups per address and per client per hour.
+    status_heartbeat: float = Field(300.0, ge=10, le=86400, validation_alias="FAILOVER_STATUS_HEARTBEAT")
+    status_signup_limit: int = Field(5, ge=1, le=1000, validation_alias="FAILOVER_STATUS_SIGNUP_LIMIT")
 
     graph_tenant_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_TENANT_ID")
     graph_client_id: str | None = Field(None, validation_alias="FAILOVER_GRAPH_CLIENT_ID")

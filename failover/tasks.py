@@ -64,3 +64,6 @@ def scheduled_drills(self: Task[Any, Any]) -> dict[str, Any]:
 def sync_people(self: Task[Any, Any]) -> dict[str, Any]:
     """Beat's Graph users sync (config/people.yaml, default every 6 hours); a failure keeps the roster."""
     return runtime_of(self).people.sync_task()
+@shared_task(name=TaskName.STATUS_TICK.value, bind=True)
+def status_tick(self: Task[Any, Any]) -> dict[str, Any]:
+    return runtime_of(self).status.tick()

@@ -9,7 +9,7 @@ groups rows that way.
 from __future__ import annotations
 
 import urllib.error
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from python_http_client.exceptions import HTTPError
@@ -30,6 +30,8 @@ class SendGridEmail:
 
     def __init__(self, *, api_key: str, sender: str, api_base: str, timeout: float = 30.0) -> None:
         self.sender = sender
+        # Extra headers per recipient (the status page's List-Unsubscribe for its subscribers), set by the runtime.
+        self.headers_for: Callable[[OutgoingMessage], dict[str, str] | None] = lambda message: None
         self.client = SendGridAPIClient(api_key, host=api_base)
         self.client.client.timeout = timeout  # the SDK's default is to wait forever
 
@@ -42,9 +44,7 @@ class SendGridEmail:
         if any(m.subject != first.subject or m.body != first.body for m in messages):
             raise ValueError("one SendGrid request carries one subject and body")
         payload = {
-            "personalizations": [
-                {"to": [{"email": m.to}], "custom_args": {"delivery_id": str(m.delivery_id)}} for m in messages
-            ],
+            "personalizations": [self._personalization(m) for m in messages],
             "from": {"email": self.sender},
             "subject": first.subject or "(no subject)",
             "content": [{"type": "text/plain", "value": first.body}],
@@ -53,6 +53,16 @@ class SendGridEmail:
         response = self._post(payload)
         message_id = response.headers.get("X-Message-Id", "") if response.headers else ""
         return [Receipt(m.delivery_id, message_id) for m in messages]
+
+    def _personalization(self, message: OutgoingMessage) -> dict[str, object]:
+        personalization: dict[str, object] = {
+            "to": [{"email": message.to}],
+            "custom_args": {"delivery_id": str(message.delivery_id)},
+        }
+        headers = self.headers_for(message)
+        if headers:
+            personalization["headers"] = headers
+        return personalization
 
     def notify(self, to: str, subject: str, body: str) -> None:
         """One plain message outside the ledger (the day's audit checkpoint): no delivery id, nothing tracked."""

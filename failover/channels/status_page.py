@@ -6,6 +6,11 @@ their resolution - those its own runbook posted, else every unresolved one
 of the incident - and they stay closed, so the page shows one card per
 notice, marked resolved. Only an incident that had no notice at all gets a
 new one, posted closed.
+
+Each notice is a public incident (engine/statuspage.py): posting opens its
+timeline with an "investigating" update touching the incident's services, the
+all-clear adds a "resolved" one, and both move the page's revision so the
+static snapshot is published again.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from sqlalchemy.orm import Session
 from failover.channels.base import OutgoingMessage, Receipt
 from failover.clock import utcnow
 from failover.db import Database
-from failover.models import Activation, Delivery, Notice
+from failover.models import Activation, Delivery, Incident, Notice
+from failover.statusrows import add_update
+
+# A runbook notice's severity as the state it gives the incident's services (domain.statuspage.IMPACT_STATE).
+SEVERITY_STATE = {"info": "operational", "minor": "degraded_performance", "major": "partial_outage"}
 
 ALL_CLEAR_STEPS = "on_resolve."
 
@@ -78,6 +87,7 @@ def _resolve(session: Session, message: OutgoingMessage) -> Notice:
         notice.resolution, notice.resolved_by_delivery, notice.updated_at = message.body, message.delivery_id, now
         if notice.state == "open":
             notice.state, notice.closed_at = "closed", now
+        add_update(session, notice, progress="resolved", body=message.body, actor="runbook", now=now)
     return targets[0]
 
 
@@ -98,6 +108,12 @@ def _post(session: Session, message: OutgoingMessage, *, state: str) -> Notice:
         resolution=message.body if closed else None,
         resolved_by_delivery=message.delivery_id if closed else None,
     )
+    incident = session.get(Incident, message.incident_id) if message.incident_id is not None else None
+    state = SEVERITY_STATE.get(notice.severity, "major_outage")
+    notice.components = {service: state for service in (incident.services if incident else [])}
     session.add(notice)
     session.flush()
+    add_update(
+        session, notice, progress="resolved" if closed else "investigating", body=notice.body, actor="runbook", now=now
+    )
     return notice

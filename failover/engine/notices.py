@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 from failover.clock import utcnow
 from failover.engine import audit
 from failover.errors import Conflict, InvalidRequest, NotFound
-from failover.models import Incident, Notice
+from failover.models import Incident, Notice, NoticeUpdate
+from failover.statusrows import add_update, bump
 
 SEVERITY_ORDER = {"info": 0, "minor": 1, "major": 2, "critical": 3}
 SEVERITIES = tuple(SEVERITY_ORDER)
 MAX_TITLE, MAX_BODY = 300, 10_000
 HISTORY = dt.timedelta(days=7)
+CLOSED_TEXT = "This incident has been resolved."
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ def post(
     )
     session.add(notice)
     session.flush()
+    add_update(session, notice, progress="investigating", body=body, actor=actor, now=now)
     _audit(session, "notice.posted", actor, notice)
     return notice
 
@@ -122,6 +125,12 @@ def edit(
     )
     notice.title, notice.body, notice.severity = new_title, new_body, severity or notice.severity
     notice.updated_at = utcnow()
+    first = session.scalars(
+        select(NoticeUpdate).where(NoticeUpdate.notice_id == notice.id).order_by(NoticeUpdate.id).limit(1)
+    ).first()
+    if first is not None:  # an edit corrects the posted text; later updates stay as they were
+        first.body = new_body
+    bump(session, notice.updated_at)
     _audit(session, "notice.edited", actor, notice)
     return notice
 
@@ -132,6 +141,8 @@ def close(session: Session, *, notice_id: int, actor: str) -> Notice:
         raise Conflict(f"notice {notice_id} is already closed")
     now = utcnow()
     notice.state, notice.closed_at, notice.updated_at = "closed", now, now
+    done = "completed" if notice.kind == "maintenance" else "resolved"
+    add_update(session, notice, progress=done, body=notice.resolution or CLOSED_TEXT, actor=actor, now=now)
     _audit(session, "notice.closed", actor, notice)
     return notice
 

@@ -27,6 +27,7 @@ from failover.domain import reach
 from failover.domain.replies import Reply, ReplyKind, parse
 from failover.domain.runbooks import Catalog
 from failover.engine import audit, ledger, limits, optouts, tracking, verification
+from failover.engine import audit, ledger, limits, optouts, status_replies, tracking
 from failover.engine.rows import insert_once
 from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import (
@@ -84,6 +85,9 @@ def handle_sms(
     confirmed = verification.claim(session, phone=message.sender, body=message.body, now=now, actor=actor)
     if confirmed is not None:  # a YES to our "is this your number?" (issue 13); other YESes go on below
         return _answer(session, message.sender, "verified", confirmed, now, reply_limit)
+    claimed = status_replies.claim(session, message, now=now)  # status page subscribers' YES and STOP
+    if claimed is not None:
+        return Outcome(*claimed)
     reply = parse(message.body)
     if reply.kind == ReplyKind.STOP:
         _, activation_ids = optouts.opt_out(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import datetime as dt
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
@@ -35,10 +36,15 @@ class Delivery:
         self.database = database
         self.config = config
         self.relay = relay
+        # Other services' additions to the channels (the status page's webhook channel), applied when built.
+        self.extensions: list[Callable[[dict[str, Channel]], None]] = []
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
-        return build_channels(self.settings, self.database)
+        channels = build_channels(self.settings, self.database)
+        for extend in self.extensions:
+            extend(channels)
+        return channels
 
     @cached_property
     def executor(self) -> ThreadPoolExecutor:

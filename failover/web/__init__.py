@@ -44,6 +44,7 @@ def create_app(
         admin,
         answers,
         api,
+        api_status,  # noqa: F401  (its routes join the /api/v1/ blueprint)
         audit,
         auth,
         console,
@@ -61,6 +62,7 @@ def create_app(
         request_ids,
         selfservice,
         status,
+        statuspage,
         views,
     )
 
@@ -79,6 +81,7 @@ def create_app(
     app.register_blueprint(incident_work.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(notices.bp)
+    app.register_blueprint(statuspage.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(reports.bp)  # after-action reports and drills
     app.register_blueprint(admin.bp)

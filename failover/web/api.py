@@ -105,6 +105,9 @@ def openapi():  # type: ignore[no-untyped-def]
     doc = schema.document(
         OPERATIONS, runbook_ids=list(rt.config.catalog().runbooks), server_url=rt.settings.public_url.rstrip("/")
     )
+    from failover.web import api_status  # the status page's routes (they import this module)
+
+    api_status.name_components(doc, rt.status.page().names)
     return jsonify(doc)
 
 

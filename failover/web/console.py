@@ -71,6 +71,7 @@ def dashboard():  # type: ignore[no-untyped-def]
         readiness=readiness,
         problems=health.problems(),
         watch=rt.detection.overview(),
+        status_targets=rt.status.targets(),
         form=ConfirmForm(),
         **data,
     )

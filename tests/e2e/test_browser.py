@@ -249,7 +249,7 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             page.screenshot(path=output / "04-activation.png", full_page=True)
 
             page.goto(f"{url}/status")
-            assert "Major disruption" in page.inner_text("#overall")
+            assert "Partial System Outage" in page.inner_text("#overall")
             page.screenshot(path=output / "05-status.png", full_page=True)
 
             page.goto(f"{url}/incidents/1")
@@ -270,7 +270,7 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             assert "Chain verified" in page.inner_text("#chain")
             page.screenshot(path=output / "08-audit.png", full_page=True)
             page.goto(f"{url}/status")
-            assert "All systems operational" in page.inner_text("#overall")
+            assert "All Systems Operational" in page.inner_text("#overall")
 
             big = the_day_at_3000(served["runtime"])
             phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
@@ -353,3 +353,80 @@ def test_the_console_works_without_javascript(served: dict[str, Any], output: Pa
             page.wait_for_url(f"{url}/login")
         finally:
             browser.close()
+
+
+def test_the_public_status_page_on_a_phone(served: dict[str, Any], output: Path, tmp_path: Path) -> None:
+    """The page people reload on the day: readable at phone size with and without JavaScript, and its
+    published copy says when it may be stale."""
+    import datetime as dt
+
+    from playwright.sync_api import sync_playwright
+
+    url, status = served["url"], served["runtime"].status
+    status.open_incident(
+        item=status.draft(
+            title="Email is delayed",
+            body="Mail to **external** addresses is delayed by up to an hour. <script>alert('x')</script>",
+            impact="major",
+            components={"Exchange Online": "partial_outage"},
+        ),
+        actor="olga",
+    )
+    now = utcnow()
+    status.open_incident(
+        item=status.draft(
+            kind="maintenance",
+            title="Teams phone system upgrade",
+            body="Calls may drop for a minute.",
+            components={"Microsoft Teams": "under_maintenance"},
+            scheduled_for=now + dt.timedelta(days=1),
+            scheduled_until=now + dt.timedelta(days=1, hours=2),
+        ),
+        actor="olga",
+    )
+    site = tmp_path / "site"
+    status.export(site)
+    index = site / "index.html"
+    old = (now - dt.timedelta(hours=2)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    index.write_text(index.read_text().replace('data-generated="', f'data-generated="{old}" data-was="', 1))
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        try:
+            phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+            watch_for_errors(phone, errors)
+            phone.goto(f"{url}/status")
+            assert "Partial System Outage" in phone.inner_text("#overall")
+            assert "Email is delayed" in phone.inner_text("#incidents")
+            assert "Teams phone system upgrade" in phone.inner_text("#maintenance")
+            assert phone.locator(".component").count() == 3
+            assert phone.locator(".local-time").count() >= 3  # the script added the reader's own time
+            assert not phone.is_visible("#stale")  # just generated
+            visible_days = phone.evaluate(
+                "[...document.querySelectorAll('#component-exchange-online .bars span')]"
+                ".filter(e => e.offsetWidth > 0).length"
+            )
+            assert visible_days == 30  # a phone shows the last 30 days of the 90
+            assert no_horizontal_scroll(phone), "the status page scrolls sideways on a phone"
+            phone.screenshot(path=output / "phone-status.png", full_page=True)
+
+            phone.click("#subscribe-link")
+            phone.fill("#address", "reader@personal.example")
+            phone.click("#subscribe")
+            assert "confirmation is on its way" in phone.inner_text("#subscribe-done")
+            assert no_horizontal_scroll(phone)
+
+            phone.goto(index.as_uri())  # the copy published elsewhere, two hours old
+            assert "Email is delayed" in phone.inner_text("#incidents")
+            assert phone.is_visible("#stale") and "may be stale" in phone.inner_text("#stale")
+            assert no_horizontal_scroll(phone)
+            phone.screenshot(path=output / "phone-status-stale.png", full_page=True)
+
+            plain = browser.new_context(viewport=PHONE, java_script_enabled=False).new_page()
+            plain.goto(f"{url}/status")
+            assert "Email is delayed" in plain.inner_text("#incidents") and plain.locator(".component").count() == 3
+            assert "alert('x')" in plain.inner_text("#incidents")  # shown as text, never run
+            assert no_horizontal_scroll(plain)
+        finally:
+            browser.close()
+    assert not errors, errors

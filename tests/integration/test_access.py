@@ -112,6 +112,23 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("GET", "/me/not-a-link", None, everyone(404)),  # public: the personal link is the credential
     ("POST", "/me/not-a-link", {}, everyone(404)),
     ("POST", "/me/not-a-link/confirm", {}, everyone(404)),
+    # The public status page (issue 14) and its console.
+    ("GET", "/status/feed.rss", None, everyone(200)),
+    ("GET", "/status/components/exchange-online/feed.atom", None, everyone(200)),
+    ("GET", "/status/badge.svg", None, everyone(200)),
+    ("GET", "/status/status.js", None, everyone(200)),
+    ("GET", "/api/v2/summary.json", None, everyone(200)),
+    ("GET", "/status/subscribe", None, everyone(200)),
+    ("POST", "/status/subscribe", {"kind": "email", "address": ""}, everyone(400)),
+    ("GET", "/status/confirm/1-forged", None, everyone(200)),
+    ("POST", "/status/confirm/1-forged", {}, everyone(404)),
+    ("GET", "/status/unsubscribe/1-forged", None, everyone(200)),
+    ("POST", "/status/unsubscribe/1-forged", {}, everyone(404)),
+    ("GET", "/statuspage", None, V_200),
+    ("POST", "/statuspage/post", {"title": "", "body": ""}, signed_in(403, 400, 400)),
+    ("GET", "/statuspage/subscribers", None, signed_in(403, 403, 200)),
+    ("POST", "/statuspage/subscribers/999/remove", {}, signed_in(403, 403, 404)),
+    ("POST", "/statuspage/webhooks", {"url": "ftp://x"}, signed_in(403, 403, 400)),
     ("POST", "/logout", {}, everyone(302)),  # last: it ends the session
 ]
 
@@ -135,6 +152,10 @@ API: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]] = [
     ("POST", "/api/v1/notices/999/close", None, A_OPERATOR_404),
     ("GET", "/api/v1/audit", None, A_200),
     ("GET", "/api/v1/audit/verify", None, A_200),
+    ("POST", "/api/v1/status/incidents", {}, signed_in(403, 400, 400, JSON_ANON)),
+    ("POST", "/api/v1/status/maintenances", {}, signed_in(403, 400, 400, JSON_ANON)),
+    ("POST", "/api/v1/status/incidents/999/updates", {"status": "resolved", "body": "x"}, A_OPERATOR_404),
+    ("GET", "/api/v1/status/subscribers", None, signed_in(403, 403, 200, JSON_ANON)),
 ]
 
 

@@ -109,8 +109,11 @@ def test_resolve_and_status_export(cli: CliRunner, tmp_path: Path) -> None:
     assert "already resolved" in run(cli, "resolve", "1", "--yes", code=1)
     out = tmp_path / "site"
     run(cli, "status", "export", str(out))
-    assert {p.name for p in out.iterdir()} == {"index.html", "status.json", "feed.atom"}
+    assert {"index.html", "status.json", "feed.atom", "feed.rss", "badge.svg", "status.js", "api", "components"} <= {
+        p.name for p in out.iterdir()
+    }
     assert "Service status" in (out / "index.html").read_text()
+    assert 'href="api/v2/summary.json"' in (out / "index.html").read_text()  # relative links: hostable anywhere
 
 
 def test_resolve_with_an_edited_or_skipped_all_clear(cli: CliRunner) -> None:

@@ -33,7 +33,7 @@ def test_readyz_checks_database_and_broker(client: FlaskClient) -> None:
 
 def test_status_page_without_notices(client: FlaskClient) -> None:
     page = client.get("/status")
-    assert page.status_code == 200 and b"All systems operational" in page.data
+    assert page.status_code == 200 and b"All Systems Operational" in page.data
     assert client.get("/status.json").get_json() == {
         "status": "operational",
         "updated_at": None,
@@ -97,7 +97,7 @@ def test_status_page_shows_the_runbook_notice_in_html_json_and_atom(
     confirm_activation(client)
     sent_all(runtime)
     html = client.get("/status").get_data(as_text=True)
-    assert "Major disruption" in html and "Email delays" in html
+    assert "Partial System Outage" in html and "Email delays" in html
     data = client.get("/status.json").get_json()
     assert data["status"] == "major" and data["notices"][0]["title"] == "Email delays"
     feed = ET.fromstring(client.get("/status/feed.atom").data)

@@ -49,7 +49,7 @@ def links(html: str) -> list[str]:
 def test_every_link_on_the_status_page_resolves(client: FlaskClient) -> None:
     page = client.get("/status")
     found = links(page.get_data(as_text=True))
-    assert len(found) == 3  # <link rel=alternate>, the JSON and the Atom links in the text
+    assert len(found) == 6  # <link rel=alternate>, the JSON and Atom links in the footer, one Atom per component
     for href in found:
         target = urljoin("http://localhost/status", href)
         assert client.get(target).status_code == 200, f"{href} -> {target}"
