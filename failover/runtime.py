@@ -356,9 +356,16 @@ class Runtime:
         return recorded
 
     def inbound_sms(self, message: InboundSMS) -> replies.Outcome:
+        from failover.engine.talkback import Talkback
+
         catalog = self.catalog()
+        talkback = Talkback(catalog, self.watcher.config_or_none)
         with self.database.transaction() as session:
-            return replies.handle_sms(session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit)
+            outcome = replies.handle_sms(
+                session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit, talkback=talkback
+            )
+        self.relay(list(outcome.batch_ids))  # a staff report that confirmed an outage queued its runbooks
+        return outcome
 
     def acknowledge_on_behalf(self, **kwargs: Any) -> None:
         with self.database.transaction() as session:

@@ -58,6 +58,10 @@ class Watcher:
             raise ConfigProblems(loaded.problems)
         return loaded.config
 
+    def config_or_none(self) -> DetectionConfig | None:
+        """The policy in force, or None while detection.yaml is broken with no good version."""
+        return self.loaded().config
+
     def loaded(self) -> detection_file.Loaded:
         """detection.yaml judged as domain.lastgood judges every file; reloaded when it changes."""
         path = detection_file.detection_file(self.settings.config_dir)

@@ -1,0 +1,51 @@
+"""The SMS keywords beyond ACK and STOP, hooked into the inbound reply path (engine.replies).
+
+In order: a report keyword (``DOWN MAIL``: engine.staff_reports). Anything
+else returns None and the reply path answers as before (ACK, 2, help).
+Opt-outs are handled before this hook is asked, so STOP always wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from failover.channels.callbacks import InboundSMS
+from failover.domain import staff_reports as report_words
+from failover.domain.detection import DetectionConfig
+from failover.domain.runbooks import Catalog
+from failover.engine import staff_reports
+from failover.engine.replies import Outcome
+
+
+@dataclass
+class Talkback:
+    """One inbound message's extra keywords; built per message by the Runtime."""
+
+    catalog: Catalog | None
+    detection: Callable[[], DetectionConfig | None]  # the policy in force, None while it is broken
+
+    def __call__(
+        self, session: Session, message: InboundSMS, person_id: str | None, now: dt.datetime
+    ) -> Outcome | None:
+        config = self.detection()
+        policy = staff_reports.policy_of(config)
+        if config is not None and policy is not None:
+            parsed = report_words.parse(message.body, policy)
+            if parsed is not None:
+                received = staff_reports.from_sms(
+                    session,
+                    self.catalog,
+                    config,
+                    parsed=parsed,
+                    sender=message.sender,
+                    person_id=person_id,
+                    now=now,
+                )
+                if received.action == "unknown_sender":
+                    return None  # counted for nothing; strangers get the usual answer within its limits
+                return Outcome(f"report_{received.action}", received.text, tuple(received.batch_ids))
+        return None
