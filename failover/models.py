@@ -574,7 +574,8 @@ class OperatorPhone(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     phone: Mapped[str] = mapped_column(String(32), unique=True)  # E.164
     pin_hash: Mapped[str] = mapped_column(String(255))
-    failures: Mapped[int] = mapped_column(Integer, default=0)
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # wrong PINs and codes in a row
+    failed_at: Mapped[dt.datetime | None]
     locked_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -356,10 +356,12 @@ class Runtime:
         return recorded
 
     def inbound_sms(self, message: InboundSMS) -> replies.Outcome:
+        from failover.engine.phone_activation import Tools
         from failover.engine.talkback import Talkback
 
         catalog = self.catalog()
-        talkback = Talkback(catalog, self.watcher.config_or_none)
+        phone = Tools(self.totp_box, self.prices, self.transports)
+        talkback = Talkback(catalog, self.watcher.config_or_none, phone)
         with self.database.transaction() as session:
             outcome = replies.handle_sms(
                 session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit, talkback=talkback

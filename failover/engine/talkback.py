@@ -1,7 +1,8 @@
 """The SMS keywords beyond ACK and STOP, hooked into the inbound reply path (engine.replies).
 
-In order: a report keyword (``DOWN MAIL``: engine.staff_reports). Anything
-else returns None and the reply path answers as before (ACK, 2, help).
+In order: a report keyword (``DOWN MAIL``: engine.staff_reports), an
+operator command (``RUN``, ``APPROVE``, a 6-digit code: engine.phone_activation).
+Anything else returns None and the reply path answers as before (ACK, 2, help).
 Opt-outs are handled before this hook is asked, so STOP always wins.
 """
 
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from failover.channels.callbacks import InboundSMS
+from failover.domain import phone_commands
 from failover.domain import staff_reports as report_words
 from failover.domain.detection import DetectionConfig
 from failover.domain.runbooks import Catalog
-from failover.engine import staff_reports
+from failover.engine import phone_activation, staff_reports
 from failover.engine.replies import Outcome
 
 
@@ -27,6 +29,7 @@ class Talkback:
 
     catalog: Catalog | None
     detection: Callable[[], DetectionConfig | None]  # the policy in force, None while it is broken
+    phone: phone_activation.Tools | None = None
 
     def __call__(
         self, session: Session, message: InboundSMS, person_id: str | None, now: dt.datetime
@@ -48,4 +51,11 @@ class Talkback:
                 if received.action == "unknown_sender":
                     return None  # counted for nothing; strangers get the usual answer within its limits
                 return Outcome(f"report_{received.action}", received.text, tuple(received.batch_ids))
+        command = phone_commands.parse(message.body)
+        if command is not None and self.phone is not None and self.catalog is not None:
+            answered = phone_activation.handle(
+                session, self.catalog, self.phone, sender=message.sender, command=command, now=now
+            )
+            if answered is not None:
+                return Outcome(answered.action, answered.text, tuple(answered.batch_ids))
         return None

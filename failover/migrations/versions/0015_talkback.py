@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("phone", sa.String(length=32), nullable=False),
         sa.Column("pin_hash", sa.String(length=255), nullable=False),
         sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("failed_at", UTC(), nullable=True),
         sa.Column("locked_at", UTC(), nullable=True),
         sa.Column("created_at", UTC(), nullable=False),
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
