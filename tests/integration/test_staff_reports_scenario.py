@@ -115,7 +115,9 @@ def test_five_staff_reports_and_a_failing_smtp_probe_activate_the_runbook(
         assert "451 4.3.2" in (vote(runtime, "probe:exchange-mx") or DetectionVote()).summary
 
         answers = []
-        for phone, body in zip(phones[:4], ["DOWN MAIL", "down mail", "Down - mail since 9", "DOWN OUTLOOK!"]):
+        for phone, body in zip(
+            phones[:4], ["DOWN MAIL", "down mail", "Down - mail since 9", "DOWN OUTLOOK!"], strict=True
+        ):
             status, twiml = fake_twilio.send_inbound(INBOUND, phone, body)
             assert status == 200
             answers.append(twiml)
