@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from failover.domain import lastgood, yamlfile
 from failover.domain.contacts import Contacts, unknown_refs
 from failover.domain.durations import Duration
+from failover.domain.polls import FollowUp, PollSpec, follow_up_entry
 from failover.domain.templates import UPDATE_FOLDER, Templates
 from failover.errors import ConfigProblems, Problem
 
@@ -73,6 +74,20 @@ class Step(BaseModel):
     fallback: tuple[Fallback, ...] = ()
     # A check-in asks every recipient to answer: 1 / OK / ACK = can work, 2 = needs help.
     check_in: bool = False
+    # A poll asks a question with numbered answers (domain.polls); its text is the question.
+    poll: PollSpec | None = None
+    follow_up: FollowUp | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _poll_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("poll"), dict) and "text" not in data:
+            if "template" not in data:
+                try:
+                    return {**data, "text": PollSpec.model_validate(data["poll"]).text()}
+                except ValueError:
+                    return data  # the poll field reports what is wrong with it
+        return data
 
     @field_validator("fallback", mode="before")
     @classmethod
@@ -103,6 +118,10 @@ class Step(BaseModel):
             raise ValueError("an email step needs a subject:")
         if self.channel == "status" and (self.fallback or self.check_in):
             raise ValueError("a status step cannot have fallback: or check_in:")
+        if self.poll is not None and self.channel != "sms":
+            raise ValueError("a poll: is asked by SMS (channel: sms)")
+        if self.follow_up is not None and self.poll is None:
+            raise ValueError("follow_up: belongs to a poll: step")
         seen = [self.channel]
         for fallback in self.fallback:
             if fallback.channel in seen:
@@ -160,6 +179,18 @@ class Runbook(BaseModel):
     escalation: tuple[Escalation, ...] = ()
     on_resolve: tuple[Step, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _poll_follow_ups(cls, data: Any) -> Any:
+        """Each poll's follow_up becomes one more escalation entry, after those written (indexes stay put)."""
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            return data
+        extra = [e for step in data["steps"] if isinstance(step, dict) and (e := follow_up_entry(step)) is not None]
+        if not extra:
+            return data
+        written = data.get("escalation") or []
+        return {**data, "escalation": [*written, *extra]} if isinstance(written, list) else data
+
     def phase(self, name: str) -> tuple[Step, ...]:
         if name == "steps":
             return self.steps
@@ -184,6 +215,11 @@ class Runbook(BaseModel):
     def check_in(self) -> bool:
         """Whether the runbook asks its recipients to check in (reply 1 or 2)."""
         return any(step.check_in for step in self.steps)
+
+    @property
+    def polls(self) -> dict[str, PollSpec]:
+        """The poll steps by ledger key (``steps.2``)."""
+        return {f"steps.{i}": step.poll for i, step in enumerate(self.steps) if step.poll is not None}
 
 
 @dataclass(frozen=True)

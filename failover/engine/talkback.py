@@ -1,7 +1,8 @@
 """The SMS keywords beyond ACK and STOP, hooked into the inbound reply path (engine.replies).
 
 In order: a report keyword (``DOWN MAIL``: engine.staff_reports), an
-operator command (``RUN``, ``APPROVE``, a 6-digit code: engine.phone_activation).
+operator command (``RUN``, ``APPROVE``, a 6-digit code: engine.phone_activation),
+a number answering a poll the sender was asked (engine.polls).
 Anything else returns None and the reply path answers as before (ACK, 2, help).
 Opt-outs are handled before this hook is asked, so STOP always wins.
 """
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from failover.channels.callbacks import InboundSMS
-from failover.domain import phone_commands
+from failover.domain import phone_commands, polls
 from failover.domain import staff_reports as report_words
 from failover.domain.detection import DetectionConfig
 from failover.domain.runbooks import Catalog
 from failover.engine import phone_activation, staff_reports
+from failover.engine import polls as poll_cases
 from failover.engine.replies import Outcome
 
 
@@ -58,4 +60,9 @@ class Talkback:
             )
             if answered is not None:
                 return Outcome(answered.action, answered.text, tuple(answered.batch_ids))
+        choice = polls.parse_choice(message.body)
+        if choice is not None and person_id is not None and self.catalog is not None:
+            replied = poll_cases.answer(session, self.catalog, person_id=person_id, choice=choice, now=now)
+            if replied is not None:
+                return Outcome(replied.action, replied.text)
         return None

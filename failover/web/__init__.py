@@ -55,6 +55,7 @@ def create_app(
         provider_webhooks,
         signals,
         status,
+        talkback,
         views,
         watch,
     )
@@ -78,5 +79,6 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(signals.bp)
     app.register_blueprint(watch.bp)
+    app.register_blueprint(talkback.bp)  # poll panels and exports; the public "Report a problem" POST
     app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
     return app
