@@ -52,6 +52,7 @@ from failover.secretbox import SecretBox
 from failover.settings import Settings
 
 if TYPE_CHECKING:
+    from failover.bridge_line import BridgeLine
     from failover.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,8 @@ class Runtime:
         with self._catalog_lock:
             if self._catalog is None or self._catalog[0] != signature:
                 loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
+                if loaded.catalog is not None:
+                    self.bridge_line.install(loaded.catalog.templates)  # {channel: bridge} texts the real line
                 self.snapshots.remember(loaded.good)
                 logs.broken_config(loaded.broken)
                 self._catalog = (signature, replace(loaded, good={}))  # the texts are stored; do not hold them
@@ -454,7 +457,14 @@ class Runtime:
             console_url=self.settings.public_url,
         )
         self.relay(report.batch_ids)
+        self.bridge_line.sweep()  # bridges of new bridge steps; their dial: groups are called in
         return report
+
+    @cached_property
+    def bridge_line(self) -> BridgeLine:
+        from failover.bridge_line import BridgeLine
+
+        return BridgeLine(self)
 
     def catalog_or_none(self) -> Catalog | None:
         """The catalog, or None while no contacts are in force (receipts, pages and stand-down carry on)."""
@@ -463,6 +473,8 @@ class Runtime:
     def close(self) -> None:
         if "watcher" in self.__dict__:
             self.watcher.close()
+        if "bridge_line" in self.__dict__:
+            self.bridge_line.close()
         if "executor" in self.__dict__:
             self.executor.shutdown(wait=True)
         for channel in self.__dict__.get("channels", {}).values():

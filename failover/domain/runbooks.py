@@ -18,6 +18,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from failover.domain import lastgood, yamlfile
+from failover.domain.bridge import DEFAULT_TEXT as BRIDGE_TEXT
+from failover.domain.bridge import BridgeSpec
 from failover.domain.contacts import Contacts, unknown_refs
 from failover.domain.durations import Duration
 from failover.domain.polls import FollowUp, PollSpec, follow_up_entry
@@ -77,6 +79,17 @@ class Step(BaseModel):
     # A poll asks a question with numbered answers (domain.polls); its text is the question.
     poll: PollSpec | None = None
     follow_up: FollowUp | None = None
+    # {channel: bridge} is an SMS with the bridge line (domain.bridge); dial: calls people into it.
+    bridge: BridgeSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bridge_step(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("channel") == "bridge":
+            rest = {k: v for k, v in data.items() if k != "dial"}
+            text = {} if "text" in data or "template" in data else {"text": BRIDGE_TEXT}
+            return {**rest, **text, "channel": "sms", "bridge": {"dial": data.get("dial") or []}}
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -215,6 +228,11 @@ class Runbook(BaseModel):
     def check_in(self) -> bool:
         """Whether the runbook asks its recipients to check in (reply 1 or 2)."""
         return any(step.check_in for step in self.steps)
+
+    @property
+    def bridges(self) -> dict[str, BridgeSpec]:
+        """The bridge steps by ledger key."""
+        return {f"steps.{i}": step.bridge for i, step in enumerate(self.steps) if step.bridge is not None}
 
     @property
     def polls(self) -> dict[str, PollSpec]:

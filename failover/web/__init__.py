@@ -46,6 +46,7 @@ def create_app(
         api,
         audit,
         auth,
+        bridge_webhooks,
         console,
         errors,
         guards,
@@ -81,4 +82,5 @@ def create_app(
     app.register_blueprint(watch.bp)
     app.register_blueprint(talkback.bp)  # poll panels and exports; the public "Report a problem" POST
     app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
+    app.register_blueprint(bridge_webhooks.bp)  # the bridge line's calls and conference callbacks: signed too
     return app

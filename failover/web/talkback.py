@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
 
 from failover.clock import utcnow
-from failover.engine import polls, staff_reports
+from failover.engine import bridge, polls, staff_reports
 from failover.errors import InvalidRequest
 from failover.web.access import actor, client_ip, public, requires
 from failover.web.forms import ConfirmForm
@@ -30,7 +30,14 @@ def _panels() -> dict[str, object]:
         policy = staff_reports.policy_of(config)
         return list(config.watch) if config is not None and policy is not None and policy.web else []
 
-    return {"activation_polls": activation_polls, "report_services": report_services}
+    def incident_bridges(incident_id: int) -> list[dict[str, object]]:
+        return read(bridge.incident_bridges, runtime().catalog_or_none(), incident_id)
+
+    return {
+        "activation_polls": activation_polls,
+        "report_services": report_services,
+        "incident_bridges": incident_bridges,
+    }
 
 
 @bp.get("/activations/<id:activation_id>/polls/<step>.csv")
