@@ -41,6 +41,7 @@ from failover.secretbox import SecretBox, SecretUnreadable
 OPERATOR_ROLES = ("operator", "admin")
 LOCKED_TEXT = "Activation by phone is locked for this account. Sign in to the console, or ask an admin to unlock it."
 SLOW_TEXT = "Too many wrong attempts: wait {seconds}s before trying again."
+USAGE_TEXT = "To activate: RUN <runbook> <PIN>. To approve: APPROVE <activation number> <PIN>."
 _hasher = PasswordHasher()
 
 
@@ -140,6 +141,10 @@ def handle(
     if isinstance(command, Code):
         assert pending is not None
         return _confirm(session, catalog, tools, phone, user, pending, command, now)
+    if (isinstance(command, Run) and not command.runbook_id) or (
+        isinstance(command, Approve) and not command.activation_id
+    ):
+        return Answered("phone_usage", USAGE_TEXT)  # "run out of battery": not an attempt, nothing counted
     if not _pin_ok(phone, command.pin):
         return _failure(session, phone, name, "phone.pin_wrong", "Wrong PIN.", now)
     phone.failures = 0

@@ -104,6 +104,9 @@ def test_the_905_scenario_confirms_before_microsoft_and_measures_the_lag(
         auth.login("viewer")
         page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
         assert "We knew 30 minute(s) before Microsoft said so (EX226574)." in page
+        dashboard = client.get("/").get_data(as_text=True)  # the repo's detection.yaml has reports: on
+        assert "Staff reports: <b>0</b> now (fails at 5)" in dashboard  # 9:39: the 9:05 reports are history
+        assert "before: 0 0 6 0 0" in dashboard  # six people reported mail in the 8:59-9:09 window
 
 
 def test_an_incident_microsoft_has_not_listed_says_so(runtime: Runtime) -> None:

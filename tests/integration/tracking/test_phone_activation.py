@@ -91,6 +91,7 @@ def test_stale_and_replayed_codes_are_refused(tracked: Tracked, frozen: object) 
 def test_wrong_pins_slow_down_then_lock_the_phone_path(tracked: Tracked, frozen: object) -> None:
     clock = frozen
     operator(tracked, "olga", OLGA, "4321")
+    assert "To activate: RUN" in text(tracked, OLGA, "Run out of battery, call me")  # not an attempt
     for left in (4, 3):
         assert f"Wrong PIN. {left} attempt(s) left." in text(tracked, OLGA, "RUN tracked 0000")
     assert "Wrong PIN. 2 attempt(s) left." in text(tracked, OLGA, "RUN tracked 1111")
