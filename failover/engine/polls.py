@@ -43,6 +43,8 @@ def answer(
     """A number from ``person_id``; None when no poll asked them (then it is an ordinary reply: ACK, 2)."""
     found = _asked(session, catalog, person_id, open_only=True)
     if found is None:
+        if replies.open_activations(session, person_id):
+            return None  # a poll closed, but another alert waits: the number is an ordinary ACK / 2 for it
         closed = _asked(session, catalog, person_id, open_only=False, since=now - RECENT_CLOSED)
         if closed is None:
             return None

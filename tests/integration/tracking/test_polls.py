@@ -101,6 +101,9 @@ def test_answers_to_a_closed_poll_get_a_clear_reply_and_change_nothing(polled: T
     assert tally(polled, accepted.activation_id)["(everyone)"] == [0, 0, 1, 0, 3]
     assert len(polled.events("poll.closed_answer")) == 1
     assert NOTHING_OPEN in polled.reply("grace", "1")[1]  # never asked a poll: a plain ACK
+    polled.activate("tracked")  # a new alert without a poll: heidi's "1" acknowledges it, poll or no poll
+    polled.drain()
+    assert "Acknowledged, thank you: Email is down" in polled.reply("heidi", "1")[1]
 
 
 def test_an_operator_closes_a_poll(polled: Tracked) -> None:
