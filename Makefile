@@ -2,7 +2,8 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-MYPY_CORE := failover/domain failover/clock.py failover/errors.py failover/privacy.py
+MYPY_CORE := failover/domain failover/clock.py failover/errors.py failover/privacy.py failover/anchors.py \
+	failover/services failover/runtime.py failover/celery_app.py failover/tasks.py failover/engine/detection
 
 .PHONY: run test lint bench lock audit clean
 

@@ -38,7 +38,7 @@ OURS = (
 )
 # Threads, told apart by a frame their stacks contain.
 THREADS = (
-    ("SMS send threads (Runtime.executor)", "_send_all.<locals>.<lambda> ("),
+    ("SMS send threads (Delivery.executor)", "_send_all.<locals>.<lambda> ("),
     ("Celery task threads (--pool threads)", "apply_target (celery/concurrency/base.py"),
 )
 FAILOVER_PARTS = (

@@ -322,8 +322,8 @@ def _meta(args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
             "extrapolated to each N as N / rate.",
             f"Latency to the first message: {plan['first_people']} recipients per activation, "
             "workers idle before each.",
-            "Activation request = Runtime.activate in the benchmark process (what the console's confirm runs); "
-            "the catalog is loaded beforehand, as in a running web process.",
+            "Activation request = Runtime.activations.activate in the benchmark process (what the console's confirm "
+            "runs); the catalog is loaded beforehand, as in a running web process.",
             f"Graph flip: {plan['graph_runs']} flips of a fake Graph (TLS, token from a fake Entra ID through msal) "
             f"polled by the watcher every {plan['graph_poll_s']:g} s; each flip waits a random part of a poll "
             "interval, opens an incident of its own and sends the auto runbook's SMS to "

@@ -203,7 +203,7 @@ class Trigger(Protocol):
 
 
 class ConfirmTrigger:
-    """An operator's confirm: ``Runtime.activate``, which the console's confirm and the API call run."""
+    """An operator's confirm: ``Runtime.activations.activate``, which the console's confirm and the API call run."""
 
     name = "api_confirm"
 

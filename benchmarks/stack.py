@@ -5,7 +5,7 @@ tests/services.py; every installation gets a fresh database copied from a
 migrated template and an emptied Redis), two ``failover worker`` processes
 and one ``failover beat``. ``embedded``: SQLite and the kombu SQLAlchemy
 broker in a fresh data directory, one worker and one beat. The activating
-side is this process: ``Installation.activate`` calls ``Runtime.activate``,
+side is this process: ``Installation.activate`` calls ``Runtime.activations.activate``,
 the use case that the console's confirm button (and the API of issue 4) run.
 """
 
@@ -193,7 +193,7 @@ class Services:
 
 @dataclass
 class Activation:
-    started: float  # time.time() just before Runtime.activate
+    started: float  # time.time() just before Runtime.activations.activate
     accepted: float  # when it returned: ledger committed, batches published
     activation_id: int
     batches: int
@@ -256,7 +256,7 @@ class Installation:
         for name in self.processes:
             if name.startswith("worker"):
                 self.wait_for(lambda n=name: "ready." in self.log(n), timeout=60, what=f"{name} ready")
-        self.runtime.catalog()  # a running web process has its catalog loaded already
+        self.runtime.config.catalog()  # a running web process has its catalog loaded already
         return self
 
     def _spawn(self, name: str, *argv: str) -> None:
@@ -307,7 +307,7 @@ class Installation:
         assert self.runtime is not None
         cpu = time.thread_time()
         started = time.time()
-        accepted, broker_ok = self.runtime.activate(runbook_id=runbook_id, reason=reason, actor="bench")
+        accepted, broker_ok = self.runtime.activations.activate(runbook_id=runbook_id, reason=reason, actor="bench")
         done = time.time()
         return Activation(
             started,

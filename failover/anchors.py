@@ -39,7 +39,8 @@ class Sink(Protocol):
     A sink with ``daily = True`` gets only the first checkpoint of each UTC day.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def write(self, checkpoint: Checkpoint) -> None: ...
 

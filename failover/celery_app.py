@@ -8,13 +8,31 @@ republishes anything a broker lost. Exactly one beat may run (see README).
 
 from __future__ import annotations
 
+import datetime as dt
+from enum import StrEnum
 from typing import Any
 
-from celery import Celery
+from celery import Celery, Task
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
 from failover.errors import BrokerUnavailable
 from failover.runtime import Runtime
+
+
+class TaskName(StrEnum):
+    """Every task's registered name, defined once: tasks.py registers them, beat and the relay send them."""
+
+    SEND_BATCH = "failover.tasks.send_batch"
+    SWEEP = "failover.tasks.sweep"
+    FOLLOW_UP = "failover.tasks.follow_up"
+    POLL_GRAPH = "failover.tasks.poll_graph"
+    RUN_PROBE = "failover.tasks.run_probe"
+    EVALUATE_DETECTION = "failover.tasks.evaluate_detection"
+    AUDIT_CHECKPOINT = "failover.tasks.audit_checkpoint"
+
+
+# What each detection job (services.detection.Beat) runs.
+DETECTION_TASKS = {"evaluate": TaskName.EVALUATE_DETECTION, "graph": TaskName.POLL_GRAPH, "probe": TaskName.RUN_PROBE}
 
 SWEEP_EVERY_S = 2.0
 SEND_QUEUE = "celery"
@@ -33,9 +51,22 @@ class EmbeddedTransport(SQLAlchemyTransport):
     polling_interval = 0.1
 
 
-def create_celery(runtime: Runtime) -> Celery:
+class FailoverCelery(Celery):
+    """Celery with the process's Runtime attached: tasks reach it through ``runtime_of(task)``."""
+
+    runtime: Runtime
+
+
+def runtime_of(task: Task[Any, Any]) -> Runtime:
+    app = task.app
+    if not isinstance(app, FailoverCelery):
+        raise RuntimeError("failover tasks run only in an app made by failover.celery_app.create_celery")
+    return app.runtime
+
+
+def create_celery(runtime: Runtime) -> FailoverCelery:
     settings = runtime.settings
-    app = Celery("failover", set_as_current=True, include=["failover.tasks"])
+    app = FailoverCelery("failover", set_as_current=True, include=["failover.tasks"])
     conf: dict[str, Any] = {
         "broker_url": settings.celery_broker_url,
         "task_acks_late": True,
@@ -52,20 +83,20 @@ def create_celery(runtime: Runtime) -> Celery:
         # Sends go to the default queue; the beat's housekeeping to its own, so a sweep never waits
         # behind the backlog of a big broadcast it may have to rescue. Workers consume both.
         "task_routes": {
-            "failover.tasks.send_batch": {"queue": SEND_QUEUE},
+            TaskName.SEND_BATCH.value: {"queue": SEND_QUEUE},
             "failover.tasks.*": {"queue": CONTROL_QUEUE},
         },
         "beat_schedule": {
             "sweep": {
-                "task": "failover.tasks.sweep",
+                "task": TaskName.SWEEP.value,
                 "schedule": SWEEP_EVERY_S,
                 "options": {"expires": SWEEP_EVERY_S * 5},
             },
-            **runtime.watcher.schedule(),  # Graph, probes and re-evaluation, from detection.yaml
+            **_detection_entries(runtime),  # Graph, probes and re-evaluation, from detection.yaml
             # Receipts, fallbacks and escalation timers live in the database; a run lost or expired
             # while no worker listens is simply done by the next one.
             "follow-up": {
-                "task": "failover.tasks.follow_up",
+                "task": TaskName.FOLLOW_UP.value,
                 "schedule": SWEEP_EVERY_S,
                 "options": {"expires": SWEEP_EVERY_S * 5},
             },
@@ -76,7 +107,7 @@ def create_celery(runtime: Runtime) -> Celery:
         # Signed checkpoints of the audit chain, anchored outside the database (failover/anchors.py).
         interval = settings.audit_checkpoint_interval
         conf["beat_schedule"]["audit-checkpoint"] = {
-            "task": "failover.tasks.audit_checkpoint",
+            "task": TaskName.AUDIT_CHECKPOINT.value,
             "schedule": interval,
             "options": {"expires": max(interval, SWEEP_EVERY_S * 5)},
         }
@@ -93,15 +124,27 @@ def create_celery(runtime: Runtime) -> Celery:
         }
         conf["broker_connection_timeout"] = 3
     app.conf.update(conf)
-    app.runtime = runtime  # type: ignore[attr-defined]  # tasks reach it as self.app.runtime
-    runtime.publisher = _publisher(app)
+    app.runtime = runtime  # tasks reach it through runtime_of(self)
+    runtime.relay.publisher = _publisher(app)
     return app
+
+
+def _detection_entries(runtime: Runtime) -> dict[str, dict[str, Any]]:
+    return {
+        beat.name: _entry(DETECTION_TASKS[beat.job], beat.every, beat.args) for beat in runtime.detection.schedule()
+    }
+
+
+def _entry(task: TaskName, every: dt.timedelta, args: tuple[str, ...] = ()) -> dict[str, Any]:
+    seconds = every.total_seconds()
+    # A poll that waited in the queue longer than its own interval is stale: the next one is already due.
+    return {"task": task.value, "schedule": seconds, "args": args, "options": {"expires": max(seconds, 1.0)}}
 
 
 def _publisher(app: Celery) -> Any:
     def publish(batch_id: int, countdown: float) -> None:
         try:
-            app.send_task("failover.tasks.send_batch", args=(batch_id,), countdown=countdown or None, retry=False)
+            app.send_task(TaskName.SEND_BATCH.value, args=(batch_id,), countdown=countdown or None, retry=False)
         except Exception as exc:  # kombu raises transport-specific errors; all mean "not taken"
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 

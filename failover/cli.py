@@ -13,13 +13,22 @@ import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from failover.domain.roles import ROLES
 from failover.errors import ConfigError, ConfigProblems, FailoverError
 from failover.logs import CONFIG_LOGGER
 from failover.settings import Settings, load_env_file, load_settings
+
+if TYPE_CHECKING:  # built lazily: `failover --help` and `runbooks check` need no database
+    from failover.celery_app import FailoverCelery
+    from failover.runtime import Runtime
+    from failover.services.config import ConfigReport
+
+
+ROLE_NAMES = [role.value for role in ROLES]
 
 
 class Context:
@@ -27,7 +36,7 @@ class Context:
 
     def __init__(self) -> None:
         self._settings: Settings | None = None
-        self._runtime: Any = None
+        self._runtime: Runtime | None = None
 
     @property
     def settings(self) -> Settings:
@@ -35,7 +44,7 @@ class Context:
             self._settings = load_settings()
         return self._settings
 
-    def runtime(self, *, broker: bool = False) -> Any:
+    def runtime(self, *, broker: bool = False) -> Runtime:
         if self._runtime is None:
             from failover.runtime import Runtime
 
@@ -78,9 +87,9 @@ def cli_actor() -> str:
     return f"cli:{getpass.getuser()}"
 
 
-def warn_config(runtime: Any) -> Any:
+def warn_config(runtime: Runtime) -> ConfigReport:
     """Each broken configuration file, its file:line problems and what is in force instead, on stderr."""
-    report = runtime.config_report()
+    report = runtime.config.report()
     for item in report.broken:
         for problem in item.problems:
             click.echo(f"warning: {problem}", err=True)
@@ -126,23 +135,23 @@ def init(ctx: Context, demo: bool) -> None:
     _seal_totp_secrets(runtime)
     # Problems are shown now, with file:line; they do not stop start-up (the last good versions stay in force).
     report = warn_config(runtime)
-    catalog = runtime.catalog_or_none()
+    catalog = runtime.config.catalog_or_none()
     if catalog is not None:
         state = "config ok" if report.ok else "config in force"
         click.echo(f"{state}: {len(catalog.runbooks)} runbook(s), {len(catalog.contacts.people)} contact(s)")
-    detection = runtime.watcher.loaded().config
+    detection = runtime.config.detection_loaded().config
     if detection is not None:
         click.echo(_detection_summary(detection))
     if demo:
         _demo_admin(runtime, settings)
 
 
-def _seal_totp_secrets(runtime: Any) -> None:
+def _seal_totp_secrets(runtime: Runtime) -> None:
     """Seal clear TOTP secrets (from before 0009) and reseal those under a key that is no longer first."""
     from failover.engine import users
 
     with runtime.database.transaction() as session:
-        sealed, resealed = users.seal_totp_secrets(session, box=runtime.totp_box)
+        sealed, resealed = users.seal_totp_secrets(session, box=runtime.accounts.totp_box)
     for count, verb in ((sealed, "sealed"), (resealed, "resealed")):
         if count:
             click.echo(f"{verb} {count} TOTP secret(s) under the first FAILOVER_TOTP_KEY")
@@ -155,7 +164,7 @@ def demo_password_file(settings: Settings) -> Path:
     return settings.data_dir / "demo-admin-password"
 
 
-def _demo_admin(runtime: Any, settings: Settings) -> None:
+def _demo_admin(runtime: Runtime, settings: Settings) -> None:
     """With --demo and no account yet: an admin with a generated password, shown once and kept 0600.
 
     Nothing configured is printed: the password is made here, for this demo, and
@@ -219,14 +228,14 @@ def web(ctx: Context) -> None:
 
     settings = ctx.settings
     logs.configure(settings.log_level)
-    ctx.runtime().check_audit_key()  # a process with another key must not start writing the chain
+    ctx.runtime().audit.check_key()  # a process with another key must not start writing the chain
     ctx.close()  # the app builds its own runtime in each gunicorn worker
 
     class Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", int(os.environ.get("FAILOVER_WEB_WORKERS", "1")))
-            self.cfg.set("threads", int(os.environ.get("FAILOVER_WEB_THREADS", "8")))
+            self.cfg.set("workers", settings.web_workers)
+            self.cfg.set("threads", settings.web_threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 10)
@@ -251,7 +260,7 @@ def worker(ctx: Context, concurrency: int | None, hostname: str | None) -> None:
 
     logs.configure(ctx.settings.log_level)
     runtime = ctx.runtime(broker=True)
-    runtime.check_audit_key()
+    runtime.audit.check_key()
     celery = _celery(runtime)
     runtime.warm()
     argv = [
@@ -283,8 +292,8 @@ def beat(ctx: Context) -> None:
     logs.configure(settings.log_level)
     # Loading logs each broken file with file:line. Beat runs regardless: a broken detection.yaml runs on its
     # last good version (with none, nothing is watched), and the sweeps and escalations do not depend on it.
-    ctx.runtime().config_report()
-    ctx.runtime().check_audit_key()
+    ctx.runtime().config.report()
+    ctx.runtime().audit.check_key()
     url = settings.shared_redis_url
     lock: locks.Lock = (
         locks.RedisLock(url, "failover:beat", on_lost=lambda: os.kill(os.getpid(), signal.SIGTERM))
@@ -303,7 +312,7 @@ def beat(ctx: Context) -> None:
         lock.release()
 
 
-def _celery(runtime: Any) -> Any:
+def _celery(runtime: Runtime) -> FailoverCelery:
     from failover.celery_app import create_celery
 
     return create_celery(runtime)
@@ -378,7 +387,7 @@ def runbooks_check(ctx: Context, directory: Path | None) -> None:
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
-    from failover.domain import detection
+    from failover.domain.detection import config as detection
 
     catalog, problems = loader.check(settings.config_dir, directory or settings.runbooks_dir)
     detection_config, detection_problems = detection.check(settings.config_dir)
@@ -435,12 +444,12 @@ def activate(
     }
     runtime = ctx.runtime(broker=not dry_run)
     warn_config(runtime)
-    preview = runtime.preview(**request)
+    preview = runtime.activations.preview(**request)
     if dry_run:
         _print_preview(preview, "dry run: nothing sent")
         return
-    _confirm(preview, yes, lambda: runtime.preview(**request), "Send these messages now?")
-    accepted, broker_ok = runtime.trigger(**request)
+    _confirm(preview, yes, lambda: runtime.activations.preview(**request), "Send these messages now?")
+    accepted, broker_ok = runtime.activations.trigger(**request)
     for item in accepted:
         counts = ", ".join(f"{k}: {v}" for k, v in item.counts.items()) or "nothing to send"
         click.echo(
@@ -534,14 +543,14 @@ def resolve(ctx: Context, incident: int, note: str, all_clear_text: str | None, 
     choice: dict[str, Any] = {"all_clear": not no_all_clear, "override": all_clear_text}
 
     def plan() -> Any:
-        stand_down = runtime.stand_down_preview(incident_id=incident, actor=cli_actor(), **choice)
+        stand_down = runtime.activations.stand_down_preview(incident_id=incident, actor=cli_actor(), **choice)
         if stand_down.cancels:
             waiting = ", ".join(str(n) for n in stand_down.cancels)
             click.echo(f"activation(s) {waiting} still await approval and will be withdrawn")
         return stand_down.preview
 
     _confirm(plan(), yes, plan, f"Resolve incident {incident} and send this all-clear?")
-    accepted, broker_ok = runtime.resolve(incident_id=incident, actor=cli_actor(), note=note, **choice)
+    accepted, broker_ok = runtime.activations.resolve(incident_id=incident, actor=cli_actor(), note=note, **choice)
     click.echo(f"incident {incident} resolved; {len(accepted)} all-clear activation(s) queued")
     if not broker_ok:
         click.echo("queued, broker unreachable: the sweep sends it when the broker is back", err=True)
@@ -561,7 +570,7 @@ def watch() -> None:
 def watch_status(ctx: Context) -> None:
     """Each watched service's state, why, and its incident."""
     warn_config(ctx.runtime())
-    data = ctx.runtime().watch_overview()
+    data = ctx.runtime().detection.overview()
     if data["problems"]:
         raise ConfigError(f"detection.yaml has problems:\n{data['problems']}")
     graph = data["graph"]["state"] or ("not polled yet" if data["graph_configured"] else "not configured")
@@ -582,13 +591,13 @@ def watch_confirm(ctx: Context, service: str, reason: str, yes: bool) -> None:
     runtime = ctx.runtime(broker=True)
 
     def plan() -> Any:
-        confirm = runtime.confirm_preview(service=service, reason=reason)
+        confirm = runtime.detection.confirm_preview(service=service, reason=reason)
         where = f"joins incident {confirm.joins}" if confirm.joins else f"opens the incident '{confirm.title}'"
         click.echo(f"confirming {confirm.service} {where}")
         return confirm.preview
 
     _confirm(plan(), yes, plan, f"Confirm the outage of {service} and send this?")
-    result = runtime.confirm_outage(service=service, actor=cli_actor(), reason=reason)
+    result = runtime.detection.confirm_outage(service=service, actor=cli_actor(), reason=reason)
     if result["opened"] is not None:
         click.echo(f"incident {result['opened']} opened; {len(result['activations'])} activation(s)")
     else:
@@ -648,7 +657,7 @@ def audit_verify(ctx: Context, files: tuple[Path, ...]) -> None:
 @friendly
 def audit_checkpoint(ctx: Context) -> None:
     """Verify from the last checkpoint and write a new one to every anchor now (beat does it on a schedule)."""
-    result = ctx.runtime().audit_checkpoint()
+    result = ctx.runtime().audit.checkpoint()
     if result["written"]:
         click.echo(f"checkpoint at event {result['seq']} stored in: {', '.join(result['sinks'])}")
     else:
@@ -680,7 +689,7 @@ def status_export(ctx: Context, outdir: Path) -> None:
     click.echo(f"status page written to {outdir}")
 
 
-def _export_checkpoint(runtime: Any, outdir: Path) -> None:
+def _export_checkpoint(runtime: Runtime, outdir: Path) -> None:
     """The newest signed audit checkpoint goes out with the status page: one more copy outside the database."""
     import json
 
@@ -699,7 +708,7 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--role", type=click.Choice(ROLE_NAMES), required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @pass_ctx
 @friendly
@@ -746,7 +755,7 @@ def user_disable(ctx: Context, name: str, enable: bool) -> None:
 
 @user.command("role")
 @click.argument("name")
-@click.argument("role", type=click.Choice(["viewer", "operator", "admin"]))
+@click.argument("role", type=click.Choice(ROLE_NAMES))
 @pass_ctx
 @friendly
 def user_role(ctx: Context, name: str, role: str) -> None:
@@ -769,7 +778,7 @@ def user_contact(ctx: Context, name: str, person: str | None) -> None:
 
     runtime = ctx.runtime()
     if person is not None:
-        found = runtime.catalog().contacts.person(person)
+        found = runtime.config.catalog().contacts.person(person)
         if found is None:
             raise FailoverError(f"no person '{person}' in contacts.yaml")
         if not found.phone:
@@ -841,7 +850,7 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["viewer", "operator", "admin"]), required=True)
+@click.option("--role", type=click.Choice(ROLE_NAMES), required=True)
 @click.option("--user", "owner", required=True, help="The console user it acts for (never with more than their role).")
 @click.option("--days", type=int, default=90, show_default=True, help="Days until it expires (1-366).")
 @pass_ctx

@@ -69,7 +69,6 @@ class Database:
     def __init__(self, url: str, *, audit_key: Any = None, **engine_kwargs: Any) -> None:
         self.url = url
         self.engine = make_engine(url, **engine_kwargs)
-        self.is_sqlite = self.engine.dialect.name == "sqlite"
         # Sessions carry the audit key to failover.engine.audit, which signs the chain with it.
         info = {"audit_key": audit_key} if audit_key is not None else {}
         self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)

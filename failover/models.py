@@ -26,6 +26,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 from failover.clock import utcnow
+from failover.domain.states import ActivationState as ActivationState
+from failover.domain.states import DeliveryStatus as DeliveryStatus
+from failover.domain.states import EscalationState as EscalationState
+from failover.domain.states import IncidentState as IncidentState
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -45,43 +49,13 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.replace(tzinfo=dt.UTC) if value is not None else None
 
 
+# The SQL integer limit: ids and numbers taken from requests are checked against it (a 404 or 400, never an
+# overflow in the driver).
+MAX_ID = 2_147_483_647
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
-
-
-class DeliveryStatus:
-    """Ledger states. pending -> sending -> sent | failed; then callback states."""
-
-    PENDING = "pending"
-    SENDING = "sending"
-    IN_DOUBT = "in_doubt"  # may have reached the provider: reconcile before any resend
-    SENT = "sent"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-
-    FINAL = frozenset({SENT, DELIVERED, FAILED, SKIPPED, CANCELLED})
-
-
-class ActivationState:
-    PENDING_APPROVAL = "pending_approval"
-    QUEUED = "queued"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-
-
-class IncidentState:
-    CONFIRMED = "confirmed"
-    RESOLVED = "resolved"
-
-
-class EscalationState:
-    """An activation's escalation, as operators steer it (see engine.escalation.steer)."""
-
-    ACTIVE = "active"
-    PAUSED = "paused"
-    CANCELLED = "cancelled"
 
 
 class User(Base):
@@ -301,7 +275,7 @@ class OutboxMessage(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-# -- outage detection (issue 3): see failover/engine/detection.py ------------------------------------------
+# -- outage detection (issue 3): see failover/engine/detection/decisions.py ------------------------------------------
 
 
 class WatchHead(Base):

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, validation_alias="FAILOVER_PORT")
     log_level: str = Field("INFO", validation_alias="FAILOVER_LOG_LEVEL")
     worker_concurrency: int = Field(4, ge=1, le=512, validation_alias="FAILOVER_WORKER_CONCURRENCY")
+    web_workers: int = Field(1, ge=1, le=64, validation_alias="FAILOVER_WEB_WORKERS")  # gunicorn processes
+    web_threads: int = Field(8, ge=1, le=256, validation_alias="FAILOVER_WEB_THREADS")  # threads per process
     max_attempts: int = Field(5, ge=1, le=50, validation_alias="FAILOVER_MAX_ATTEMPTS")
     # Seconds a row may stay in "sending" before it is considered in doubt.
     sending_timeout: float = Field(120.0, gt=0, validation_alias="FAILOVER_SENDING_TIMEOUT")

@@ -1,45 +1,47 @@
-"""Celery tasks: thin wrappers that pass ids to the Runtime's use cases."""
+"""Celery tasks: thin wrappers that pass ids to the Runtime's services (names: celery_app.TaskName)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
+
+from failover.celery_app import TaskName, runtime_of
 
 
-@shared_task(name="failover.tasks.send_batch", bind=True)
-def send_batch(self: Any, batch_id: int) -> dict[str, int]:
-    result = self.app.runtime.send_batch(batch_id)
+@shared_task(name=TaskName.SEND_BATCH.value, bind=True)
+def send_batch(self: Task[Any, Any], batch_id: int) -> dict[str, int]:
+    result = runtime_of(self).delivery.send_batch(batch_id)
     return {"sent": result.sent, "failed": result.failed, "retrying": result.retrying}
 
 
-@shared_task(name="failover.tasks.sweep", bind=True)
-def sweep(self: Any) -> dict[str, Any]:
-    report = self.app.runtime.sweep()
+@shared_task(name=TaskName.SWEEP.value, bind=True)
+def sweep(self: Task[Any, Any]) -> dict[str, Any]:
+    report = runtime_of(self).delivery.sweep()
     return {"republished": report.republished, "broker_ok": report.broker_ok}
 
 
-@shared_task(name="failover.tasks.poll_graph", bind=True)
-def poll_graph(self: Any) -> dict[str, Any]:
-    return self.app.runtime.poll_graph()  # type: ignore[no-any-return]
+@shared_task(name=TaskName.POLL_GRAPH.value, bind=True)
+def poll_graph(self: Task[Any, Any]) -> dict[str, Any]:
+    return runtime_of(self).detection.poll_graph()
 
 
-@shared_task(name="failover.tasks.run_probe", bind=True)
-def run_probe(self: Any, name: str) -> dict[str, Any]:
-    return self.app.runtime.run_probe(name)  # type: ignore[no-any-return]
+@shared_task(name=TaskName.RUN_PROBE.value, bind=True)
+def run_probe(self: Task[Any, Any], name: str) -> dict[str, Any]:
+    return runtime_of(self).detection.run_probe(name)
 
 
-@shared_task(name="failover.tasks.evaluate_detection", bind=True)
-def evaluate_detection(self: Any) -> dict[str, Any]:
-    return self.app.runtime.evaluate_detection()  # type: ignore[no-any-return]
+@shared_task(name=TaskName.EVALUATE_DETECTION.value, bind=True)
+def evaluate_detection(self: Task[Any, Any]) -> dict[str, Any]:
+    return runtime_of(self).detection.evaluate()
 
 
-@shared_task(name="failover.tasks.audit_checkpoint", bind=True)
-def audit_checkpoint(self: Any) -> dict[str, Any]:
-    return self.app.runtime.audit_checkpoint()  # type: ignore[no-any-return]
+@shared_task(name=TaskName.AUDIT_CHECKPOINT.value, bind=True)
+def audit_checkpoint(self: Task[Any, Any]) -> dict[str, Any]:
+    return runtime_of(self).audit.checkpoint()
 
 
-@shared_task(name="failover.tasks.follow_up", bind=True)
-def follow_up(self: Any) -> dict[str, int]:
-    report = self.app.runtime.follow_up()
+@shared_task(name=TaskName.FOLLOW_UP.value, bind=True)
+def follow_up(self: Task[Any, Any]) -> dict[str, int]:
+    report = runtime_of(self).delivery.follow_up()
     return {"batches": len(report.batch_ids)}

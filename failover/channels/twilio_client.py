@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import requests
+from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from failover.channels.base import parse_retry_after
+from failover.channels.base import classify_http, parse_retry_after
+from failover.errors import RetryableDeliveryError
+from failover.privacy import scrub
 
 
 def status_callback_url(public_url: str, delivery_id: int) -> str:
@@ -79,3 +84,27 @@ class TwilioClients:
                 if http.session is not None:
                     http.session.close()
             self._made.clear()
+
+
+@contextmanager
+def twilio_errors(http: RecordingHttpClient, *, may_have_sent: bool) -> Iterator[None]:
+    """Map what the twilio SDK and requests raise to DeliveryErrors: the one mapping for SMS and voice.
+
+    ``may_have_sent``: the request creates something (a message, a call), so a timeout or a connection
+    dropped before the answer leaves the row in doubt; for a lookup it is only a retry.
+    """
+    try:
+        yield
+    except TwilioRestException as exc:
+        raise classify_http(
+            exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg), 500)
+        ) from None
+    except requests.RequestException as exc:
+        if may_have_sent and isinstance(exc, requests.Timeout):
+            raise RetryableDeliveryError("Twilio did not answer in time", code="timeout", maybe_sent=True) from None
+        if may_have_sent and isinstance(exc, requests.ConnectionError):
+            # Refused or reset before an answer: we cannot tell whether it was sent.
+            raise RetryableDeliveryError(
+                f"cannot reach Twilio: {type(exc).__name__}", code="network", maybe_sent=True
+            ) from None
+        raise RetryableDeliveryError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from None

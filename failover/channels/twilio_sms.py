@@ -8,14 +8,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-import requests
-from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
-from failover.channels.base import OutgoingMessage, Receipt, classify_http
-from failover.channels.twilio_client import RecordingHttpClient, TwilioClients, status_callback_url
-from failover.errors import RetryableDeliveryError
-from failover.privacy import scrub
+from failover.channels.base import OutgoingMessage, Receipt
+from failover.channels.twilio_client import RecordingHttpClient, TwilioClients, status_callback_url, twilio_errors
 
 
 class TwilioSMS:
@@ -63,17 +59,11 @@ class TwilioSMS:
         The dispatcher also refuses a sid that another ledger row already owns.
         """
         client, http = self.client()
-        try:
+        with twilio_errors(http, may_have_sent=False):
             for record in client.messages.list(to=message.to, limit=50, page_size=50):
                 created = record.date_created
                 if record.body == message.body and (created is None or created >= since):
                     return Receipt(message.delivery_id, str(record.sid))
-        except TwilioRestException as exc:
-            raise classify_http(
-                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg), 500)
-            ) from None
-        except requests.RequestException as exc:
-            raise RetryableDeliveryError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from None
         return None
 
     def _send_one(self, message: OutgoingMessage) -> Receipt:
@@ -83,24 +73,11 @@ class TwilioSMS:
             if self.messaging_service_sid
             else {"from_": self.sender or ""}
         )
-        try:
+        with twilio_errors(http, may_have_sent=True):
             created = client.messages.create(
                 to=message.to,
                 body=message.body,
                 status_callback=self.status_callback(message.delivery_id),
                 **sender,
             )
-        except TwilioRestException as exc:
-            raise classify_http(
-                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg), 500)
-            ) from None
-        except requests.Timeout:
-            raise RetryableDeliveryError("Twilio did not answer in time", code="timeout", maybe_sent=True) from None
-        except requests.ConnectionError as exc:
-            # Refused or reset before an answer: we cannot tell whether it was sent.
-            raise RetryableDeliveryError(
-                f"cannot reach Twilio: {type(exc).__name__}", code="network", maybe_sent=True
-            ) from None
-        except requests.RequestException as exc:
-            raise RetryableDeliveryError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from None
         return Receipt(message.delivery_id, str(created.sid))

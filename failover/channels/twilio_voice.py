@@ -11,15 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import requests
-from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from failover.channels import twilio_webhooks
-from failover.channels.base import OutgoingMessage, Receipt, classify_http
-from failover.channels.twilio_client import RecordingHttpClient, TwilioClients, status_callback_url
-from failover.errors import PermanentDeliveryError, RetryableDeliveryError
-from failover.privacy import scrub
+from failover.channels.base import OutgoingMessage, Receipt
+from failover.channels.twilio_client import RecordingHttpClient, TwilioClients, status_callback_url, twilio_errors
+from failover.errors import PermanentDeliveryError
 
 CALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
 RING_SECONDS = 30  # hang up before most voicemail boxes answer
@@ -63,7 +60,7 @@ class TwilioVoice:
         if not self.caller_id:
             raise PermanentDeliveryError("voice calls need TWILIO_FROM (a voice-capable number)", code="no-caller-id")
         client, http = self.client()
-        try:
+        with twilio_errors(http, may_have_sent=True):
             call = client.calls.create(
                 to=message.to,
                 from_=self.caller_id,
@@ -73,16 +70,4 @@ class TwilioVoice:
                 status_callback_method="POST",
                 timeout=RING_SECONDS,
             )
-        except TwilioRestException as exc:
-            raise classify_http(
-                exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg), 500)
-            ) from None
-        except requests.Timeout:
-            raise RetryableDeliveryError("Twilio did not answer in time", code="timeout", maybe_sent=True) from None
-        except requests.ConnectionError as exc:
-            raise RetryableDeliveryError(
-                f"cannot reach Twilio: {type(exc).__name__}", code="network", maybe_sent=True
-            ) from None
-        except requests.RequestException as exc:
-            raise RetryableDeliveryError(f"cannot reach Twilio: {type(exc).__name__}", code="network") from None
         return Receipt(message.delivery_id, str(call.sid))

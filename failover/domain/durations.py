@@ -17,7 +17,7 @@ _LONGEST = 10_000 * 86400
 
 def parse_duration(text: str | int | float) -> dt.timedelta:
     """``"1h30m"`` -> 90 minutes. A bare number means seconds."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, str | int | float):  # null, a list, a mapping
         raise ValueError("expected a duration such as 90s, 10m or 1h")
     if isinstance(text, int | float):
         seconds = float(text)

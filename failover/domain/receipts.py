@@ -92,10 +92,3 @@ def reached(status: str, transport: str | None) -> bool:
     message; an answer proves reach too, but that is the caller's to add.
     """
     return status == DELIVERED
-
-
-def awaiting_receipt(status: str, transport: str | None) -> bool:
-    """Whether more news can still come for a row: still being sent, or sent through a provider that reports back."""
-    if status in (PENDING, SENDING, IN_DOUBT):
-        return True
-    return status == SENT and (transport or "") in RECEIPT_TRANSPORTS

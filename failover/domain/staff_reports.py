@@ -9,7 +9,7 @@ pure: it reads a text (:func:`parse`) and counts reports (:func:`tally`).
 Counting: the distinct reporters with a report for a service within
 ``window`` - never the reports, so a flood from one phone (or five from the
 same person) is one reporter. ``min_reporters`` of them make the ``reports``
-source fail for that service: a :class:`~failover.domain.signals.Reading`
+source fail for that service: a :class:`~failover.domain.detection.signals.Reading`
 with origin ``reports``, one origin toward ``probe_quorum`` exactly like a
 probe (and held for ``hold`` like one). Its vote expires when the window
 would no longer hold ``min_reporters`` reporters, so the source clears by
@@ -24,8 +24,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from failover.domain.detection.signals import Reading
 from failover.domain.report_policy import ReportsPolicy
-from failover.domain.signals import Reading
 
 ORIGIN = "reports"  # the detection origin (and voter) of staff reports
 KIND = "reports"

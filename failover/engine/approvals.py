@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from failover.domain.planning import Plan, PlannedDelivery, SkippedRecipient
 from failover.domain.runbooks import Catalog
 from failover.engine import audit, optouts
-from failover.engine.activation import _write_ledger  # one ledger writer for every row
+from failover.engine.ledger import write_ledger  # one ledger writer for every row
 from failover.models import Activation, ActivationState, Delivery, User
 
 STEP = "approval.0"
@@ -91,7 +91,7 @@ def page_waiting(session: Session, catalog: Catalog, *, now: dt.datetime, consol
                 plan.skipped.append(SkippedRecipient(STEP, contact_id, "sms", reason or "no phone number"))
                 continue
             plan.deliveries.append(PlannedDelivery(STEP, contact_id, "sms", person.phone, None, text))
-        batch_ids += _write_ledger(session, activation.id, plan, now)
+        batch_ids += write_ledger(session, activation.id, plan, now)
         audit.record(
             session,
             action="approval.paged",

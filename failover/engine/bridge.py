@@ -22,8 +22,9 @@ from sqlalchemy.orm import Session
 from failover.channels.twilio_conference import ConferenceEvent
 from failover.clock import utcnow
 from failover.domain import planning
-from failover.domain.bridge import Line
+from failover.domain.bridge import Line, filters, line_for
 from failover.domain.runbooks import Catalog
+from failover.domain.templates import Templates
 from failover.engine import audit, optouts
 from failover.engine.rows import insert_once
 from failover.models import (
@@ -35,6 +36,7 @@ from failover.models import (
     IncidentState,
 )
 from failover.privacy import mask_phone
+from failover.settings import Settings
 
 ACTOR = "bridge"
 LineOf = Callable[[int], Line | None]
@@ -46,6 +48,24 @@ class Dial:
     person_id: str
     phone: str
     line: Line
+
+
+def line_of(settings: Settings) -> LineOf:
+    """Which line an incident gets: a conference on FAILOVER_BRIDGE_NUMBER (else TWILIO_FROM), or the fixed one."""
+    number = settings.bridge_number or settings.twilio_from
+    secret = settings.flask_secret_key()
+
+    def line(incident_id: int) -> Line | None:
+        if not number:
+            return None
+        return line_for(incident_id, number=number, secret=secret, fixed_pin=settings.bridge_pin)
+
+    return line
+
+
+def install(templates: Templates, settings: Settings) -> None:
+    """Templates render the real number, PIN and tel: link (the domain.bridge filters)."""
+    templates.env.filters.update(filters(line_of(settings)))
 
 
 def sweep(session: Session, catalog: Catalog, line_of: LineOf) -> list[Dial]:

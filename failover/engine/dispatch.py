@@ -13,7 +13,8 @@ A row enters ``sending`` only through a conditional UPDATE from ``pending``,
 so when two workers hold the same batch only one of them sends each row.
 Results are recorded in small groups as they arrive, so a worker killed
 mid-batch leaves at most a handful of rows ``sending``; the sweep finds them
-(``stale_sending``) and reconciles them with the provider before any resend.
+(``reconcile.stale_sending``) and reconciles them with the provider before any resend
+(failover/engine/reconcile.py). Rows are written by ``ledger.write_ledger``; publishing is engine/relay.py.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-from sqlalchemy import Integer, Row, and_, bindparam, func, or_, select, update
+from sqlalchemy import Integer, Row, bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -36,10 +37,10 @@ from failover.channels.base import Channel, OutgoingMessage, Receipt
 from failover.clock import utcnow
 from failover.db import Database
 from failover.domain.retry import backoff_seconds
-from failover.engine import audit
+from failover.engine import audit, ledger
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
-from failover.models import Activation, ActivationState, Delivery, DeliveryStatus, DispatchBatch
-from failover.throttle import CircuitOpen, Guard
+from failover.models import Activation, Delivery, DeliveryStatus, DispatchBatch
+from failover.throttle import Guard
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,6 @@ IN_DOUBT = DeliveryStatus.IN_DOUBT
 RECORD_EVERY = 25  # results per recording transaction
 RECORD_INTERVAL_S = 0.25
 _T = Delivery.__table__
-
-
-@runtime_checkable
-class Reconcilable(Protocol):
-    """A channel that can tell whether a message it may have sent was accepted."""
-
-    def find(self, message: OutgoingMessage, since: dt.datetime) -> Receipt | None: ...
 
 
 @dataclass
@@ -112,7 +106,7 @@ def send_batch(
                 _with_db_retries(lambda o=outcomes: _record(database, channel, o, attempts, policy, result, actor))
                 keeper.release(d for outcome in outcomes for d in _ids(outcome))
     with database.transaction() as session:
-        _complete_finished(session, {activation_id}, actor)
+        ledger.complete_finished(session, {activation_id}, actor)
     return result
 
 
@@ -419,234 +413,3 @@ def _with_db_retries(write: Callable[[], None], *, budget_s: float = 30.0) -> No
             log.warning("database unavailable while recording results (%s); retrying", type(exc.orig).__name__)
             time.sleep(delay)
             delay = min(delay * 2, 3.0)
-
-
-OPEN_STATES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING, IN_DOUBT)
-
-
-def _complete_finished(session: Session, activation_ids: Iterable[int], actor: str) -> None:
-    """Mark activations whose rows are all final as completed (once)."""
-    for activation_id in sorted(set(activation_ids)):
-        still_open = session.scalar(
-            select(Delivery.id)
-            .where(Delivery.activation_id == activation_id, Delivery.status.in_(OPEN_STATES))
-            .limit(1)
-        )
-        if still_open is not None:
-            continue
-        done = session.execute(
-            update(Activation)
-            .where(Activation.id == activation_id, Activation.state == ActivationState.QUEUED)
-            .values(state=ActivationState.COMPLETED, completed_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if done.rowcount:  # type: ignore[attr-defined]
-            counts = dict(
-                session.execute(
-                    select(Delivery.status, func.count())
-                    .where(Delivery.activation_id == activation_id)
-                    .group_by(Delivery.status)
-                ).all()
-            )
-            incident_id = session.scalar(select(Activation.incident_id).where(Activation.id == activation_id))
-            audit.record(
-                session,
-                action="activation.completed",
-                actor=actor,
-                target_type="activation",
-                target_id=activation_id,
-                incident_id=incident_id,
-                details={"statuses": counts},
-            )
-
-
-def stale_sending(session: Session, now: dt.datetime, timeout: float) -> None:
-    """Rows left ``sending`` past the timeout (a worker died mid-send) become in doubt now."""
-    cutoff = now - dt.timedelta(seconds=timeout)
-    session.execute(
-        update(_T)
-        .where(_T.c.status == DeliveryStatus.SENDING, _T.c.claimed_at < cutoff)
-        .values(status=IN_DOUBT, next_attempt_at=now, last_error="worker stopped while sending", updated_at=now)
-    )
-
-
-def reconcile(
-    database: Database,
-    channels: Mapping[str, Channel],
-    *,
-    now: dt.datetime,
-    limit: int = 200,
-    actor: str = "reconciler",
-    guard: Guard | None = None,
-    policy: Policy = DEFAULT_POLICY,
-) -> tuple[int, int]:
-    """Settle due in-doubt rows by asking the provider. (A delivery receipt settles one too, on arrival.)
-
-    found -> sent; not found -> pending again, or failed when its attempts are
-    used up; provider down (circuit open) for longer than the sending timeout
-    -> failed, so the fallback channel reaches the person instead of nobody.
-    Channels without ``find`` cannot be asked: their in-doubt rows are sent
-    again, which is the documented residual risk (SendGrid).
-    Returns (found, not found).
-    """
-    with database.transaction() as session:
-        rows = session.execute(
-            select(
-                Delivery.id,
-                Delivery.channel,
-                Delivery.address,
-                Delivery.body,
-                Delivery.subject,
-                Delivery.severity,
-                Delivery.claimed_at,
-                Delivery.activation_id,
-                Delivery.attempts,
-                Delivery.updated_at,
-            )
-            .where(
-                Delivery.status == IN_DOUBT, or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now)
-            )
-            .order_by(Delivery.id)
-            .limit(limit)
-        ).all()
-    if not rows:
-        return 0, 0
-    verdicts: dict[str, list[dict[str, Any]]] = {"sent": [], "retry": [], "failed": [], "unconfirmed": []}
-    for row in rows:
-        try:
-            provider_id = _ask_provider(database, channels.get(row.channel), row, now, guard)
-        except CircuitOpen as exc:
-            if now - row.updated_at >= dt.timedelta(seconds=policy.sending_timeout):
-                # The provider is down and cannot say whether it took the message. Waiting for it
-                # would leave the person unreached: give up on this channel so the fallback runs.
-                verdicts["unconfirmed"].append({"_id": row.id, "_err": f"could not confirm: {exc.detail}"})
-            continue
-        except DeliveryError as exc:
-            log.warning("cannot reconcile delivery %s yet: %s", row.id, exc.detail)
-            continue
-        if provider_id is not None:
-            verdicts["sent"].append({"_id": row.id, "_pid": provider_id})
-        else:
-            verdicts["failed" if row.attempts >= policy.max_attempts else "retry"].append({"_id": row.id})
-    updates = {
-        "sent": {
-            "status": DeliveryStatus.SENT,
-            "provider_id": bindparam("_pid"),
-            "sent_at": now,
-            "error_code": None,
-            "last_error": None,
-        },
-        "retry": {"status": DeliveryStatus.PENDING, "next_attempt_at": now},
-        "failed": {"status": DeliveryStatus.FAILED},
-        "unconfirmed": {"status": DeliveryStatus.FAILED, "error_code": "circuit_open", "last_error": bindparam("_err")},
-    }
-    details = {
-        "sent": lambda p: {"found": True, "provider_id": p["_pid"]},
-        "retry": lambda p: {"found": False, "then": "retry"},
-        "failed": lambda p: {"found": False, "then": "failed"},
-        "unconfirmed": lambda p: {"found": None, "then": "failed", "error": p["_err"]},
-    }
-    with database.transaction() as session:
-        connection = session.connection()
-        events = []
-        for verdict, params in verdicts.items():
-            if not params:
-                continue
-            connection.execute(
-                update(_T)
-                .where(_T.c.id == bindparam("_id"), _T.c.status == IN_DOUBT)
-                .values(updated_at=now, **updates[verdict]),
-                params,
-            )
-            events += [
-                audit.Entry("delivery.reconciled", actor, "delivery", p["_id"], details=details[verdict](p))
-                for p in params
-            ]
-        audit.record_many(session, events)
-        _complete_finished(session, {row.activation_id for row in rows}, actor)
-    return len(verdicts["sent"]), len(verdicts["retry"]) + len(verdicts["failed"])
-
-
-def _ask_provider(
-    database: Database,
-    channel: Channel | None,
-    row: Row[Any],
-    now: dt.datetime,
-    guard: Guard | None,
-) -> str | None:
-    """The provider's id for an in-doubt row's message, or None if it never took it."""
-    if not isinstance(channel, Reconcilable):
-        return None
-    message = OutgoingMessage(row.id, row.address, row.body, row.subject, severity=row.severity)
-    since = (row.claimed_at or now) - dt.timedelta(minutes=2)
-    if guard is None:
-        receipt = channel.find(message, since)
-    else:
-        with guard.request(channel.transport):
-            receipt = channel.find(message, since)
-    if receipt is None or _owned_elsewhere(database, receipt.provider_id, row.id):
-        return None  # the same text to the same number may be another row's message
-    return receipt.provider_id
-
-
-def _owned_elsewhere(database: Database, provider_id: str, delivery_id: int) -> bool:
-    with database.reading() as session:
-        other = session.scalar(
-            select(Delivery.id).where(Delivery.provider_id == provider_id, Delivery.id != delivery_id).limit(1)
-        )
-    return other is not None
-
-
-def batches_to_publish(session: Session, now: dt.datetime, republish_after: float, limit: int = 500) -> list[int]:
-    """Batches holding due pending rows that no published task will pick up.
-
-    That is: never published (the broker refused); published before a retry
-    was scheduled for one of its rows (or before reconciliation queued a row
-    again); or neither published nor started for ``republish_after`` seconds,
-    so the task must have been lost (a broker restarted empty, a dead worker's
-    reserved tasks). A long queue in a big broadcast is not "lost": that is why
-    the last start counts, and why the window is minutes, not seconds.
-    """
-    stale = now - dt.timedelta(seconds=republish_after)
-    last_seen = func.coalesce(DispatchBatch.started_at, DispatchBatch.published_at)
-    query = (
-        select(DispatchBatch.id)
-        .join(Delivery, Delivery.batch_id == DispatchBatch.id)
-        .where(
-            Delivery.status == DeliveryStatus.PENDING,
-            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now),
-            or_(
-                DispatchBatch.published_at.is_(None),
-                DispatchBatch.published_at < Delivery.next_attempt_at,
-                and_(
-                    last_seen < stale,
-                    or_(DispatchBatch.started_at.is_(None), DispatchBatch.started_at >= DispatchBatch.published_at),
-                ),
-            ),
-        )
-        .distinct()
-        .order_by(DispatchBatch.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
-
-
-def mark_unpublished(session: Session, batch_ids: Sequence[int]) -> None:
-    """The broker refused these: the sweep must publish them."""
-    if batch_ids:
-        session.execute(
-            update(DispatchBatch)
-            .where(DispatchBatch.id.in_(batch_ids))
-            .values(published_at=None)
-            .execution_options(synchronize_session=False)
-        )
-
-
-def mark_published(session: Session, batch_ids: Sequence[int], now: dt.datetime) -> None:
-    if batch_ids:
-        session.execute(
-            update(DispatchBatch)
-            .where(DispatchBatch.id.in_(batch_ids))
-            .values(published_at=now, publish_count=DispatchBatch.publish_count + 1)
-            .execution_options(synchronize_session=False)
-        )

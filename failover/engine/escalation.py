@@ -25,7 +25,8 @@ from failover.domain import planning, reach
 from failover.domain.planning import SkippedRecipient
 from failover.domain.runbooks import Catalog
 from failover.engine import audit, optouts, roster
-from failover.engine.activation import _write_ledger, activation_info, incident_info  # one ledger writer for every row
+from failover.engine.activation import activation_info, incident_info
+from failover.engine.ledger import write_ledger  # one ledger writer for every row
 from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import Activation, ActivationState, EscalationState, EscalationTimer, IncidentState
 
@@ -91,7 +92,7 @@ def fire_due(session: Session, catalog: Catalog, *, now: dt.datetime, limit: int
         key = f"escalation.{timer.entry}"
         reason_text = f"escalation limit reached ({limit} per person per incident)"
         plan.skipped += [SkippedRecipient(key, person_id, entry.channel, reason_text) for person_id in targets.limited]
-        batch_ids += _write_ledger(session, activation.id, plan, now)
+        batch_ids += write_ledger(session, activation.id, plan, now)
         if plan.deliveries and activation.state == ActivationState.COMPLETED:
             activation.state, activation.completed_at = ActivationState.QUEUED, None
         timer.outcome = "paged" if plan.deliveries else "nobody"

@@ -25,7 +25,8 @@ from failover.domain import planning, reach
 from failover.domain.planning import Plan
 from failover.domain.runbooks import Catalog, Runbook, Step
 from failover.engine import audit, optouts
-from failover.engine.activation import _write_ledger, activation_info, incident_info  # one ledger writer for every row
+from failover.engine.activation import activation_info, incident_info
+from failover.engine.ledger import write_ledger  # one ledger writer for every row
 from failover.errors import InvalidRequest
 from failover.models import (
     Activation,
@@ -106,7 +107,7 @@ def fall_back(
     for context in opened.values():
         if context is None or not (context.plan.deliveries or context.plan.skipped):
             continue
-        batch_ids += _write_ledger(session, context.activation.id, context.plan, now)
+        batch_ids += write_ledger(session, context.activation.id, context.plan, now)
         if context.plan.deliveries and context.activation.state == ActivationState.COMPLETED:
             context.activation.state, context.activation.completed_at = ActivationState.QUEUED, None
     audit.record_many(session, events)

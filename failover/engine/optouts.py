@@ -27,10 +27,6 @@ def opted_out_people(session: Session, contacts: Contacts) -> set[str]:
     return {person.id for person in people if person is not None}
 
 
-def is_opted_out(session: Session, phone: str) -> bool:
-    return session.get(OptOut, phone) is not None
-
-
 def opt_out(
     session: Session, *, phone: str, person_id: str | None, keyword: str, now: dt.datetime, actor: str
 ) -> tuple[bool, list[int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from typing import Any
 
 from sqlalchemy import func, select
@@ -164,9 +163,3 @@ def outbox(session: Session, *, limit: int = 200) -> list[dict[str, Any]]:
         }
         for message, person, activation_id in rows
     ]
-
-
-def outbox_count(session: Session) -> Counter[str]:
-    return Counter(
-        dict(session.execute(select(OutboxMessage.channel, func.count()).group_by(OutboxMessage.channel)).all())
-    )

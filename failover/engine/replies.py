@@ -27,7 +27,7 @@ from failover.channels.callbacks import InboundSMS, Keypress
 from failover.domain import reach
 from failover.domain.replies import Reply, ReplyKind, parse
 from failover.domain.runbooks import Catalog
-from failover.engine import audit, dispatch, limits, optouts, tracking
+from failover.engine import audit, ledger, limits, optouts, tracking
 from failover.engine.rows import insert_once
 from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import (
@@ -99,7 +99,7 @@ def handle_sms(
         _, activation_ids = optouts.opt_out(
             session, phone=message.sender, person_id=person_id, keyword=reply.keyword, now=now, actor=actor
         )
-        dispatch._complete_finished(session, activation_ids, actor)  # their waiting rows were cancelled
+        ledger.complete_finished(session, activation_ids, actor)  # their waiting rows were cancelled
         return Outcome("opted_out")  # Twilio confirms opt-outs itself and would refuse an answer of ours
     if reply.kind == ReplyKind.START:
         was_out = optouts.opt_in(session, phone=message.sender, person_id=person_id, keyword=reply.keyword, actor=actor)

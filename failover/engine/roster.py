@@ -29,10 +29,6 @@ ESCALATION_STEPS = "escalation.%"
 APPROVAL_STEPS = "approval.%"  # pages to approvers (engine.approvals): not part of the broadcast
 
 
-def is_escalation(step: str) -> bool:
-    return step.startswith("escalation.")
-
-
 def is_aside(step: str) -> bool:
     """Escalations and approval pages: messages about the activation, not the steps it asked people with."""
     return step.startswith(("escalation.", "approval."))

@@ -20,12 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from failover.domain import staff_reports
-from failover.domain.detection import DetectionConfig
-from failover.domain.detector import IN_INCIDENT
+from failover.domain.detection.config import DetectionConfig
+from failover.domain.detection.policy import IN_INCIDENT
 from failover.domain.report_policy import ReportsPolicy
 from failover.domain.runbooks import Catalog
 from failover.domain.staff_reports import Parsed, Report
-from failover.engine import audit, detection, limits
+from failover.engine import audit, limits
+from failover.engine.detection import decisions as detection
 from failover.models import Incident, StaffReport, WatchedService
 from failover.privacy import mask_phone
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from failover.channels.callbacks import InboundSMS
 from failover.domain import phone_commands, polls
 from failover.domain import staff_reports as report_words
-from failover.domain.detection import DetectionConfig
+from failover.domain.detection.config import DetectionConfig
 from failover.domain.runbooks import Catalog
 from failover.engine import phone_activation, staff_reports
 from failover.engine import polls as poll_cases

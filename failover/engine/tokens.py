@@ -27,8 +27,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from failover.clock import utcnow
+from failover.domain.roles import ROLES
 from failover.engine import audit
-from failover.engine.users import ROLES
 from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import ApiToken, User
 

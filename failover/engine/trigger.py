@@ -23,15 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from failover.domain import planning
-from failover.domain.detection import DetectionConfig, fold
-from failover.domain.detector import IN_INCIDENT
-from failover.domain.detector import incident_title as outage_title
+from failover.domain.detection.config import DetectionConfig, fold
+from failover.domain.detection.policy import IN_INCIDENT
+from failover.domain.detection.policy import incident_title as outage_title
 from failover.domain.planning import ActivationInfo, IncidentInfo, Plan
 from failover.domain.preview import Preview, Prices, summarise
 from failover.domain.runbooks import Catalog, Runbook
 from failover.engine import activation
 from failover.engine.activation import Accepted, activation_info, incident_info, incident_title, note, optional_text
-from failover.engine.detection import ACTOR as WATCHER
+from failover.engine.detection.decisions import ACTOR as WATCHER
 from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import Activation, ActivationState, Incident, IncidentState, WatchedService
 

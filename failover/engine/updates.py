@@ -27,12 +27,8 @@ from failover.domain.preview import Preview, Prices, summarise
 from failover.domain.runbooks import SMS_MAX_CHARS, Runbook, Trigger
 from failover.domain.templates import UPDATE_FOLDER, UPDATE_NAMES, Templates
 from failover.engine import audit
-from failover.engine.activation import (  # one ledger writer for every row
-    Accepted,
-    _write_ledger,
-    incident_info,
-    open_incident_by_id,
-)
+from failover.engine.activation import Accepted, incident_info, open_incident_by_id
+from failover.engine.ledger import write_ledger  # one ledger writer for every row
 from failover.errors import InvalidRequest
 from failover.models import (
     Activation,
@@ -116,7 +112,7 @@ def send(
     )
     session.add(activation)
     session.flush()
-    batch_ids = _write_ledger(session, activation.id, planned, now)
+    batch_ids = write_ledger(session, activation.id, planned, now)
     counts = planned.count_by_channel()
     activation.summary = {"counts": counts, "groups": planned.count_by_group(), "skipped": len(planned.skipped)}
     if not planned.deliveries:

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from failover.clock import utcnow
+from failover.domain.roles import ROLES
 from failover.engine import audit, sessions
 from failover.errors import InvalidRequest, NotFound
 from failover.models import ConsoleSession, User
@@ -36,7 +37,7 @@ from failover.secretbox import SecretBox, SecretUnreadable
 
 log = logging.getLogger(__name__)
 
-ROLES = ("viewer", "operator", "admin")
+
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024  # argon2 would hash a megabyte happily; a login form should not make it
 TOTP_ISSUER = "failover"

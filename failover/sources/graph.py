@@ -1,7 +1,7 @@
 """Microsoft Graph service health: an app-only token from msal, then the issues and health overviews.
 
-``GraphClient.snapshot()`` returns a :class:`~failover.domain.signals.GraphSnapshot`
-or raises :class:`GraphError` carrying a :class:`~failover.domain.signals.GraphFailure`
+``GraphClient.snapshot()`` returns a :class:`~failover.domain.detection.signals.GraphSnapshot`
+or raises :class:`GraphError` carrying a :class:`~failover.domain.detection.signals.GraphFailure`
 that says whether the failure is outage evidence (``unreachable``) or ours
 (``misconfigured``, ``throttled``). It never returns "all healthy" for a
 poll that did not happen: during identity outages this API goes dark
@@ -32,7 +32,7 @@ import msal.exceptions
 import requests
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from failover.domain.signals import (
+from failover.domain.detection.signals import (
     GraphFailure,
     GraphSnapshot,
     Issue,

@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from failover.domain.detection import Probe
+from failover.domain.detection.config import Probe
 from failover.privacy import scrub
 
 REPLY_CHARS = 300

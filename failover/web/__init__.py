@@ -48,17 +48,16 @@ def create_app(
         auth,
         bridge_webhooks,
         console,
+        detection,
         errors,
         guards,
         health,
         incident_work,
         notices,
         provider_webhooks,
-        signals,
         status,
         talkback,
         views,
-        watch,
     )
 
     views.init_app(app)
@@ -78,8 +77,8 @@ def create_app(
     app.register_blueprint(admin.bp)
     views.csrf.exempt(api.bp)  # bearer tokens, never cookies, for anything but GET
     app.register_blueprint(api.bp)
-    app.register_blueprint(signals.bp)
-    app.register_blueprint(watch.bp)
+    app.register_blueprint(detection.signals_bp)
+    app.register_blueprint(detection.watch_bp)
     app.register_blueprint(talkback.bp)  # poll panels and exports; the public "Report a problem" POST
     app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
     app.register_blueprint(bridge_webhooks.bp)  # the bridge line's calls and conference callbacks: signed too

@@ -50,12 +50,14 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, g, jsonify, redirect, request, session, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
+from failover.domain.roles import ROLE_RANK
 from failover.engine import sessions, tokens, users
+from failover.runtime import Runtime
+from failover.settings import Settings
 from failover.web.errors import answer, wants_json
 
 log = logging.getLogger(__name__)
 
-ROLE_RANK = {"viewer": 1, "operator": 2, "admin": 3}
 PUBLIC_PATHS = frozenset({"/login", "/status", "/status.json", "/healthz", "/readyz"})
 PUBLIC_PREFIXES = ("/login/", "/status/", "/static/", "/webhooks/")
 
@@ -172,7 +174,7 @@ def end_session() -> None:
     session.clear()
 
 
-def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
+def init_app(app: Flask, *, runtime: Runtime, settings: Settings) -> None:
     secure = settings.public_url.startswith("https://")
     app.config.update(
         SESSION_COOKIE_NAME="__Host-failover" if secure else "failover_session",
@@ -245,7 +247,7 @@ def init_app(app: Flask, *, runtime: Any, settings: Any) -> None:
         return {"has_role": has_role, "principal": principal}
 
 
-def _identify(runtime: Any) -> Principal | None:
+def _identify(runtime: Runtime) -> Principal | None:
     if request.path.startswith("/api/"):
         header = request.headers.get("Authorization", "")
         if header:
@@ -258,7 +260,7 @@ def _identify(runtime: Any) -> Principal | None:
     return Principal(user.username, user.role, "session", user.account.id)
 
 
-def _bearer(runtime: Any, header: str) -> Principal | None:
+def _bearer(runtime: Runtime, header: str) -> Principal | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None

@@ -103,7 +103,7 @@ def totp():  # type: ignore[no-untyped-def]
         flash("Two-step login is already on. Remove it first to enrol another authenticator.", "info")
         return redirect(url_for("account.account"))
     form = TotpEnrolForm()
-    box = runtime().totp_box
+    box = runtime().accounts.totp_box
     secret = _enrolling(box) if request.method == "POST" else None
     if secret is None:
         secret = users.new_totp_secret()

@@ -38,7 +38,9 @@ def acknowledge(activation_id: int):  # type: ignore[no-untyped-def]
     if not form.validate_on_submit():
         raise InvalidRequest("; ".join(f"{name}: {', '.join(errors)}" for name, errors in form.errors.items()))
     person = form.person.data.strip()
-    runtime().acknowledge_on_behalf(activation_id=activation_id, person_id=person, actor=actor(), note=form.note.data)
+    runtime().tracking.acknowledge_on_behalf(
+        activation_id=activation_id, person_id=person, actor=actor(), note=form.note.data
+    )
     flash(f"Recorded: {person} acknowledged (on their behalf, by you).", "info")
     return redirect(url_for("console.activation", activation_id=activation_id))
 
@@ -49,6 +51,6 @@ def steer(activation_id: int):  # type: ignore[no-untyped-def]
     form = EscalationForm()
     if not form.validate_on_submit():
         raise InvalidRequest("choose pause, resume or cancel")
-    state = runtime().steer_escalation(activation_id=activation_id, action=form.action.data, actor=actor())
+    state = runtime().tracking.steer_escalation(activation_id=activation_id, action=form.action.data, actor=actor())
     flash(DONE[state], "info")
     return redirect(url_for("console.activation", activation_id=activation_id))

@@ -103,7 +103,7 @@ def answer(model: type[BaseModel], data: Any, status: int = 200):  # type: ignor
 def openapi():  # type: ignore[no-untyped-def]
     rt = runtime()
     doc = schema.document(
-        OPERATIONS, runbook_ids=list(rt.catalog().runbooks), server_url=rt.settings.public_url.rstrip("/")
+        OPERATIONS, runbook_ids=list(rt.config.catalog().runbooks), server_url=rt.settings.public_url.rstrip("/")
     )
     return jsonify(doc)
 
@@ -113,7 +113,7 @@ def openapi():  # type: ignore[no-untyped-def]
 
 @route("/runbooks", "GET", role="viewer", summary="List runbooks", response=schema.RunbookList)
 def list_runbooks():  # type: ignore[no-untyped-def]
-    books = runtime().catalog().runbooks.values()
+    books = runtime().config.catalog().runbooks.values()
     return answer(
         schema.RunbookList,
         {
@@ -168,7 +168,7 @@ def get_incident(incident_id: int):  # type: ignore[no-untyped-def]
 )
 def resolve_incident(incident_id: int):  # type: ignore[no-untyped-def]
     req = body(schema.ResolveRequest)
-    accepted, broker_ok = runtime().resolve(
+    accepted, broker_ok = runtime().activations.resolve(
         incident_id=incident_id, actor=actor(), note=req.note, all_clear=req.all_clear, override=req.override
     )
     incident = read(queries.incident_detail, incident_id)
@@ -207,7 +207,7 @@ def list_activations():  # type: ignore[no-untyped-def]
 def create_activation():  # type: ignore[no-untyped-def]
     req = body(schema.ActivationCreate)
     rt = runtime()
-    unknown = [r for r in req.runbooks if rt.catalog().runbook(r) is None]
+    unknown = [r for r in req.runbooks if rt.config.catalog().runbook(r) is None]
     if unknown:
         raise InvalidRequest(f"unknown runbook(s): {', '.join(unknown)}")
     request_args = {
@@ -220,8 +220,8 @@ def create_activation():  # type: ignore[no-untyped-def]
         "message": req.message,
     }
     if req.dry_run:
-        return answer(schema.Preview, _preview(rt.preview(**request_args)))
-    accepted, broker_ok = rt.trigger(**request_args, source="api")
+        return answer(schema.Preview, _preview(rt.activations.preview(**request_args)))
+    accepted, broker_ok = rt.activations.trigger(**request_args, source="api")
     return answer(
         schema.Triggered,
         {
@@ -252,7 +252,7 @@ def get_activation(activation_id: int):  # type: ignore[no-untyped-def]
     response=schema.AcceptedActivation,
 )
 def approve_activation(activation_id: int):  # type: ignore[no-untyped-def]
-    accepted, _ = runtime().approve(activation_id=activation_id, actor=actor())
+    accepted, _ = runtime().activations.approve(activation_id=activation_id, actor=actor())
     return answer(schema.AcceptedActivation, _accepted(accepted))
 
 
@@ -264,7 +264,7 @@ def approve_activation(activation_id: int):  # type: ignore[no-untyped-def]
     response=schema.Activation,
 )
 def cancel_activation(activation_id: int):  # type: ignore[no-untyped-def]
-    runtime().cancel(activation_id=activation_id, actor=actor(), reason="withdrawn through the API")
+    runtime().activations.cancel(activation_id=activation_id, actor=actor(), reason="withdrawn through the API")
     return answer(schema.Activation, read(queries.activation_progress, activation_id))
 
 

@@ -26,8 +26,8 @@ from pydantic import (
 from pydantic.json_schema import models_json_schema
 
 from failover.engine.notices import SEVERITIES
+from failover.models import MAX_ID
 
-MAX_ID = 2_147_483_647
 _NO_CONTROL = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 # At least one visible character, no control characters (PostgreSQL refuses NUL outright).
 _SOME_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"

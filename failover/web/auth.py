@@ -134,7 +134,9 @@ def totp():  # type: ignore[no-untyped-def]
         return render_template("totp.html", form=form), 400 if request.method == "POST" else 200
     if refused(pending.username, second_factor=True):
         return render_template("totp.html", form=TotpForm(), throttled=True), 429
-    outcome = transact(users.check_totp, token=token, code=form.code.data, ip=client_ip(), box=runtime().totp_box)
+    outcome = transact(
+        users.check_totp, token=token, code=form.code.data, ip=client_ip(), box=runtime().accounts.totp_box
+    )
     if outcome.account is None or outcome.token is None:
         count_failure(pending.username, second_factor=True)
         if outcome.locked:

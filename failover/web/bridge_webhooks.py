@@ -26,7 +26,7 @@ def bridge_call():  # type: ignore[no-untyped-def]
         call = twilio_conference.parse_incoming(request.form)
     except WebhookRejected as exc:
         return _rejected("twilio/bridge", exc)
-    return Response(runtime().bridge_line.incoming(call), mimetype=TWIML)
+    return Response(runtime().talkback.incoming_call(call), mimetype=TWIML)
 
 
 @bp.post(twilio_conference.CONFERENCE_PATH)
@@ -37,5 +37,5 @@ def conference_status():  # type: ignore[no-untyped-def]
         event = twilio_conference.parse_event(request.form)
     except WebhookRejected as exc:
         return _rejected("twilio/conference", exc)
-    runtime().bridge_line.conference_event(event)
+    runtime().talkback.conference_event(event)
     return Response(status=204)

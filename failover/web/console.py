@@ -15,7 +15,8 @@ from failover.clock import utcnow
 from failover.domain import planning
 from failover.domain.labels import step_label
 from failover.domain.runbooks import Catalog
-from failover.engine import activation_view, auditlog, detection_view, overview, queries, roster
+from failover.engine import activation_view, auditlog, overview, queries, roster
+from failover.engine.detection import view as detection_view
 from failover.errors import Conflict, InvalidRequest
 from failover.models import Activation, ActivationState
 from failover.web import health
@@ -46,7 +47,7 @@ def dashboard():  # type: ignore[no-untyped-def]
     settings = rt.settings
     channels = {
         name: {"transport": channel.transport, "ready": channel.transport != "outbox"}
-        for name, channel in rt.channels.items()
+        for name, channel in rt.delivery.channels.items()
     }
     readiness = {
         "sms": "Twilio" if settings.twilio_enabled else "outbox (TWILIO_* not set)",
@@ -58,7 +59,7 @@ def dashboard():  # type: ignore[no-untyped-def]
         channels=channels,
         readiness=readiness,
         problems=health.problems(),
-        watch=rt.watch_overview(),
+        watch=rt.detection.overview(),
         form=ConfirmForm(),
         **data,
     )
@@ -68,7 +69,7 @@ def dashboard():  # type: ignore[no-untyped-def]
 @requires("operator")
 def activate():  # type: ignore[no-untyped-def]
     rt = runtime()
-    catalog = rt.catalog()
+    catalog = rt.config.catalog()
     form = ActivateForm()
     form.runbook.choices = [(r.id, r.title) for r in catalog.runbooks.values()]
     known = dict.fromkeys(s for r in catalog.runbooks.values() for s in r.trigger.services)
@@ -89,7 +90,7 @@ def activate():  # type: ignore[no-untyped-def]
         "message": form.message.data,
     }
     try:
-        preview = rt.preview(**request_args)
+        preview = rt.activations.preview(**request_args)
     except InvalidRequest as exc:  # e.g. a drill of a runbook without a drill group, an SMS too long
         flash(str(exc), "error")
         return render_template("activate.html", form=form, books=books), 400
@@ -100,7 +101,7 @@ def activate():  # type: ignore[no-untyped-def]
         form.confirm.data, form.fingerprint.data = "yes", preview.fingerprint
         page = render_template("preview.html", form=form, preview=preview)
         return page, 409 if changed else 200
-    accepted, broker_ok = rt.trigger(**request_args)
+    accepted, broker_ok = rt.activations.trigger(**request_args)
     if not broker_ok:
         flash("Queued, broker unreachable: messages go out as soon as it is back.", "warning")
     waiting = [a.activation_id for a in accepted if a.state == "pending_approval"]
@@ -135,7 +136,7 @@ def activation(activation_id: int):  # type: ignore[no-untyped-def]
     approval = None
     if data["a"]["state"] == ActivationState.PENDING_APPROVAL:
         try:
-            approval = runtime().approval_preview(activation_id=activation_id)
+            approval = runtime().activations.approval_preview(activation_id=activation_id)
         except (InvalidRequest, Conflict) as exc:  # the runbook is gone, or a template no longer renders
             flash(f"This activation cannot be previewed: {exc}", "error")
     form = ApproveForm(fingerprint=approval.fingerprint if approval else "")
@@ -180,7 +181,7 @@ def _activation_view(activation_id: int) -> dict[str, Any]:
         return activation_view.view(
             session,
             activation_id,
-            rt.catalog_or_none(),
+            rt.config.catalog_or_none(),
             now=utcnow(),
             show=request.args.get("show", "all"),
             query=request.args.get("q", "")[:100],
@@ -201,7 +202,7 @@ def roster_json(activation_id: int):  # type: ignore[no-untyped-def]
     """Who was reached and who answered, live (the page polls it)."""
     rt = runtime()
     with rt.database.reading() as session:
-        return jsonify(roster.roster(session, activation_id, rt.catalog_or_none()))
+        return jsonify(roster.roster(session, activation_id, rt.config.catalog_or_none()))
 
 
 @bp.get("/activations/<id:activation_id>/roster.csv")
@@ -209,7 +210,7 @@ def roster_json(activation_id: int):  # type: ignore[no-untyped-def]
 def roster_csv(activation_id: int):  # type: ignore[no-untyped-def]
     rt = runtime()
     with rt.database.reading() as session:
-        text = roster.roster_csv(roster.roster(session, activation_id, rt.catalog_or_none()))
+        text = roster.roster_csv(roster.roster(session, activation_id, rt.config.catalog_or_none()))
     return Response(
         text,
         mimetype="text/csv",
@@ -222,14 +223,16 @@ def roster_csv(activation_id: int):  # type: ignore[no-untyped-def]
 def approve(activation_id: int):  # type: ignore[no-untyped-def]
     """Approve what the approver saw: a preview that no longer matches is shown again instead of sent."""
     rt = runtime()
-    current = rt.approval_preview(activation_id=activation_id)  # an unknown or settled activation: 404 / 409
+    current = rt.activations.approval_preview(
+        activation_id=activation_id
+    )  # an unknown or settled activation: 404 / 409
     form = ApproveForm()
     if not form.validate_on_submit():
         raise InvalidRequest("the approval form is incomplete: open the activation and approve from its preview")
     if current.fingerprint != form.fingerprint.data:
         flash("What approving sends changed since you read it (contacts or templates). Read it again.", "warning")
         return redirect(url_for("console.activation", activation_id=activation_id) + "#approval"), 303
-    _, broker_ok = rt.approve(activation_id=activation_id, actor=actor())
+    _, broker_ok = rt.activations.approve(activation_id=activation_id, actor=actor())
     flash("Approved: the messages are on their way." if broker_ok else "Approved; broker unreachable, queued.", "info")
     return redirect(url_for("console.activation", activation_id=activation_id))
 
@@ -240,7 +243,7 @@ def cancel(activation_id: int):  # type: ignore[no-untyped-def]
     form = ConfirmForm()
     if not form.validate_on_submit():
         raise InvalidRequest("the cancel form is incomplete")
-    runtime().cancel(activation_id=activation_id, actor=actor(), reason="withdrawn in the console")
+    runtime().activations.cancel(activation_id=activation_id, actor=actor(), reason="withdrawn in the console")
     flash("Withdrawn: nothing of it was sent.", "info")
     return redirect(url_for("console.activation", activation_id=activation_id))
 
@@ -273,7 +276,7 @@ def resolve(incident_id: int):  # type: ignore[no-untyped-def]
     form = StandDownForm()
     valid = request.method == "POST" and form.validate_on_submit()
     choice = {"all_clear": form.send_all_clear, "override": form.override.data} if valid else {}
-    stand_down = rt.stand_down_preview(incident_id=incident_id, actor=actor(), **choice)
+    stand_down = rt.activations.stand_down_preview(incident_id=incident_id, actor=actor(), **choice)
     fingerprint = stand_down.preview.fingerprint
     confirmed = valid and form.confirm.data == "yes" and "preview" not in request.form
     if not confirmed or form.fingerprint.data != fingerprint:
@@ -285,7 +288,7 @@ def resolve(incident_id: int):  # type: ignore[no-untyped-def]
         page = render_template("stand_down.html", incident=detail, plan=stand_down, form=form)
         status = 200 if request.method == "GET" or (valid and not changed) else 409 if changed else 400
         return page, status
-    _, broker_ok = rt.resolve(incident_id=incident_id, actor=actor(), note=form.note.data or "", **choice)
+    _, broker_ok = rt.activations.resolve(incident_id=incident_id, actor=actor(), note=form.note.data or "", **choice)
     done = "the all-clear is on its way" if form.send_all_clear else "no all-clear sent, as you chose"
     flash(
         f"Stood down: {done}." if broker_ok else f"Stood down ({done}); broker unreachable, queued.",

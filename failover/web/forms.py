@@ -20,8 +20,9 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from failover.domain.roles import ROLES
 from failover.engine.notices import SEVERITIES
-from failover.engine.users import ROLES
+from failover.models import MAX_ID
 
 # NUL and other C0 controls (tab and newlines are fine): PostgreSQL refuses NUL in text outright.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -164,9 +165,7 @@ class NoticeForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=300), plain_text])
     body = TextAreaField("Text (Markdown)", validators=[DataRequired(), Length(max=10_000), plain_text])
     severity = SelectField("Severity", choices=list(SEVERITIES), default="major")
-    incident_id = IntegerField(
-        "Incident number (optional)", validators=[Optional(), NumberRange(min=1, max=2_147_483_647)]
-    )
+    incident_id = IntegerField("Incident number (optional)", validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
 
 
 class PasswordChangeForm(FlaskForm):
@@ -189,7 +188,7 @@ class TotpDisableForm(FlaskForm):
 
 class UserAddForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64), plain_text])
-    role = SelectField("Role", choices=list(ROLES), default="operator")
+    role = SelectField("Role", choices=[role.value for role in ROLES], default="operator")
     password = PasswordField("Initial password (12 characters or more)", validators=[DataRequired(), Length(max=1024)])
 
 
@@ -198,14 +197,14 @@ class UserChangeForm(FlaskForm):
         "Change",
         choices=["role", "disable", "enable", "reset_totp", "password"],
     )
-    role = SelectField("Role", choices=list(ROLES), validators=[Optional()])
+    role = SelectField("Role", choices=[role.value for role in ROLES], validators=[Optional()])
     password = PasswordField("New password", validators=[Optional(), Length(max=1024)])
 
 
 class TokenForm(FlaskForm):
     name = StringField("Name (who or what uses it)", validators=[DataRequired(), Length(max=64), plain_text])
     owner = SelectField("Acts for (its role is never more than theirs)", choices=[])  # the enabled users, by view
-    role = SelectField("Role", choices=list(ROLES), default="viewer")
+    role = SelectField("Role", choices=[role.value for role in ROLES], default="viewer")
     days = IntegerField("Expires after (days)", default=90, validators=[InputRequired(), NumberRange(min=1, max=366)])
 
 
@@ -219,5 +218,5 @@ class AuditFilterForm(FlaskForm):
     until = DateTimeLocalField("Until (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()])
     actor = StringField("Actor", validators=[Optional(), Length(max=64), plain_text])
     action = StringField("Action (auth.* for a prefix)", validators=[Optional(), Length(max=64), plain_text])
-    incident = IntegerField("Incident", validators=[Optional(), NumberRange(min=1, max=2_147_483_647)])
-    before = IntegerField(validators=[Optional(), NumberRange(min=1, max=2_147_483_647)])
+    incident = IntegerField("Incident", validators=[Optional(), NumberRange(min=1, max=MAX_ID)])
+    before = IntegerField(validators=[Optional(), NumberRange(min=1, max=MAX_ID)])

@@ -29,7 +29,7 @@ def readyz():  # type: ignore[no-untyped-def]
 
 
 def config() -> dict[str, object]:
-    report = runtime().config_report()
+    report = runtime().config.report()
     return {
         "ok": report.ok,
         "catalog": report.catalog,
@@ -55,13 +55,13 @@ def config() -> dict[str, object]:
 @bp.app_context_processor
 def _config_banner() -> dict[str, object]:
     """``config_report()`` for the red banner every console page shows while a file is broken."""
-    return {"config_report": lambda: runtime().config_report()}
+    return {"config_report": lambda: runtime().config.report()}
 
 
 def providers() -> dict[str, object]:
     rt = runtime()
-    modes = {name: channel.transport for name, channel in rt.channels.items()}
-    circuits = {name: state.as_json() for name, state in rt.guard.circuits().items()}
+    modes = {name: channel.transport for name, channel in rt.delivery.channels.items()}
+    circuits = {name: state.as_json() for name, state in rt.delivery.guard.circuits().items()}
     return {"channels": modes, "circuits": circuits}
 
 
@@ -72,7 +72,7 @@ def problems() -> list[str]:
         found.append(
             "The task broker is unreachable: activations are accepted and queued, and go out as soon as it is back."
         )
-    for name, state in runtime().guard.circuits().items():
+    for name, state in runtime().delivery.guard.circuits().items():
         if state.open:
             found.append(
                 f"{name} looks down (circuit open after {state.failures} failures): "

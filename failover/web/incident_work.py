@@ -28,7 +28,7 @@ DEFAULT_TEXT = "Update on {{ incident.title }}. Expected back: {{ eta }}. Latest
 @requires("operator")
 def add_runbooks(incident_id: int):  # type: ignore[no-untyped-def]
     rt = runtime()
-    catalog = rt.catalog()
+    catalog = rt.config.catalog()
     incident = read(queries.incident_detail, incident_id)
     present = read(trigger.added_to, incident_id)
     form = AddRunbookForm()
@@ -39,7 +39,7 @@ def add_runbooks(incident_id: int):  # type: ignore[no-untyped-def]
         page = render_template("incident_runbooks.html", incident=incident, form=form, titles=titles, present=present)
         return page, status
     request_args = {"runbook_ids": form.runbook.data, "reason": form.reason.data, "override": form.override.data}
-    preview = rt.add_runbooks_preview(incident_id=incident_id, actor=actor(), **request_args)
+    preview = rt.activations.add_runbooks_preview(incident_id=incident_id, actor=actor(), **request_args)
     if form.confirm.data != "yes" or form.fingerprint.data != preview.fingerprint:
         changed = form.confirm.data == "yes"
         if changed:
@@ -47,7 +47,7 @@ def add_runbooks(incident_id: int):  # type: ignore[no-untyped-def]
         form.confirm.data, form.fingerprint.data = "yes", preview.fingerprint
         page = render_template("incident_runbooks.html", incident=incident, form=form, titles=titles, preview=preview)
         return page, 409 if changed else 200
-    accepted, broker_ok = rt.trigger(incident_id=incident_id, actor=actor(), **request_args)
+    accepted, broker_ok = rt.activations.trigger(incident_id=incident_id, actor=actor(), **request_args)
     if any(not item.created for item in accepted):
         flash("Already part of this incident: nothing was sent again.", "info")
     elif not broker_ok:
@@ -60,7 +60,7 @@ def add_runbooks(incident_id: int):  # type: ignore[no-untyped-def]
 def update(incident_id: int):  # type: ignore[no-untyped-def]
     rt = runtime()
     incident = read(queries.incident_detail, incident_id)
-    starters = rt.update_templates()
+    starters = rt.activations.update_templates()
     form = UpdateForm()
     if request.method == "GET":
         chosen = request.args.get("template") or next(iter(starters), "")
@@ -81,7 +81,7 @@ def update(incident_id: int):  # type: ignore[no-untyped-def]
         status_url=form.status_url.data or "",
     )
     try:
-        preview = rt.update_preview(incident_id=incident_id, update=wanted)
+        preview = rt.activations.update_preview(incident_id=incident_id, update=wanted)
     except InvalidRequest as exc:  # a template that does not render, an SMS too long
         flash(str(exc), "error")
         return render_template("incident_update.html", incident=incident, form=form, starters=starters), 400
@@ -93,7 +93,7 @@ def update(incident_id: int):  # type: ignore[no-untyped-def]
         form.confirm.data, form.fingerprint.data = "yes", preview.fingerprint
         page = render_template("incident_update.html", incident=incident, form=form, starters=starters, preview=preview)
         return page, 409 if changed else 200
-    accepted, broker_ok = rt.send_update(
+    accepted, broker_ok = rt.activations.send_update(
         incident_id=incident_id, update=wanted, request_key=form.key.data, actor=actor()
     )
     if not accepted.created:

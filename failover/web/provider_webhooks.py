@@ -26,7 +26,7 @@ TWIML = "text/xml"
 
 
 def _verify_twilio() -> None:
-    runtime().verify_twilio(
+    runtime().tracking.verify_twilio(
         path=request.path,
         query=request.query_string.decode("latin-1"),
         params=request.form,
@@ -37,7 +37,9 @@ def _verify_twilio() -> None:
 
 def _rejected(endpoint: str, exc: WebhookRejected):  # type: ignore[no-untyped-def]
     log.warning("refused %s webhook (%d): %s", endpoint, exc.status, exc.reason)
-    runtime().webhook_rejected(endpoint=endpoint, reason=exc.reason, status=exc.status, remote=request.remote_addr)
+    runtime().audit.webhook_rejected(
+        endpoint=endpoint, reason=exc.reason, status=exc.status, remote=request.remote_addr
+    )
     return jsonify(error=exc.reason, status=exc.status), exc.status
 
 
@@ -49,7 +51,7 @@ def twilio_status():  # type: ignore[no-untyped-def]
         event = twilio_webhooks.parse_status(request.form, request.args)
     except WebhookRejected as exc:
         return _rejected("twilio/status", exc)
-    runtime().receipts([event])
+    runtime().tracking.receipts([event])
     return Response(status=204)
 
 
@@ -61,7 +63,7 @@ def twilio_inbound():  # type: ignore[no-untyped-def]
         message = twilio_webhooks.parse_inbound(request.form)
     except WebhookRejected as exc:
         return _rejected("twilio/inbound", exc)
-    outcome = runtime().inbound_sms(message)
+    outcome = runtime().tracking.inbound_sms(message)
     return Response(twilio_webhooks.message_reply(outcome.text), mimetype=TWIML)
 
 
@@ -73,7 +75,7 @@ def twilio_voice():  # type: ignore[no-untyped-def]
         keypress = twilio_webhooks.parse_keypress(request.form, request.args)
     except WebhookRejected as exc:
         return _rejected("twilio/voice", exc)
-    acknowledged = runtime().keypress(keypress)
+    acknowledged = runtime().tracking.keypress(keypress)
     again = f"{runtime().settings.public_url}{request.path}?{request.query_string.decode('latin-1')}"
     return Response(twilio_webhooks.voice_answer(acknowledged, None if acknowledged else again), mimetype=TWIML)
 
@@ -83,7 +85,7 @@ def sendgrid_event_batch():  # type: ignore[no-untyped-def]
     """A batch of SendGrid events, verified over the exact raw body."""
     body = request.get_data(cache=True)
     try:
-        runtime().sendgrid_verifier.verify(
+        runtime().tracking.sendgrid_verifier.verify(
             body,
             request.headers.get(sendgrid_events.SIGNATURE_HEADER),
             request.headers.get(sendgrid_events.TIMESTAMP_HEADER),
@@ -92,7 +94,7 @@ def sendgrid_event_batch():  # type: ignore[no-untyped-def]
         events = sendgrid_events.parse_events(body)
     except WebhookRejected as exc:
         return _rejected("sendgrid/events", exc)
-    recorded = runtime().receipts(events)
+    recorded = runtime().tracking.receipts(events)
     return jsonify(
         received=len(events),
         applied=recorded.applied,

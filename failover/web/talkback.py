@@ -23,15 +23,15 @@ MAX_SERVICE = 100
 @bp.app_context_processor
 def _panels() -> dict[str, object]:
     def activation_polls(activation_id: int) -> list[dict[str, object]]:
-        return read(polls.tallies, runtime().catalog_or_none(), activation_id)
+        return read(polls.tallies, runtime().config.catalog_or_none(), activation_id)
 
     def report_services() -> list[str]:
-        config = runtime().watcher.config_or_none()
+        config = runtime().config.detection_loaded().config
         policy = staff_reports.policy_of(config)
         return list(config.watch) if config is not None and policy is not None and policy.web else []
 
     def incident_bridges(incident_id: int) -> list[dict[str, object]]:
-        return read(bridge.incident_bridges, runtime().catalog_or_none(), incident_id)
+        return read(bridge.incident_bridges, runtime().config.catalog_or_none(), incident_id)
 
     return {
         "activation_polls": activation_polls,
@@ -43,7 +43,7 @@ def _panels() -> dict[str, object]:
 @bp.get("/activations/<id:activation_id>/polls/<step>.csv")
 @requires("viewer")
 def poll_csv(activation_id: int, step: str):  # type: ignore[no-untyped-def]
-    text = read(polls.export_csv, runtime().catalog_or_none(), activation_id, step[:32])
+    text = read(polls.export_csv, runtime().config.catalog_or_none(), activation_id, step[:32])
     name = f"activation-{activation_id}-poll-{step[:32]}.csv"
     return Response(text, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -56,7 +56,12 @@ def poll_close(activation_id: int, step: str):  # type: ignore[no-untyped-def]
     rt = runtime()
     with rt.database.transaction() as session:
         polls.close(
-            session, activation_id=activation_id, step=step[:32], actor=actor(), now=utcnow(), catalog=rt.catalog()
+            session,
+            activation_id=activation_id,
+            step=step[:32],
+            actor=actor(),
+            now=utcnow(),
+            catalog=rt.config.catalog(),
         )
     flash("Poll closed: later answers get a reply saying so and are not counted.", "info")
     return redirect(url_for("console.activation", activation_id=activation_id))
@@ -67,16 +72,10 @@ def poll_close(activation_id: int, step: str):  # type: ignore[no-untyped-def]
 @csrf.exempt
 def report_problem():  # type: ignore[no-untyped-def]
     """The status page's "Report a problem": one report per client per window counts (domain.staff_reports)."""
-    rt = runtime()
     service = (request.form.get("service") or "").strip()[:MAX_SERVICE] or None
-    config = rt.watcher.config_or_none()
-    if config is None:
+    received = runtime().talkback.report_from_web(client=client_ip() or "unknown", service=service)
+    if received is None:
         return _answer("Thanks. Reports cannot be counted right now; please tell IT directly.", 503)
-    with rt.database.transaction() as session:
-        received = staff_reports.from_web(
-            session, rt.catalog_or_none(), config, client=client_ip() or "unknown", service=service, now=utcnow()
-        )
-    rt.relay(received.batch_ids)
     status = 429 if received.action == "throttled" else 400 if received.action == "unclear" else 200
     return _answer(received.text or "Thanks - your report is counted.", status)
 

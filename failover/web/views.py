@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 from werkzeug.routing import IntegerConverter
 
 from failover.clock import utcnow
+from failover.models import MAX_ID
 from failover.privacy import mask_address
 from failover.runtime import Runtime
 
@@ -22,7 +23,6 @@ _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
 
 
 T = TypeVar("T")
-MAX_ID = 2_147_483_647
 
 
 class IdConverter(IntegerConverter):
@@ -33,7 +33,10 @@ class IdConverter(IntegerConverter):
 
 
 def runtime() -> Runtime:
-    return current_app.extensions["failover"]  # type: ignore[no-any-return]
+    """The Runtime ``create_app`` attached to this app."""
+    found = current_app.extensions["failover"]
+    assert isinstance(found, Runtime)
+    return found
 
 
 def transact(use_case: Callable[..., T], **kwargs: Any) -> T:

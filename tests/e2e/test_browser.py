@@ -80,7 +80,7 @@ def company_config(directory: Path) -> tuple[Path, Path]:
 
 def the_day_at_3000(runtime: Runtime) -> int:
     """Activate company-wide and write where its 3,000 people stand 20 minutes in, in a few bulk UPDATEs."""
-    accepted, _ = runtime.activate(runbook_id="company-wide", reason="M365 down since 08:40", actor="olga")
+    accepted, _ = runtime.activations.activate(runbook_id="company-wide", reason="M365 down since 08:40", actor="olga")
     now = utcnow()
     ids = [f"p{n:05d}" for n in range(COMPANY)]
     with runtime.database.transaction() as session:

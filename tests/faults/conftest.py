@@ -89,7 +89,7 @@ class Rig:
         return process
 
     def activate(self, runbook: str = "sms-only") -> tuple[int, bool]:
-        accepted, broker_ok = self.runtime.activate(runbook_id=runbook, reason="fault test", actor="tester")
+        accepted, broker_ok = self.runtime.activations.activate(runbook_id=runbook, reason="fault test", actor="tester")
         return accepted.activation_id, broker_ok
 
     def wait_until_settled(self, timeout: float = 180) -> None:

@@ -144,7 +144,7 @@ def test_6_provider_down_for_good_opens_the_circuit(rig: Rig) -> None:
     rig.worker("w1")
     rig.activate()
     workers.wait_until(
-        lambda: rig.runtime.guard.circuits()["twilio"].open, timeout=60, what="circuit open", log=rig.log
+        lambda: rig.runtime.delivery.guard.circuits()["twilio"].open, timeout=60, what="circuit open", log=rig.log
     )
     time.sleep(5)  # let the workers try (and be refused by the breaker) for a while
     posts = [e for e in rig.twilio.exchanges if e.request.method == "POST"]

@@ -125,7 +125,7 @@ API: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]] = [
 @pytest.fixture
 def world(app: Flask, runtime: Runtime) -> dict[str, Any]:
     """Incident 1 with activation 1 awaiting approval, notice 1, a client and a token per role."""
-    runtime.activate(runbook_id="m365-suite-outage", reason="seed", actor="seed")
+    runtime.activations.activate(runbook_id="m365-suite-outage", reason="seed", actor="seed")
     clients: dict[str, FlaskClient] = {}
     for role in ROLES:
         client = app.test_client()

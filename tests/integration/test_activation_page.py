@@ -74,7 +74,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlaskClient]:
             monkeypatch.setenv(name, value)
         runtime = Runtime(load_settings())
     migrate(runtime.database)
-    accepted, _ = runtime.activate(runbook_id="everyone", reason="3,000 people", actor="olga")
+    accepted, _ = runtime.activations.activate(runbook_id="everyone", reason="3,000 people", actor="olga")
     now = utcnow()
     with runtime.database.transaction() as session:
         sent = {"sent_at": now, "updated_at": now, "batch_id": None}

@@ -35,7 +35,7 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def operator_token(runtime: Runtime) -> str:
-    runtime.activate(runbook_id="exchange-outage", reason="seed", actor="seed")
+    runtime.activations.activate(runbook_id="exchange-outage", reason="seed", actor="seed")
     add_user(runtime, "olga", "operator")
     with runtime.database.transaction() as session:
         notices.post(session, title="Seeded", body="A notice.", severity="minor", actor="seed")

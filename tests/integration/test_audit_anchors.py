@@ -66,7 +66,7 @@ def test_an_event_rewritten_with_recomputed_hashes_is_detected(runtime: Runtime)
 
 def test_dropping_the_newest_events_is_caught_by_the_checkpoint(runtime: Runtime) -> None:
     append(runtime, 5)
-    assert runtime.audit_checkpoint()["written"]
+    assert runtime.audit.checkpoint()["written"]
     truncate_to(runtime, 3)
     assert verdict(runtime).ok  # the key alone cannot tell: every event left is genuine
     [newest] = anchors.read_file(checkpoint_file(runtime)).checkpoints
@@ -77,7 +77,7 @@ def test_dropping_the_newest_events_is_caught_by_the_checkpoint(runtime: Runtime
 
 def test_audit_verify_reports_truncation_from_the_checkpoint_files(runtime: Runtime, runner: CliRunner) -> None:
     append(runtime, 4)
-    runtime.audit_checkpoint()
+    runtime.audit.checkpoint()
     intact = runner.invoke(main, ["audit", "verify"])
     assert intact.exit_code == 0, intact.output
     assert "audit chain intact: 4 events verified" in intact.output and "(4 events)" in intact.output
@@ -90,7 +90,7 @@ def test_audit_verify_reports_truncation_from_the_checkpoint_files(runtime: Runt
 def test_a_checkpoint_kept_elsewhere_exposes_a_rewrite(runtime: Runtime, runner: CliRunner, tmp_path: Path) -> None:
     """Someone who had the key (an operator gone rogue) re-signs history; the e-mailed checkpoint disagrees."""
     append(runtime, 3)
-    runtime.audit_checkpoint()
+    runtime.audit.checkpoint()
     saved = tmp_path / "from-the-mailbox.json"
     saved.write_text(checkpoint_file(runtime).read_text().splitlines()[-1])
     checkpoint_file(runtime).unlink()  # and they cleaned up the files they could reach
@@ -121,13 +121,13 @@ def test_checkpoints_go_to_every_sink_signed_and_private(
 ) -> None:
     append(runtime, 3)
     with caplog.at_level(logging.INFO, logger="failover.audit.checkpoint"):
-        result = runtime.audit_checkpoint()
+        result = runtime.audit.checkpoint()
     assert result == {"written": True, "seq": 3, "sinks": ["log", f"directory {runtime.settings.checkpoint_dirs[0]}"]}
     [line] = [r.getMessage() for r in caplog.records if r.name == "failover.audit.checkpoint"]
     logged = audit.Checkpoint.from_json(json.loads(line.removeprefix("audit checkpoint ")))
     assert logged.seq == 3 and logged.verifies(runtime.audit_key)
     assert stat.S_IMODE(checkpoint_file(runtime).stat().st_mode) == 0o600
-    assert runtime.audit_checkpoint()["written"] is False  # nothing new since: nothing to anchor
+    assert runtime.audit.checkpoint()["written"] is False  # nothing new since: nothing to anchor
     exported = runner.invoke(main, ["status", "export", str(tmp_path / "site")])
     assert exported.exit_code == 0, exported.output
     published = json.loads((tmp_path / "site" / "audit-checkpoint.json").read_text())
@@ -138,7 +138,7 @@ def test_no_checkpoint_anchors_a_broken_chain(runtime: Runtime, caplog: pytest.L
     append(runtime, 3)
     with runtime.database.transaction() as session:
         session.execute(update(AuditEvent).where(AuditEvent.id == 2).values(actor="mallory"))
-    result = runtime.audit_checkpoint()
+    result = runtime.audit.checkpoint()
     assert result["written"] is False and "broken at event 2" in result["verdict"]
     assert not checkpoint_file(runtime).exists()
 
@@ -146,7 +146,7 @@ def test_no_checkpoint_anchors_a_broken_chain(runtime: Runtime, caplog: pytest.L
 def test_the_console_verifies_from_the_newest_checkpoint(runtime: Runtime, client, auth) -> None:  # type: ignore[no-untyped-def]
     auth.login("viewer")
     append(runtime, 5)
-    runtime.audit_checkpoint()
+    runtime.audit.checkpoint()
     append(runtime, 2)
     page = client.get("/audit").get_data(as_text=True)
     # 7 = the account's creation, its login and the 5 appended; the page walked only the 2 after it.
@@ -201,7 +201,7 @@ def test_a_process_with_another_key_is_refused(runtime: Runtime, monkeypatch: py
     other = Runtime(load_settings())
     try:
         with pytest.raises(ConfigError, match="signed with another FAILOVER_AUDIT_KEY"):
-            other.check_audit_key()
+            other.audit.check_key()
         with pytest.raises(ConfigError, match="every process must use the same key"):
             append(other, 1)
         with other.database.reading() as session:
@@ -255,10 +255,10 @@ def test_the_first_checkpoint_of_a_day_is_emailed(
     try:
         with freeze_time("2026-03-02 09:00:00"):
             append(runtime, 2)
-            assert "email" in runtime.audit_checkpoint()["sinks"]
+            assert "email" in runtime.audit.checkpoint()["sinks"]
         with freeze_time("2026-03-02 09:05:00"):
             append(runtime, 1)
-            assert "email" not in runtime.audit_checkpoint()["sinks"]  # the day already has its mail
+            assert "email" not in runtime.audit.checkpoint()["sinks"]  # the day already has its mail
     finally:
         runtime.close()
     [mail] = fake_sendgrid.sends

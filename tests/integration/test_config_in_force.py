@@ -52,7 +52,7 @@ def start(dirs: tuple[Path, Path]) -> Runtime:
 @pytest.fixture
 def rt(dirs: tuple[Path, Path]) -> Iterator[Runtime]:
     runtime = start(dirs)
-    assert runtime.config_report().ok  # Monday: everything loads, and is remembered as the last good version
+    assert runtime.config.report().ok  # Monday: everything loads, and is remembered as the last good version
     yield runtime
     runtime.close()
 
@@ -104,7 +104,7 @@ def test_a_broken_runbook_beside_healthy_ones_blocks_nothing_and_says_so(rt: Run
     # The healthy runbook goes out; so does the broken one, as it was before the typo.
     assert "/activations/" in activate(client, "exchange-outage")
     assert "/activations/" in activate(client, "teams-outage")
-    assert "brand-new" not in rt.catalog().runbooks
+    assert "brand-new" not in rt.config.catalog().runbooks
 
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json()["ready"]  # the console stays in service
@@ -127,17 +127,17 @@ def test_a_process_started_while_files_are_broken_uses_the_shared_last_good(
     rt: Runtime, dirs: tuple[Path, Path]
 ) -> None:
     config, books = dirs
-    title = rt.catalog().runbook("teams-outage").title  # type: ignore[union-attr]
+    title = rt.config.catalog().runbook("teams-outage").title  # type: ignore[union-attr]
     break_file(books / "teams-outage.yaml", *TYPO)
     contacts_line = break_file(config / "contacts.yaml", 'phone: "+12025550102"', 'phone: "555-0102"')
     detection_line = break_file(config / "detection.yaml", "recover_hold: 10m", "recover_hold: later")
     worker = start(dirs)  # e.g. a worker restarted over the weekend: it never saw the good files
     try:
-        catalog = worker.catalog()
+        catalog = worker.config.catalog()
         assert catalog.runbook("teams-outage").title == title  # type: ignore[union-attr]
         assert len(catalog.contacts.people) == 8 and catalog.contacts.person("bob").phone == "+12025550102"  # type: ignore[union-attr]
-        assert worker.watcher.config().confirm.recover_hold.total_seconds() == 600
-        shown = [str(p) for p in worker.config_report().problems]
+        assert worker.config.detection().confirm.recover_hold.total_seconds() == 600
+        shown = [str(p) for p in worker.config.report().problems]
         assert any(p.startswith(f"config/contacts.yaml:{contacts_line}: people.1.phone") for p in shown)
         assert any(p.startswith(f"config/detection.yaml:{detection_line}: confirm.recover_hold") for p in shown)
         banner = web(worker, "oscar").get("/").get_data(as_text=True)

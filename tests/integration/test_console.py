@@ -39,7 +39,7 @@ def test_the_preview_shows_segments_encoding_groups_skipped_and_cost(
 
     monkeypatch.setenv("FAILOVER_SMS_SEGMENT_PRICE", "0.0079")
     monkeypatch.setenv("FAILOVER_EMAIL_PRICE", "0.001")
-    runtime.settings = load_settings()
+    runtime.config.settings = load_settings()  # prices are read by the configuration in force
     client = create_app(runtime=runtime, test_config={"TESTING": True}).test_client()
     AuthActions(client, runtime).login("operator")
     page, _ = preview(client, override="It’s down: use SMS until further notice.")
@@ -93,7 +93,7 @@ def test_an_approval_runbook_waits_for_a_second_operator(app: Flask, runtime: Ru
     with runtime.database.reading() as session:
         assert session.scalar(select(Delivery.id)) is None
     # Even a forged request from the requester, with the right fingerprint, is refused by the engine.
-    fingerprint = runtime.approval_preview(activation_id=1).fingerprint
+    fingerprint = runtime.activations.approval_preview(activation_id=1).fingerprint
     own = auth.client.post("/activations/1/approve", data={"csrf_token": csrf_from(page), "fingerprint": fingerprint})
     assert own.status_code == 403 and b"another operator must approve" in own.data
     dashboard = auth.client.get("/").get_data(as_text=True)

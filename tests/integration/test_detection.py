@@ -13,10 +13,12 @@ from freezegun import freeze_time
 from sqlalchemy import func, select
 
 from failover.clock import utcnow
-from failover.domain.detection import ConfirmPolicy, DetectionConfig
-from failover.domain.signals import GraphFailure, GraphSnapshot, Issue, Reading
-from failover.engine import audit, detection, detection_view
-from failover.engine.detection import Report
+from failover.domain.detection.config import ConfirmPolicy, DetectionConfig
+from failover.domain.detection.signals import GraphFailure, GraphSnapshot, Issue, Reading
+from failover.engine import audit
+from failover.engine.detection import decisions as detection
+from failover.engine.detection import view as detection_view
+from failover.engine.detection.decisions import Report
 from failover.models import Activation, DetectionVote, Incident, Notice, Signal, WatchedService
 from failover.runtime import Runtime
 from failover.sources.graph import parse_issue
@@ -42,7 +44,9 @@ def snapshot(*items: dict[str, Any]) -> GraphSnapshot:
 
 def run(runtime: Runtime, use_case: Callable[..., Report], *, catalog: Any = "load", **kwargs: Any) -> Report:
     with runtime.database.transaction() as session:
-        return use_case(session, runtime.catalog() if catalog == "load" else catalog, CONFIG, now=utcnow(), **kwargs)
+        return use_case(
+            session, runtime.config.catalog() if catalog == "load" else catalog, CONFIG, now=utcnow(), **kwargs
+        )
 
 
 def poll(runtime: Runtime, *items: dict[str, Any]) -> Report:
@@ -74,7 +78,7 @@ def incidents(runtime: Runtime) -> list[Incident]:
 
 def drain(runtime: Runtime, report: Report) -> None:
     for batch_id in report.batch_ids:
-        runtime.send_batch(batch_id)
+        runtime.delivery.send_batch(batch_id)
 
 
 def chain_ok(runtime: Runtime) -> bool:
@@ -144,7 +148,7 @@ def test_an_operator_resolution_is_respected(runtime: Runtime) -> None:
         poll(runtime, outage)
     [first] = incidents(runtime)
     with freeze_time(START + dt.timedelta(minutes=2)):
-        runtime.resolve(incident_id=first.id, actor="alice", note="false alarm, mail flows")
+        runtime.activations.resolve(incident_id=first.id, actor="alice", note="false alarm, mail flows")
         report = poll(runtime, outage)
     assert report.opened is None and phase(runtime) == "suspected"
     with runtime.database.reading() as session:
@@ -237,7 +241,7 @@ def test_confirmed_by_hand_is_only_resolved_by_hand(runtime: Runtime) -> None:
         with runtime.database.transaction() as session:
             report = detection.confirm_by_hand(
                 session,
-                runtime.catalog(),
+                runtime.config.catalog(),
                 CONFIG,
                 service="exchange online",
                 actor="cli:alice",
@@ -251,14 +255,14 @@ def test_confirmed_by_hand_is_only_resolved_by_hand(runtime: Runtime) -> None:
         assert run(runtime, detection.tick).resolved == []
     assert phase(runtime) == "recovering" and incidents(runtime)[0].state == "confirmed"
     with freeze_time(START + dt.timedelta(hours=3, minutes=1)):
-        runtime.resolve(incident_id=incident.id, actor="cli:alice")
+        runtime.activations.resolve(incident_id=incident.id, actor="cli:alice")
         run(runtime, detection.tick)
     assert phase(runtime) == "resolved"
 
 
 def test_two_watchers_at_once_open_one_incident_and_activate_once(runtime: Runtime) -> None:
     outage = issue(status="serviceInterruption")
-    catalog = runtime.catalog()
+    catalog = runtime.config.catalog()
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
@@ -303,7 +307,7 @@ def test_confirm_by_hand_validates_its_input(runtime: Runtime, missing: str) -> 
     with pytest.raises((NotFound, InvalidRequest)), runtime.database.transaction() as session:
         detection.confirm_by_hand(
             session,
-            runtime.catalog(),
+            runtime.config.catalog(),
             CONFIG,
             service=missing or EXO,
             actor="x",

@@ -65,8 +65,8 @@ def chain_ok(runtime: Runtime) -> bool:
 
 def activate(runtime: Runtime, runbook: str = "exchange-outage", **kwargs: object):  # type: ignore[no-untyped-def]
     published: list[int] = []
-    runtime.publisher = lambda batch_id, countdown: published.append(batch_id)
-    accepted, ok = runtime.activate(
+    runtime.relay.publisher = lambda batch_id, countdown: published.append(batch_id)
+    accepted, ok = runtime.activations.activate(
         runbook_id=runbook, reason=kwargs.pop("reason", "test"), actor=kwargs.pop("actor", "alice"), **kwargs
     )
     assert ok
@@ -75,7 +75,7 @@ def activate(runtime: Runtime, runbook: str = "exchange-outage", **kwargs: objec
 
 def drain(runtime: Runtime, batch_ids: list[int]) -> None:
     for batch_id in batch_ids:
-        runtime.send_batch(batch_id)
+        runtime.delivery.send_batch(batch_id)
 
 
 def test_activation_writes_ledger_batches_and_audit_in_one_go(runtime: Runtime) -> None:
@@ -115,10 +115,10 @@ def test_sending_marks_every_row_sent_once_and_completes_the_activation(runtime:
 
 def test_two_workers_on_one_batch_send_each_row_once(runtime: Runtime) -> None:
     channel = ScriptedChannel("sms", delay=0.01)
-    runtime.channels["sms"] = channel  # type: ignore[index]
+    runtime.delivery.channels["sms"] = channel  # type: ignore[index]
     _, published = activate(runtime)
     sms_batch = [b for b in published if _channel_of(runtime, b) == "sms"]
-    threads = [threading.Thread(target=runtime.send_batch, args=(sms_batch[0],)) for _ in range(4)]
+    threads = [threading.Thread(target=runtime.delivery.send_batch, args=(sms_batch[0],)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -135,21 +135,21 @@ def _channel_of(runtime: Runtime, batch_id: int) -> str:
 def test_retryable_errors_wait_then_fail_after_the_attempt_limit(runtime: Runtime) -> None:
     channel = ScriptedChannel("sms")
     channel.errors["+12025550101"] = RetryableDeliveryError("HTTP 429", code="20429", retry_after=30)
-    runtime.channels["sms"] = channel  # type: ignore[index]
-    runtime.settings = runtime.settings.model_copy(update={"max_attempts": 3})
+    runtime.delivery.channels["sms"] = channel  # type: ignore[index]
+    runtime.delivery.settings = runtime.delivery.settings.model_copy(update={"max_attempts": 3})
     start = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
     with freeze_time(start) as clock:
         _, published = activate(runtime)
         sms = next(b for b in published if _channel_of(runtime, b) == "sms")
-        runtime.send_batch(sms)
+        runtime.delivery.send_batch(sms)
         row = _row(runtime, "alice", "sms")
         assert (row.status, row.attempts, row.error_code) == ("pending", 1, "20429")
         assert row.next_attempt_at >= start + dt.timedelta(seconds=30)  # Retry-After honoured
-        runtime.send_batch(sms)  # not due yet: nothing is claimed
+        runtime.delivery.send_batch(sms)  # not due yet: nothing is claimed
         assert _row(runtime, "alice", "sms").attempts == 1
         for _ in range(2):
             clock.tick(dt.timedelta(seconds=200))
-            runtime.send_batch(sms)
+            runtime.delivery.send_batch(sms)
         row = _row(runtime, "alice", "sms")
         assert (row.status, row.attempts) == ("failed", 3)
     assert statuses(runtime)["failed"] == 1
@@ -159,7 +159,7 @@ def test_retryable_errors_wait_then_fail_after_the_attempt_limit(runtime: Runtim
 def test_permanent_errors_fail_at_once(runtime: Runtime) -> None:
     channel = ScriptedChannel("sms")
     channel.errors["+12025550102"] = PermanentDeliveryError("HTTP 400 code 21211: invalid", code="21211")
-    runtime.channels["sms"] = channel  # type: ignore[index]
+    runtime.delivery.channels["sms"] = channel  # type: ignore[index]
     _, published = activate(runtime)
     drain(runtime, published)
     row = _row(runtime, "bob", "sms")
@@ -172,7 +172,7 @@ def test_permanent_errors_fail_at_once(runtime: Runtime) -> None:
 def test_a_maybe_sent_error_is_reconciled_before_any_resend(runtime: Runtime) -> None:
     channel = ScriptedChannel("sms")
     channel.errors["+12025550101"] = RetryableDeliveryError("timeout", code="timeout", maybe_sent=True)
-    runtime.channels["sms"] = channel  # type: ignore[index]
+    runtime.delivery.channels["sms"] = channel  # type: ignore[index]
     start = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
     with freeze_time(start) as clock:
         _, published = activate(runtime)
@@ -181,7 +181,7 @@ def test_a_maybe_sent_error_is_reconciled_before_any_resend(runtime: Runtime) ->
         # The provider had in fact accepted it: reconciliation finds it and nothing is resent.
         channel.find = lambda message, since: Receipt(message.delivery_id, "SMfound")  # type: ignore[attr-defined]
         clock.tick(dt.timedelta(minutes=5))
-        report = runtime.sweep()
+        report = runtime.delivery.sweep()
         assert report.reconciled_found == 1
         row = _row(runtime, "alice", "sms")
         assert (row.status, row.provider_id) == ("sent", "SMfound")
@@ -191,7 +191,7 @@ def test_a_maybe_sent_error_is_reconciled_before_any_resend(runtime: Runtime) ->
 def test_an_in_doubt_row_that_was_not_sent_goes_out_again(runtime: Runtime) -> None:
     channel = ScriptedChannel("sms")
     channel.errors["+12025550101"] = RetryableDeliveryError("timeout", code="timeout", maybe_sent=True)
-    runtime.channels["sms"] = channel  # type: ignore[index]
+    runtime.delivery.channels["sms"] = channel  # type: ignore[index]
     published_now: list[int] = []
     start = dt.datetime(2026, 11, 28, 9, 0, tzinfo=dt.UTC)
     with freeze_time(start) as clock:
@@ -199,9 +199,9 @@ def test_an_in_doubt_row_that_was_not_sent_goes_out_again(runtime: Runtime) -> N
         drain(runtime, published)
         channel.errors.clear()
         channel.find = lambda message, since: None  # type: ignore[attr-defined]
-        runtime.publisher = lambda batch_id, countdown: published_now.append(batch_id)
+        runtime.relay.publisher = lambda batch_id, countdown: published_now.append(batch_id)
         clock.tick(dt.timedelta(minutes=5))
-        report = runtime.sweep()
+        report = runtime.delivery.sweep()
         assert report.reconciled_missing == 1 and report.republished == 1
         drain(runtime, published_now)
     row = _row(runtime, "alice", "sms")
@@ -216,8 +216,8 @@ def test_a_worker_that_died_mid_send_leaves_rows_that_the_sweep_reconciles(runti
             claimed = dispatch._claim(session, published[0], start)  # the worker claimed, then died
         assert claimed
         clock.tick(dt.timedelta(seconds=runtime.settings.sending_timeout + 1))
-        runtime.publisher = lambda batch_id, countdown: None
-        report = runtime.sweep()
+        runtime.relay.publisher = lambda batch_id, countdown: None
+        report = runtime.delivery.sweep()
     # The outbox never stored them, so reconciliation says "not sent" and they are queued again.
     assert report.reconciled_missing == len(claimed)
     assert statuses(runtime)["pending"] == 11
@@ -229,15 +229,15 @@ def test_the_sweep_publishes_batches_the_broker_never_took(runtime: Runtime) -> 
     def down(batch_id: int, countdown: float) -> None:
         raise BrokerUnavailable("connection refused")
 
-    runtime.publisher = down
-    accepted, ok = runtime.activate(runbook_id="exchange-outage", reason="broker down", actor="alice")
+    runtime.relay.publisher = down
+    accepted, ok = runtime.activations.activate(runbook_id="exchange-outage", reason="broker down", actor="alice")
     assert not ok and accepted.batch_ids
     assert statuses(runtime)["pending"] == 11  # accepted and durable all the same
     published: list[int] = []
-    runtime.publisher = lambda batch_id, countdown: published.append(batch_id)
-    report = runtime.sweep()
+    runtime.relay.publisher = lambda batch_id, countdown: published.append(batch_id)
+    report = runtime.delivery.sweep()
     assert report.broker_ok and sorted(published) == sorted(accepted.batch_ids)
-    assert runtime.sweep().republished == 0  # published and not yet stale: left alone
+    assert runtime.delivery.sweep().republished == 0  # published and not yet stale: left alone
 
 
 def test_activating_twice_for_one_incident_returns_the_first(runtime: Runtime) -> None:
@@ -248,13 +248,15 @@ def test_activating_twice_for_one_incident_returns_the_first(runtime: Runtime) -
 
 def test_racing_activations_for_one_incident_make_one(runtime: Runtime) -> None:
     first, _ = activate(runtime)
-    runtime.publisher = lambda batch_id, countdown: None
+    runtime.relay.publisher = lambda batch_id, countdown: None
     with runtime.database.transaction() as session:
         incident_id = session.get(Incident, first.incident_id).id
     results = []
 
     def go() -> None:
-        accepted, _ = runtime.activate(runbook_id="teams-outage", reason="race", actor="bob", incident_id=incident_id)
+        accepted, _ = runtime.activations.activate(
+            runbook_id="teams-outage", reason="race", actor="bob", incident_id=incident_id
+        )
         results.append(accepted)
 
     threads = [threading.Thread(target=go) for _ in range(4)]
@@ -271,20 +273,20 @@ def test_approval_needs_a_second_operator(runtime: Runtime) -> None:
     assert accepted.state == "pending_approval" and published == []
     assert statuses(runtime) == {}
     with pytest.raises(ApprovalError, match="another operator must approve"):
-        runtime.approve(activation_id=accepted.activation_id, actor="alice")
-    approved, _ = runtime.approve(activation_id=accepted.activation_id, actor="bob")
+        runtime.activations.approve(activation_id=accepted.activation_id, actor="alice")
+    approved, _ = runtime.activations.approve(activation_id=accepted.activation_id, actor="bob")
     assert approved.state == "queued" and approved.counts["sms"] == 7
     with pytest.raises(ApprovalError, match="not awaiting approval"):
-        runtime.approve(activation_id=accepted.activation_id, actor="carol")
+        runtime.activations.approve(activation_id=accepted.activation_id, actor="carol")
 
 
 def test_resolving_sends_each_all_clear_once_and_closes_notices(runtime: Runtime) -> None:
     accepted, published = activate(runtime)
     drain(runtime, published)
-    results, _ = runtime.resolve(incident_id=accepted.incident_id, actor="alice")
+    results, _ = runtime.activations.resolve(incident_id=accepted.incident_id, actor="alice")
     assert [r.counts for r in results] == [{"sms": 3, "email": 7, "status": 1}]
     with pytest.raises(InvalidRequest, match="already resolved"):
-        runtime.resolve(incident_id=accepted.incident_id, actor="alice")
+        runtime.activations.resolve(incident_id=accepted.incident_id, actor="alice")
     drain(runtime, results[0].batch_ids)
     with runtime.database.reading() as session:
         notices = {n.title: (n.state, n.resolution) for n in session.scalars(select(Notice))}
@@ -293,22 +295,22 @@ def test_resolving_sends_each_all_clear_once_and_closes_notices(runtime: Runtime
 
 
 def test_bad_requests_change_nothing(runtime: Runtime) -> None:
-    runtime.publisher = lambda batch_id, countdown: None
+    runtime.relay.publisher = lambda batch_id, countdown: None
     with pytest.raises(NotFound, match="no runbook 'nope'"):
-        runtime.activate(runbook_id="nope", reason="x", actor="a")
+        runtime.activations.activate(runbook_id="nope", reason="x", actor="a")
     with pytest.raises(InvalidRequest, match="an internal note is required"):
-        runtime.activate(runbook_id="exchange-outage", reason="  ", actor="a")
+        runtime.activations.activate(runbook_id="exchange-outage", reason="  ", actor="a")
     with pytest.raises(InvalidRequest, match="SMS text is 1700 characters"):
-        runtime.activate(runbook_id="exchange-outage", reason="x", actor="a", override="y" * 1700)
+        runtime.activations.activate(runbook_id="exchange-outage", reason="x", actor="a", override="y" * 1700)
     with pytest.raises(NotFound, match="no incident 999"):
-        runtime.resolve(incident_id=999, actor="a")
+        runtime.activations.resolve(incident_id=999, actor="a")
     with runtime.database.reading() as session:
         assert session.scalar(select(func.count()).select_from(Incident)) == 0
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0
 
 
 def test_a_dry_run_writes_nothing(runtime: Runtime) -> None:
-    preview = runtime.preview(runbook_ids=["exchange-outage"], reason="what if", actor="alice")
+    preview = runtime.activations.preview(runbook_ids=["exchange-outage"], reason="what if", actor="alice")
     assert preview.counts == {"sms": 3, "email": 7, "status": 1}
     with runtime.database.reading() as session:
         assert session.scalar(select(func.count()).select_from(AuditEvent)) == 0

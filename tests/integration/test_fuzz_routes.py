@@ -33,7 +33,7 @@ from werkzeug.routing import Rule
 from failover.channels import sendgrid_events
 from failover.engine import notices, tokens
 from failover.runtime import Runtime
-from failover.sources.webhook import sign
+from failover.sources.signals import sign
 from tests.conftest import AuthActions, csrf_from
 from tests.fakes.twilio import twilio_signature
 
@@ -112,7 +112,7 @@ def fuzz_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, 
 def world(fuzz_env: dict[str, str], app: Flask, runtime: Runtime) -> Iterator[dict[str, Any]]:
     """Incident, activation and notice 1; an admin session and an admin token."""
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a bug must show as the 500 a user would get
-    runtime.activate(runbook_id="m365-suite-outage", reason="seed", actor="seed")
+    runtime.activations.activate(runbook_id="m365-suite-outage", reason="seed", actor="seed")
     admin = app.test_client()
     AuthActions(admin, runtime).login("admin")
     with runtime.database.transaction() as session:

@@ -73,7 +73,7 @@ def test_an_update_goes_to_the_incidents_recipients_or_only_the_silent_previewed
     opened: FlaskClient, runtime: Runtime
 ) -> None:
     client = opened
-    runtime.acknowledge_on_behalf(activation_id=1, person_id="alice", actor="test")
+    runtime.tracking.acknowledge_on_behalf(activation_id=1, person_id="alice", actor="test")
     form = client.get("/incidents/1/update").get_data(as_text=True)
     assert "{{ eta" in form  # the template, to edit
     data = {

@@ -86,7 +86,7 @@ def test_data_files_are_created_private(env: dict[str, str], monkeypatch: pytest
             from failover.web import create_app
 
             create_app(runtime=runtime)  # the session-signing key
-            runtime.audit_checkpoint()
+            runtime.audit.checkpoint()
             data = Path(env["FAILOVER_DATA_DIR"])
             files = ["failover.db", "failover.db-wal", "failover.db-shm", "broker.db", "secret_key", "audit_key"]
             modes = {name: stat.S_IMODE((data / name).stat().st_mode) for name in files}

@@ -85,8 +85,8 @@ def test_approvers_are_paged_by_sms_and_the_header_shows_what_waits(
     assert confirm(client, runbook="m365-suite-outage").status_code == 302
     assert "1 awaiting approval" in pat.get("/incidents").get_data(as_text=True)  # on every page's header
 
-    runtime.follow_up()  # beat's sweep pages the approvers
-    runtime.follow_up()  # once
+    runtime.delivery.follow_up()  # beat's sweep pages the approvers
+    runtime.delivery.follow_up()  # once
     sent_all(runtime)
     with runtime.database.reading() as session:
         pages = session.execute(select(Delivery.person_id, Delivery.step, Delivery.status)).all()
@@ -98,7 +98,7 @@ def test_approvers_are_paged_by_sms_and_the_header_shows_what_waits(
     page = pat.get("/activations/1").get_data(as_text=True)
     assert "Approvers paged by SMS: Bob Example (in the outbox: not sent), Heidi Example" in page
 
-    fingerprint = runtime.approval_preview(activation_id=1).fingerprint
+    fingerprint = runtime.activations.approval_preview(activation_id=1).fingerprint
     assert pat.post("/activations/1/approve", data={"csrf_token": csrf_from(page), "fingerprint": fingerprint})
     assert "awaiting approval" not in pat.get("/incidents").get_data(as_text=True)
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from failover import logs
 from failover.cli import main
-from failover.domain import detection
+from failover.domain.detection import config as detection
 from tests.conftest import REPO
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from failover.models import AuditEvent, DetectionVote, Incident
 from failover.runtime import Runtime
-from failover.sources.webhook import sign
+from failover.sources.signals import sign
 
 SECRET = "s3cret-signals-key"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -162,7 +162,7 @@ def test_alertmanager_alerts_are_one_origin_and_two_monitors_confirm_after_hold(
         "webhook:uptime-kuma/owa|Exchange Online",
     }
     with freeze_time(START + dt.timedelta(minutes=3)):
-        runtime.evaluate_detection()
+        runtime.detection.evaluate()
     with runtime.database.reading() as session:
         [incident] = session.scalars(select(Incident))
     assert incident.services == ["Exchange Online"] and incident.source == "watcher"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from failover.domain.signals import GraphSnapshot
+from failover.domain.detection.signals import GraphSnapshot
 from failover.sources import probes
 from failover.sources.graph import GraphClient, GraphError, html_to_text, parse_issue, parse_time
 from tests.fakes.microsoft import CLIENT_ID, CLIENT_SECRET, TENANT, FakeEntra, FakeGraph, issue

@@ -16,11 +16,13 @@ from freezegun import freeze_time
 from sqlalchemy import select
 
 from failover.clock import utcnow
-from failover.domain.detection import ConfirmPolicy, DetectionConfig
+from failover.domain.detection.config import ConfirmPolicy, DetectionConfig
+from failover.domain.detection.signals import GraphSnapshot, Reading
 from failover.domain.report_policy import ReportsPolicy
-from failover.domain.signals import GraphSnapshot, Reading
 from failover.domain.staff_reports import parse
-from failover.engine import audit, detection, detection_view, microsoft_lag, staff_reports
+from failover.engine import audit, microsoft_lag, staff_reports
+from failover.engine.detection import decisions as detection
+from failover.engine.detection import view as detection_view
 from failover.models import Incident, StaffReport
 from failover.runtime import Runtime
 from failover.sources.graph import parse_issue
@@ -43,10 +45,10 @@ def report(runtime: Runtime, person: str | None, body: str = "DOWN MAIL", sender
     assert parsed is not None
     with runtime.database.transaction() as session:
         received = staff_reports.from_sms(
-            session, runtime.catalog(), CONFIG, parsed=parsed, sender=sender, person_id=person, now=utcnow()
+            session, runtime.config.catalog(), CONFIG, parsed=parsed, sender=sender, person_id=person, now=utcnow()
         )
     for batch_id in received.batch_ids:
-        runtime.send_batch(batch_id)
+        runtime.delivery.send_batch(batch_id)
     return received.text
 
 
@@ -56,7 +58,7 @@ def test_the_905_scenario_confirms_before_microsoft_and_measures_the_lag(
     with freeze_time(START) as clock:
         probe = Reading("probe:exchange-mx", "probe:exchange-mx", EXO, True, "RCPT TO: 451 4.3.2", kind="probe")
         with runtime.database.transaction() as session:
-            detection.readings_received(session, runtime.catalog(), CONFIG, readings=[probe], now=utcnow())
+            detection.readings_received(session, runtime.config.catalog(), CONFIG, readings=[probe], now=utcnow())
         clock.tick(dt.timedelta(minutes=1))
         answers = []
         for person in ("alice", "bob", "carol", "dan"):
@@ -75,9 +77,9 @@ def test_the_905_scenario_confirms_before_microsoft_and_measures_the_lag(
         assert not _incidents(runtime)  # the reports source must hold for `hold` like any probe
         clock.tick(dt.timedelta(minutes=3))
         with runtime.database.transaction() as session:
-            decided = detection.tick(session, runtime.catalog(), CONFIG, now=utcnow())
+            decided = detection.tick(session, runtime.config.catalog(), CONFIG, now=utcnow())
         for batch_id in decided.batch_ids:
-            runtime.send_batch(batch_id)
+            runtime.delivery.send_batch(batch_id)
         [incident] = _incidents(runtime)
         assert incident.opened_at == START + dt.timedelta(minutes=4, seconds=40)
         assert "Thanks - we know: Exchange Online outage" in (report(runtime, "frank") or "")
@@ -87,7 +89,7 @@ def test_the_905_scenario_confirms_before_microsoft_and_measures_the_lag(
         listed["startDateTime"] = "2026-03-02T09:00:00Z"
         with runtime.database.transaction() as session:
             snapshot = GraphSnapshot(tuple(i for i in [parse_issue(listed)] if i is not None), {}, 2)
-            detection.graph_polled(session, runtime.catalog(), CONFIG, snapshot=snapshot, now=utcnow())
+            detection.graph_polled(session, runtime.config.catalog(), CONFIG, snapshot=snapshot, now=utcnow())
         with runtime.database.reading() as session:
             lag = microsoft_lag.report(session, incident.id, utcnow())
             assert audit.verify(session).ok
@@ -113,7 +115,7 @@ def test_an_incident_microsoft_has_not_listed_says_so(runtime: Runtime) -> None:
     with freeze_time(START) as clock:
         with runtime.database.transaction() as session:
             detection.confirm_by_hand(
-                session, runtime.catalog(), CONFIG, service=EXO, actor="alice", reason="451 4.3.2 everywhere", now=START
+                session, runtime.config.catalog(), CONFIG, service=EXO, actor="alice", reason="451 4.3.2 everywhere", now=START
             )
         clock.tick(dt.timedelta(minutes=12))
         [incident] = _incidents(runtime)

@@ -13,7 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from failover.runtime import Runtime
-from failover.sources.webhook import sign
+from failover.sources.signals import sign
 from tests.conftest import add_user, csrf_from
 
 SECRET = "bounds-signals-secret"

@@ -26,7 +26,7 @@ def token_for(app: Flask, runtime: Runtime, owner: str, role: str = "operator", 
 
 
 def requested_by(runtime: Runtime, actor: str) -> int:
-    accepted, _ = runtime.activate(runbook_id=APPROVAL_RUNBOOK, reason="everything is down", actor=actor)
+    accepted, _ = runtime.activations.activate(runbook_id=APPROVAL_RUNBOOK, reason="everything is down", actor=actor)
     assert accepted.state == "pending_approval"
     return accepted.activation_id
 
@@ -50,7 +50,7 @@ def test_nor_approve_in_the_console_what_their_token_requested(app: Flask, runti
     )
     activation = created.get_json()["activations"][0]["activation_id"]
     page = console.get(f"/activations/{activation}").get_data(as_text=True)
-    seen = runtime.approval_preview(activation_id=activation).fingerprint  # what an approver would be shown
+    seen = runtime.activations.approval_preview(activation_id=activation).fingerprint  # what an approver would be shown
     refused = console.post(
         f"/activations/{activation}/approve", data={"csrf_token": csrf_from(page), "fingerprint": seen}
     )

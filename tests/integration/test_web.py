@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from flask.testing import FlaskClient
 
 from failover.clock import utcnow
-from failover.engine import dispatch
+from failover.engine import relay
 from failover.runtime import Runtime
 from tests.conftest import AuthActions, csrf_from
 
@@ -16,9 +16,9 @@ from tests.conftest import AuthActions, csrf_from
 def sent_all(runtime: Runtime) -> None:
     """Stand in for the worker: send every published batch."""
     with runtime.database.reading() as session:
-        batches = dispatch.batches_to_publish(session, utcnow(), 0)
+        batches = relay.batches_to_publish(session, utcnow(), 0)
     for batch in batches:
-        runtime.send_batch(batch)
+        runtime.delivery.send_batch(batch)
 
 
 def test_healthz(client: FlaskClient) -> None:

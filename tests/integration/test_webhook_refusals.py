@@ -19,7 +19,7 @@ from sqlalchemy import select
 from failover.engine import audit
 from failover.models import AuditEvent
 from failover.runtime import Runtime
-from failover.sources.webhook import sign
+from failover.sources.signals import sign
 
 SECRET = "s3cret-signals-key"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -51,7 +51,7 @@ def test_a_flood_of_unsigned_calls_is_counted_not_audited_one_by_one(client: Fla
         ]
         assert "unsigned request" in first[0].details["reason"]
         frozen.tick(dt.timedelta(minutes=6))
-        runtime.audit_checkpoint()  # beat's housekeeping closes the windows
+        runtime.audit.checkpoint()  # beat's housekeeping closes the windows
     summaries = [e.details for e in events(runtime, "signal.rejected", "webhook.rejected")[2:]]
     assert sorted((s["endpoint"], s["count"]) for s in summaries) == [("signals", 39), ("twilio/status", 9)]
     assert summaries[0]["from"] == "2026-03-02T09:00:00Z"

@@ -53,7 +53,9 @@ def test_a_real_worker_sends_every_message_exactly_once(
     log = tmp_path / "worker.log"
     worker = workers.start("worker", env, log)
     try:
-        accepted, broker_ok = runtime.activate(runbook_id="exchange-outage", reason="integration", actor="tester")
+        accepted, broker_ok = runtime.activations.activate(
+            runbook_id="exchange-outage", reason="integration", actor="tester"
+        )
         assert broker_ok
         assert accepted.counts == {"sms": PEOPLE, "email": PEOPLE, "status": 1}
         workers.wait_until(lambda: workers.open_rows(runtime) == 0, timeout=120, what="all rows final", log=log)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from failover.domain import detection
+from failover.domain.detection import config as detection
 from failover.errors import ConfigProblems
 
 REPO = Path(__file__).resolve().parents[2]

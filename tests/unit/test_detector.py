@@ -10,8 +10,8 @@ import pytest
 from freezegun import freeze_time
 
 from failover.clock import utcnow
-from failover.domain.detection import ConfirmPolicy, fold
-from failover.domain.detector import (
+from failover.domain.detection.config import ConfirmPolicy, fold
+from failover.domain.detection.policy import (
     NEW_INCIDENT,
     Evidence,
     IncidentView,
@@ -21,8 +21,8 @@ from failover.domain.detector import (
     ServiceState,
     step,
 )
+from failover.domain.detection.signals import Issue, Reading, Vote, cast
 from failover.domain.durations import parse_duration
-from failover.domain.signals import Issue, Reading, Vote, cast
 
 EXO, TEAMS = "Exchange Online", "Microsoft Teams"
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)

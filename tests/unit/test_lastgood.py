@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from failover.domain import detection, lastgood, runbooks
+from failover.domain import lastgood, runbooks
+from failover.domain.detection import config as detection
 from failover.domain.lastgood import LAST_GOOD, NONE, Snapshot
 from tests.unit.test_loaders import CONTACTS, GOOD_RUNBOOK, make_tree
 

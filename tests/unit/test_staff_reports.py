@@ -9,11 +9,12 @@ import yaml
 from freezegun import freeze_time
 
 from failover.clock import utcnow
-from failover.domain import detection, staff_reports
-from failover.domain.detection import ConfirmPolicy
-from failover.domain.detector import Evidence, Phase, ServiceState, step
+from failover.domain import staff_reports
+from failover.domain.detection import config as detection
+from failover.domain.detection.config import ConfirmPolicy
+from failover.domain.detection.policy import Evidence, Phase, ServiceState, step
+from failover.domain.detection.signals import Reading, Vote, cast
 from failover.domain.report_policy import ReportsPolicy
-from failover.domain.signals import Reading, Vote, cast
 from failover.domain.staff_reports import Report, parse, tally
 
 EXO, TEAMS, SUITE = "Exchange Online", "Microsoft Teams", "Microsoft 365 suite"

@@ -52,6 +52,6 @@ def tracked(
     fake_twilio.poster = tw.flask_poster(client)
     fake_sendgrid.poster = sg.flask_poster(client)
     wired = Tracked(runtime, client, fake_twilio, fake_sendgrid)
-    runtime.publisher = lambda batch_id, countdown: wired.published.append(batch_id)
+    runtime.relay.publisher = lambda batch_id, countdown: wired.published.append(batch_id)
     yield wired
     runtime.close()

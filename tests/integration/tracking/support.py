@@ -76,16 +76,16 @@ class Tracked:
     published: list[int] = field(default_factory=list)
 
     def activate(self, runbook: str = "tracked", **kwargs: Any) -> Accepted:
-        accepted, _ = self.runtime.activate(runbook_id=runbook, reason="test", actor="alice", **kwargs)
+        accepted, _ = self.runtime.activations.activate(runbook_id=runbook, reason="test", actor="alice", **kwargs)
         return accepted
 
     def drain(self) -> None:
         """Stand in for the worker: send every batch published so far, and any they lead to."""
         while self.published:
-            self.runtime.send_batch(self.published.pop(0))
+            self.runtime.delivery.send_batch(self.published.pop(0))
 
     def follow_up(self) -> None:
-        self.runtime.follow_up()
+        self.runtime.delivery.follow_up()
         self.drain()
 
     def row(self, person: str, channel: str = "sms", step: str | None = None) -> Delivery:

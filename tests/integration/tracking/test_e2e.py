@@ -97,10 +97,10 @@ def test_receipts_replies_and_escalation_end_to_end(
     processes = [workers.start(name, env, log) for name in ("web", "worker", "beat")]
     try:
         wait_for_port(int(env["FAILOVER_PORT"]), timeout=30)
-        warm, _ = runtime.activate(runbook_id="warm-up", reason="warm up", actor="tester")
+        warm, _ = runtime.activations.activate(runbook_id="warm-up", reason="warm up", actor="tester")
         workers.wait_until(lambda: completed(runtime, warm.activation_id), timeout=60, what="worker up", log=log)
 
-        accepted, broker_ok = runtime.activate(runbook_id="e2e", reason="end to end", actor="tester")
+        accepted, broker_ok = runtime.activations.activate(runbook_id="e2e", reason="end to end", actor="tester")
         assert broker_ok and accepted.counts == {"sms": 5}
         everyone = {"alice", "bob", "heidi", "dan", "erin"}
         workers.wait_until(

@@ -67,14 +67,15 @@ def test_escalations_fire_when_due_once_each_and_only_for_the_silent(tracked: Tr
         assert timers(tracked) == [(0, "paged", 2, 0), (1, "paged", 1, 0), (2, "paged", 1, 0)]
 
     with tracked.runtime.database.reading() as session:
-        data = roster.roster(session, accepted.activation_id, tracked.runtime.catalog())
+        data = roster.roster(session, accepted.activation_id, tracked.runtime.config.catalog())
     counts = {c["group"]: (c["acknowledged"], c["need_help"], c["no_answer"]) for c in data["counts"]}
     assert counts == {"(everyone)": (2, 0, 1), "oncall": (2, 0, 1), "it-leads": (1, 0, 0), "all-staff": (2, 0, 1)}
     assert tracked.chain_ok()
 
 
 def test_the_repeat_limit_stops_a_paging_storm(tracked: Tracked) -> None:
-    tracked.runtime.settings = tracked.runtime.settings.model_copy(update={"escalation_limit": 1})
+    delivery = tracked.runtime.delivery
+    delivery.settings = delivery.settings.model_copy(update={"escalation_limit": 1})
     with freeze_time(START) as clock:
         tracked.activate()
         tracked.drain()
@@ -94,7 +95,7 @@ def test_resolving_the_incident_cancels_pending_escalations(tracked: Tracked) ->
         accepted = tracked.activate()
         tracked.drain()
         clock.tick(dt.timedelta(minutes=5))
-        tracked.runtime.resolve(incident_id=accepted.incident_id, actor="alice")
+        tracked.runtime.activations.resolve(incident_id=accepted.incident_id, actor="alice")
         tracked.drain()
         clock.tick(dt.timedelta(minutes=30))
         tracked.follow_up()
@@ -111,9 +112,9 @@ def test_escalation_timers_survive_a_restart(tracked: Tracked) -> None:
         clock.tick(dt.timedelta(minutes=10))
         revived = Runtime(tracked.runtime.settings)
         published: list[int] = []
-        revived.publisher = lambda batch_id, countdown: published.append(batch_id)
+        revived.relay.publisher = lambda batch_id, countdown: published.append(batch_id)
         try:
-            revived.follow_up()
+            revived.delivery.follow_up()
         finally:
             revived.close()
     assert escalated(tracked, 0) == {"alice": "pending", "bob": "pending", "heidi": "pending"} and published
@@ -183,7 +184,7 @@ def test_broken_config_files_delay_no_fallback(tracked: Tracked) -> None:
     contacts.write_text(contacts.read_text() + "  - {id: oops\n")  # and a bad edit of contacts.yaml
     tracked.follow_up()  # the last good contacts and every valid runbook stay in force
     assert tracked.row("bob", "email").status == "sent"
-    assert {b.file.rsplit("/", 1)[-1] for b in tracked.runtime.config_report().broken} == {
+    assert {b.file.rsplit("/", 1)[-1] for b in tracked.runtime.config.report().broken} == {
         "broken.yaml",
         "contacts.yaml",
     }

@@ -33,7 +33,7 @@ def operator(tracked: Tracked, name: str, phone: str, pin: str, role: str = "ope
     add_user(tracked.runtime, name, role)
     with tracked.runtime.database.transaction() as session:
         user = session.scalars(select(User).where(User.username == name)).one()
-        user.totp_secret = tracked.runtime.totp_box.seal(SECRETS[name])
+        user.totp_secret = tracked.runtime.accounts.totp_box.seal(SECRETS[name])
         phone_activation.register(session, username=name, phone=phone, pin=pin, actor="admin")
 
 

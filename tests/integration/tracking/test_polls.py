@@ -52,7 +52,7 @@ def tally(tracked: Tracked, activation_id: int) -> dict[str, list[int]]:
     from failover.engine import polls
 
     with tracked.runtime.database.reading() as session:
-        [found] = polls.tallies(session, tracked.runtime.catalog(), activation_id)
+        [found] = polls.tallies(session, tracked.runtime.config.catalog(), activation_id)
     return found["groups"]
 
 
@@ -95,7 +95,7 @@ def test_answers_to_a_closed_poll_get_a_clear_reply_and_change_nothing(polled: T
     accepted = polled.activate("poll")
     polled.drain()
     polled.reply("heidi", "3")
-    polled.runtime.resolve(incident_id=accepted.incident_id, actor="alice", note="over")
+    polled.runtime.activations.resolve(incident_id=accepted.incident_id, actor="alice", note="over")
     answer = polled.reply("heidi", "1")[1]
     assert "that poll has closed" in answer
     assert tally(polled, accepted.activation_id)["(everyone)"] == [0, 0, 1, 0, 3]
@@ -126,5 +126,5 @@ def test_an_operator_closes_a_poll(polled: Tracked) -> None:
             step="steps.0",
             actor="olive",
             now=START,
-            catalog=polled.runtime.catalog(),
+            catalog=polled.runtime.config.catalog(),
         )

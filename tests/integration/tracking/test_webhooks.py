@@ -115,7 +115,7 @@ def test_a_receipt_settles_an_in_doubt_row_so_it_is_never_sent_twice(tracked: Tr
     assert (row.status, row.provider_id) == ("delivered", tracked.message_to("alice")["sid"])
     (reconciled,) = tracked.events("delivery.reconciled")  # the "sent" receipt settled it
     assert reconciled.details["via"] == "receipt" and reconciled.details["was"] == "in_doubt"
-    tracked.runtime.sweep()
+    tracked.runtime.delivery.sweep()
     tracked.drain()
     assert tracked.twilio.sent_to()[PHONES["alice"]] == 1
 
@@ -335,8 +335,9 @@ def test_a_signed_body_that_is_not_events_is_a_400(tracked: Tracked) -> None:
 
 
 def test_sendgrid_events_are_refused_without_a_verification_key(tracked: Tracked) -> None:
-    tracked.runtime.__dict__.pop("sendgrid_verifier", None)
-    tracked.runtime.settings = tracked.runtime.settings.model_copy(update={"sendgrid_webhook_public_key": None})
+    tracking = tracked.runtime.tracking
+    tracking.__dict__.pop("sendgrid_verifier", None)
+    tracking.settings = tracking.settings.model_copy(update={"sendgrid_webhook_public_key": None})
     status, body = tracked.sendgrid.post_events(EVENTS_URL, tracked.sendgrid.events())
     assert status == 403 and "SENDGRID_WEBHOOK_PUBLIC_KEY is not set" in json.loads(body)["error"]
 
@@ -402,7 +403,7 @@ def test_stop_is_honoured_by_every_later_send_and_start_clears_it(tracked: Track
     (event,) = tracked.events("sms.opted_out")
     assert event.target_id == "bob" and event.details == {"keyword": "STOP", "sender": None, "cancelled": 1}
     # The next activation skips bob's SMS, with the reason on the preview and the ledger.
-    preview = tracked.runtime.preview(runbook_ids=["check-in"], reason="x", actor="alice")
+    preview = tracked.runtime.activations.preview(runbook_ids=["check-in"], reason="x", actor="alice")
     assert ("bob", "opted out of SMS (replied STOP)") in {(s.person_id, s.reason) for s in preview.skipped}
     accepted = tracked.activate("check-in")
     assert tracked.row("bob").status == "skipped" and accepted.counts == {"sms": 6}

@@ -1,9 +1,11 @@
-"""The watcher's wiring: detection.yaml, the Graph client and the probes, composed for the Runtime.
+"""Outage detection's use cases: Graph polls, probes, the signals webhook, evaluation, confirm by hand.
 
 Each method is one use case as a Celery task or a view calls it: read a
 source (network first, outside any transaction), then hand the readings to
-:mod:`failover.engine.detection` in one transaction, then relay the batches
-that decision queued. Nothing here decides anything.
+:mod:`failover.engine.detection.decisions` in one transaction, then relay the batches
+that decision queued. Nothing here decides anything: the policy is
+:mod:`failover.domain.detection.policy`, detection.yaml is read by
+:class:`~failover.services.config.Configuration`.
 """
 
 from __future__ import annotations
@@ -11,74 +13,65 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from failover import logs
 from failover.clock import utcnow
-from failover.domain import detection as detection_file
-from failover.domain.detection import DetectionConfig, Probe
+from failover.db import Database
+from failover.domain.detection.config import DetectionConfig, Probe
+from failover.domain.detection.signals import GraphFailure, Reading
 from failover.domain.runbooks import Catalog
-from failover.domain.signals import GraphFailure, Reading
-from failover.engine import detection, detection_view
+from failover.engine import optouts, trigger
+from failover.engine.detection import decisions
+from failover.engine.detection import view as detection_view
 from failover.errors import ConfigProblems
-from failover.sources import probes, webhook
+from failover.services.audit import Audit
+from failover.services.config import Configuration
+from failover.services.relay import Relay
+from failover.settings import Settings
+from failover.sources import probes
+from failover.sources import signals as inbound
 from failover.sources.graph import GraphClient, GraphError
-from failover.sources.webhook import SignalRejected
-
-if TYPE_CHECKING:
-    from failover.runtime import Runtime
+from failover.sources.signals import SignalRejected
 
 log = logging.getLogger(__name__)
 
-# Beat entries' task names; tasks.py registers them.
-GRAPH_TASK = "failover.tasks.poll_graph"
-PROBE_TASK = "failover.tasks.run_probe"
-EVALUATE_TASK = "failover.tasks.evaluate_detection"
+
+@dataclass(frozen=True)
+class Beat:
+    """One periodic detection job; celery_app turns it into a beat entry for the matching task."""
+
+    name: str  # the beat entry's name
+    job: str  # "evaluate" | "graph" | "probe"
+    every: dt.timedelta
+    args: tuple[str, ...] = ()
 
 
-class Watcher:
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.settings = runtime.settings
-        self.database = runtime.database
-        self._config: tuple[tuple[int, int] | None, detection_file.Loaded] | None = None
+class Detection:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        config: Configuration,
+        relay: Relay,
+        audit: Audit,
+        transports: Callable[[], Mapping[str, str]],
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.files = config
+        self.relay = relay
+        self.audit = audit
+        self.transports = transports
         self._lock = threading.Lock()
         self._graph: GraphClient | None = None
 
     # -- wiring -------------------------------------------------------------
 
     def config(self) -> DetectionConfig:
-        """The policy in force: detection.yaml, or its last good version while the file is broken.
-
-        ConfigProblems (file:line) only when it is broken and no good version was ever seen.
-        """
-        loaded = self.loaded()
-        if loaded.config is None:
-            raise ConfigProblems(loaded.problems)
-        return loaded.config
-
-    def config_or_none(self) -> DetectionConfig | None:
-        """The policy in force, or None while detection.yaml is broken with no good version."""
-        return self.loaded().config
-
-    def loaded(self) -> detection_file.Loaded:
-        """detection.yaml judged as domain.lastgood judges every file; reloaded when it changes."""
-        path = detection_file.detection_file(self.settings.config_dir)
-        try:
-            stat = path.stat()
-            signature: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
-        except FileNotFoundError:
-            signature = None
-        with self._lock:
-            if self._config is None or self._config[0] != signature:
-                snapshots = self.runtime.snapshots
-                loaded = detection_file.assemble(self.settings.config_dir, snapshots.get)
-                snapshots.remember(loaded.good)
-                if loaded.broken is not None:
-                    logs.broken_config((loaded.broken,))
-                self._config = (signature, replace(loaded, good={}))
-            return self._config[1]
+        """The policy in force (detection.yaml or its last good version); ConfigProblems if there is none."""
+        return self.files.detection()
 
     def graph(self) -> GraphClient | None:
         settings = self.settings
@@ -99,23 +92,21 @@ class Watcher:
                 )
             return self._graph
 
-    def schedule(self) -> dict[str, dict[str, Any]]:
-        """Celery beat entries for the sources and the evaluation, from detection.yaml."""
+    def schedule(self) -> list[Beat]:
+        """The sources to poll and the evaluation, from detection.yaml (nothing while it has no good version)."""
         try:
             config = self.config()
         except ConfigProblems as exc:
             log.error("detection.yaml has problems, nothing is watched until they are fixed:\n%s", exc)
-            return {}
+            return []
         if not config.watch:
-            return {}
-        entries: dict[str, dict[str, Any]] = {
-            "watch-evaluate": _entry(EVALUATE_TASK, config.confirm.evaluate_interval),
-        }
+            return []
+        beats = [Beat("watch-evaluate", "evaluate", config.confirm.evaluate_interval)]
         if self.settings.graph_enabled:
-            entries["watch-graph"] = _entry(GRAPH_TASK, config.graph.poll_interval)
+            beats.append(Beat("watch-graph", "graph", config.graph.poll_interval))
         for probe in config.active_probes:
-            entries[f"watch-probe-{probe.key}"] = _entry(PROBE_TASK, probe.interval, args=(probe.key,))
-        return entries
+            beats.append(Beat(f"watch-probe-{probe.key}", "probe", probe.interval, (probe.key,)))
+        return beats
 
     def close(self) -> None:
         if self._graph is not None:
@@ -129,7 +120,7 @@ class Watcher:
         if client is None or not config.watch:
             return {"skipped": "Graph is not configured (FAILOVER_GRAPH_*) or nothing is watched"}
         with self.database.reading() as session:
-            backoff = detection.graph_backoff(session)
+            backoff = decisions.graph_backoff(session)
         if backoff is not None and utcnow() < backoff:
             return {"skipped": f"Graph asked us to wait until {backoff.isoformat()}"}
         failure: GraphFailure | None = None
@@ -141,9 +132,9 @@ class Watcher:
         catalog = self._catalog()
         with self.database.transaction() as session:
             if failure is None:
-                report = detection.graph_polled(session, catalog, config, snapshot=snapshot, now=utcnow())
+                report = decisions.graph_polled(session, catalog, config, snapshot=snapshot, now=utcnow())
             else:
-                report = detection.graph_failed(session, catalog, config, failure=failure, now=utcnow())
+                report = decisions.graph_failed(session, catalog, config, failure=failure, now=utcnow())
         return self._finish(report, graph=failure.kind if failure else "ok")
 
     def run_probe(self, key: str) -> dict[str, Any]:
@@ -168,7 +159,7 @@ class Watcher:
         ]
         catalog = self._catalog()
         with self.database.transaction() as session:
-            report = detection.readings_received(session, catalog, config, readings=readings, now=now)
+            report = decisions.readings_received(session, catalog, config, readings=readings, now=now)
         return self._finish(report, healthy=result.healthy)
 
     def evaluate(self) -> dict[str, Any]:
@@ -177,7 +168,7 @@ class Watcher:
             return {"skipped": "nothing is watched"}
         catalog = self._catalog()
         with self.database.transaction() as session:
-            report = detection.tick(session, catalog, config, now=utcnow())
+            report = decisions.tick(session, catalog, config, now=utcnow())
         return self._finish(report)
 
     def receive_signals(
@@ -186,12 +177,12 @@ class Watcher:
         """The inbound webhook. Raises SignalRejected (audited) for anything unsigned or malformed."""
         secret = self.settings.signals_secret
         try:
-            webhook.check_source(source)  # before anything uses it, the audit actor included
-            webhook.verify(body, signature, secret.get_secret_value() if secret else None)
-            parsed = webhook.parse(body, config=self.config(), now=utcnow(), source=source)
+            inbound.check_source(source)  # before anything uses it, the audit actor included
+            inbound.verify(body, signature, secret.get_secret_value() if secret else None)
+            parsed = inbound.parse(body, config=self.config(), now=utcnow(), source=source)
         except SignalRejected as exc:
-            named = source if source is not None and webhook.SOURCE.match(source) else "unknown"
-            self.runtime.webhook_rejected(
+            named = source if source is not None and inbound.SOURCE.match(source) else "unknown"
+            self.audit.webhook_rejected(
                 endpoint="signals",
                 reason=exc.message,
                 status=exc.status,
@@ -208,15 +199,32 @@ class Watcher:
         }
         catalog = self._catalog()
         with self.database.transaction() as session:
-            report = detection.readings_received(
+            report = decisions.readings_received(
                 session, catalog, self.config(), readings=parsed.readings, now=utcnow(), received=received
             )
         return {**received, **self._finish(report)}
 
+    def confirm_preview(self, *, service: str, reason: str) -> trigger.OutageConfirm:
+        """What confirming an outage of ``service`` by hand would send."""
+        catalog = self.files.catalog()
+        config = self.config()
+        with self.database.reading() as session:
+            opted_out = optouts.opted_out_people(session, catalog.contacts)
+            return trigger.preview_confirm(
+                session,
+                catalog,
+                config,
+                service=service,
+                reason=reason,
+                prices=self.files.prices,
+                opted_out=opted_out,
+                transports=self.transports(),
+            )
+
     def confirm_outage(self, *, service: str, actor: str, reason: str) -> dict[str, Any]:
-        catalog = self.runtime.catalog()  # an operator gets the file:line problems, not a silent wait
+        catalog = self.files.catalog()  # an operator gets the file:line problems, not a silent wait
         with self.database.transaction() as session:
-            report = detection.confirm_by_hand(
+            report = decisions.confirm_by_hand(
                 session, catalog, self.config(), service=service, actor=actor, reason=reason, now=utcnow()
             )
         return self._finish(report)
@@ -234,23 +242,17 @@ class Watcher:
     # -- helpers --------------------------------------------------------------
 
     def _catalog(self) -> Catalog | None:
-        return self.runtime.catalog_or_none()  # None: detection keeps reading but cannot act (logged at reload)
+        return self.files.catalog_or_none()  # None: detection keeps reading but cannot act (logged at reload)
 
-    def _finish(self, report: detection.Report, **extra: Any) -> dict[str, Any]:
+    def _finish(self, report: decisions.Report, **extra: Any) -> dict[str, Any]:
         for line in report.transitions:
             log.info("watch: %s", line)
         if report.opened is not None:
             log.warning("watch: outage confirmed, incident %s opened", report.opened)
         for incident_id in report.resolved:
             log.warning("watch: incident %s resolved by the watcher; all-clear queued", incident_id)
-        broker_ok = self.runtime.relay(report.batch_ids)
+        broker_ok = self.relay.publish(report.batch_ids)
         return {**report.as_dict(), "broker_ok": broker_ok, **extra}
-
-
-def _entry(task: str, every: dt.timedelta, args: tuple[Any, ...] = ()) -> dict[str, Any]:
-    seconds = every.total_seconds()
-    # A poll that waited in the queue longer than its own interval is stale: the next one is already due.
-    return {"task": task, "schedule": seconds, "args": args, "options": {"expires": max(seconds, 1.0)}}
 
 
 def _probe_lifetime(probe: Probe) -> dt.timedelta:

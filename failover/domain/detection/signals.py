@@ -17,7 +17,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from failover.domain.detection import fold
+from failover.domain.detection.config import fold
 
 # serviceHealthStatus values after which an issue no longer says anything is wrong.
 CLOSED_STATUSES = frozenset(

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from failover.domain.detection import ConfirmPolicy, fold
-from failover.domain.signals import HEALTHY_OVERVIEW, Issue, Vote
+from failover.domain.detection.config import ConfirmPolicy, fold
+from failover.domain.detection.signals import HEALTHY_OVERVIEW, Issue, Vote
 
 NEW_INCIDENT = 0  # stands for "the incident this step opens" until the engine knows its id
 HOUR = dt.timedelta(hours=1)

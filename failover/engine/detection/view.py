@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from failover.clock import utcnow
 from failover.domain import staff_reports
-from failover.domain.detection import DetectionConfig, fold
+from failover.domain.detection.config import DetectionConfig, fold
 from failover.engine import microsoft_lag
 from failover.engine.queries import iso
 from failover.engine.staff_reports import recent_reports
@@ -68,7 +69,9 @@ def incident_evidence(session: Session, incident_id: int, *, limit: int = 100) -
     """What Microsoft said about an incident's issues, and the signals linked to it."""
     incident = session.get(Incident, incident_id)
     ids = list(incident.ms_issue_ids or []) if incident is not None else []
-    issues = session.scalars(select(ServiceIssue).where(ServiceIssue.id.in_(ids))) if ids else []
+    issues: Iterable[ServiceIssue] = (
+        session.scalars(select(ServiceIssue).where(ServiceIssue.id.in_(ids))) if ids else []
+    )
     rows = session.scalars(
         select(Signal).where(Signal.incident_id == incident_id).order_by(Signal.id.desc()).limit(limit)
     )

@@ -33,9 +33,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from failover import inputs
-from failover.domain.detection import DetectionConfig
+from failover.domain.detection.config import DetectionConfig
+from failover.domain.detection.signals import Reading
 from failover.domain.durations import parse_duration
-from failover.domain.signals import Reading
 
 SIGNATURE_HEADER = "X-Failover-Signature"
 MAX_SIGNALS = 1000

@@ -4,7 +4,7 @@ Every use case locks the ``watch_head`` row first, so two watchers (two
 beats by mistake, a worker restarted mid-poll, the webhook and the poller
 at once) take turns; records what it was told (votes, Microsoft issues, a
 signal row for each change); runs the pure policy
-(:func:`failover.domain.detector.step`) over every watched service; and
+(:func:`failover.domain.detection.policy.step`) over every watched service; and
 carries out its decisions in the same transaction: open or join an
 incident, activate each matching runbook once (the activations' unique key
 holds that even if the lock did not), resolve an incident, which sends the
@@ -23,9 +23,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from failover.domain import detector
-from failover.domain.detection import DetectionConfig, fold
-from failover.domain.detector import (
+from failover.domain.detection import policy as detector
+from failover.domain.detection.config import DetectionConfig, fold
+from failover.domain.detection.policy import (
     IN_INCIDENT,
     NEW_INCIDENT,
     Evidence,
@@ -34,8 +34,17 @@ from failover.domain.detector import (
     Phase,
     ServiceState,
 )
+from failover.domain.detection.signals import (
+    HEALTHY_OVERVIEW,
+    GraphFailure,
+    GraphSnapshot,
+    Issue,
+    Reading,
+    Vote,
+    cast,
+    changed,
+)
 from failover.domain.runbooks import Catalog
-from failover.domain.signals import HEALTHY_OVERVIEW, GraphFailure, GraphSnapshot, Issue, Reading, Vote, cast, changed
 from failover.engine import activation, audit
 from failover.engine import incidents as incident_cases
 from failover.errors import FailoverError, InvalidRequest, NotFound
@@ -98,17 +107,8 @@ def graph_polled(
         if status is None or status == row.graph_status:
             continue
         if row.graph_status is not None or fold(status) not in HEALTHY_OVERVIEW:  # not "first seen: operational"
-            _signal(
-                session,
-                rows,
-                "graph",
-                "graph",
-                "graph:overview",
-                row.service,
-                status,
-                f"health overview: {status}",
-                now,
-            )
+            change = Change("graph", "graph", "graph:overview", row.service, status, f"health overview: {status}")
+            _signal(session, rows, change, now)
         row.graph_status = status
     expires = now + GRAPH_VOTES_LAST * config.graph.poll_interval
     _record_votes(session, rows, [_graph_reading(s, False, "Graph answered", expires) for s in rows], now, quiet=True)
@@ -175,7 +175,7 @@ def confirm_by_hand(
         raise InvalidRequest("a reason is required: say why you are confirming the outage")
     _lock(session)
     rows = _ensure_services(session, config, now)
-    _signal(session, rows, "manual", f"manual:{actor}", f"manual:{actor}", watched, "failing", reason, now)
+    _signal(session, rows, Change("manual", f"manual:{actor}", f"manual:{actor}", watched, "failing", reason), now)
     manual = ManualConfirm(watched, actor, reason[:REASON_CHARS])
     return _evaluate(session, catalog, config, rows, now, manual=manual)
 
@@ -231,7 +231,7 @@ def _graph_reading(service: str, failing: bool, summary: str, expires: dt.dateti
 def _graph_state(session: Session, head: WatchHead, state: str, detail: str, now: dt.datetime) -> None:
     if head.graph_state != state:
         status = "failing" if state == "unreachable" else state
-        _signal(session, {}, "graph", "graph", "graph", None, status, f"Graph {state}: {detail}", now)
+        _signal(session, {}, Change("graph", "graph", "graph", None, status, f"Graph {state}: {detail}"), now)
         audit.record(
             session,
             action="watch.graph",
@@ -263,18 +263,8 @@ def _record_votes(
         row.expires_at, row.summary = vote.expires_at, scrub(vote.summary, REASON_CHARS)
         if changed(previous, vote) and not quiet:
             status = "failing" if vote.failing else "healthy"
-            _signal(
-                session,
-                rows,
-                reading.kind,
-                vote.origin,
-                vote.voter,
-                vote.service,
-                status,
-                vote.summary,
-                now,
-                details=reading.details,
-            )
+            change = Change(reading.kind, vote.origin, vote.voter, vote.service, status, vote.summary, reading.details)
+            _signal(session, rows, change, now)
     session.flush()
 
 
@@ -311,51 +301,44 @@ def _record_issues(
         if before != issue.fingerprint() and (issue.open or was_open):
             summary = f"{issue.id} {issue.classification}/{issue.status}: {issue.title}"
             details = {"impact": issue.impact, "latest_post": (issue.latest_post or "")[:REASON_CHARS]}
-            _signal(
-                session,
-                rows,
-                "issue",
-                "graph",
-                f"graph:{issue.id}",
-                service,
-                issue.status,
-                summary,
-                now,
-                details=details,
-                ms_issue_id=issue.id,
-            )
+            change = Change("issue", "graph", f"graph:{issue.id}", service, issue.status, summary, details, issue.id)
+            _signal(session, rows, change, now)
     for row in session.scalars(select(ServiceIssue).where(ServiceIssue.current.is_(True))):
         if row.id not in listed:
             row.current = False  # Graph no longer lists it: it says nothing any more
     session.flush()
 
 
-def _signal(
-    session: Session,
-    rows: dict[str, WatchedService],
-    kind: str,
-    origin: str,
-    voter: str,
-    service: str | None,
-    status: str,
-    summary: str,
-    now: dt.datetime,
-    *,
-    details: dict[str, Any] | None = None,
-    ms_issue_id: str | None = None,
-) -> Signal:
+@dataclass(frozen=True)
+class Change:
+    """What a source said that is worth a row in the signal log (a verdict that changed, an issue update)."""
+
+    kind: str  # graph | issue | probe | webhook | manual
+    origin: str  # the source: graph, probe:<key>, webhook:<name>, manual:<actor>
+    voter: str  # who votes: graph:overview, graph:<issue id>, probe:<key>, ...
+    service: str | None  # the watched service, None for the source's own state
+    status: str
+    summary: str
+    details: dict[str, Any] | None = None
+    ms_issue_id: str | None = None
+
+
+def _signal(session: Session, rows: dict[str, WatchedService], change: Change, now: dt.datetime) -> Signal:
+    """Store ``change`` in the signal log (linked to the incident its service is in) and audit it."""
+    service = change.service
     row = rows.get(service) if service else None
     in_incident = row is not None and row.phase in IN_INCIDENT and row.incident_id is not None
+    details = change.details or {}
     signal = Signal(
         at=now,
-        kind=kind,
-        origin=origin,
-        voter=voter,
+        kind=change.kind,
+        origin=change.origin,
+        voter=change.voter,
         service=service,
-        status=status[:40],
-        summary=scrub(summary, REASON_CHARS),
-        details={k: scrub(v, REASON_CHARS) if isinstance(v, str) else v for k, v in (details or {}).items()},
-        ms_issue_id=ms_issue_id,
+        status=change.status[:40],
+        summary=scrub(change.summary, REASON_CHARS),
+        details={k: scrub(v, REASON_CHARS) if isinstance(v, str) else v for k, v in details.items()},
+        ms_issue_id=change.ms_issue_id,
         incident_id=row.incident_id if in_incident and row is not None else None,
     )
     session.add(signal)
@@ -367,7 +350,13 @@ def _signal(
         target_type="signal",
         target_id=signal.id,
         incident_id=signal.incident_id,
-        details={"kind": kind, "voter": voter, "service": service, "status": signal.status, "summary": signal.summary},
+        details={
+            "kind": change.kind,
+            "voter": change.voter,
+            "service": service,
+            "status": signal.status,
+            "summary": signal.summary,
+        },
     )
     return signal
 
@@ -384,12 +373,36 @@ def _evaluate(
     *,
     manual: ManualConfirm | None = None,
 ) -> Report:
+    """One detector step over every watched service, applied: open, join, save, link, resolve, activate."""
     report = Report()
     if catalog is None:
         # Without loadable runbooks the watcher cannot act on a decision; readings are kept, decisions wait.
         log.error("runbooks or contacts have problems: detection decisions wait until `failover runbooks check` passes")
         report.deferred = True
         return report
+    outcome = _decide(session, config, rows, now, manual)
+    if outcome.open is not None:
+        _open_incident(session, outcome, manual, report)
+    for join in outcome.joins:
+        _join(session, join, report)
+    _save_states(session, outcome, rows, now, manual, report)
+    for service in outcome.confirmed:
+        state = outcome.states[service]
+        if state.incident_id is not None:
+            _link_signals(session, state.incident_id, service, outcome.assessments[service])
+    _resolve_ended(session, catalog, outcome, report)
+    _activate_matching(session, catalog, outcome.states, set(outcome.confirmed), report)
+    return report
+
+
+def _decide(
+    session: Session,
+    config: DetectionConfig,
+    rows: dict[str, WatchedService],
+    now: dt.datetime,
+    manual: ManualConfirm | None,
+) -> detector.Outcome:
+    """The detector's step over the stored states, evidence and the incidents they are linked to."""
     states = {service: _state(row) for service, row in rows.items()}
     evidence = _evidence(session, config, rows)
     linked = {s.incident_id for s in states.values() if s.incident_id not in (None, NEW_INCIDENT)}
@@ -397,40 +410,53 @@ def _evaluate(
         i.id: IncidentView(i.id, i.state == IncidentState.CONFIRMED, i.resolved_by)
         for i in session.scalars(select(Incident).where(Incident.id.in_(linked)))
     }
-    outcome = detector.step(
+    return detector.step(
         now=now, policy=config.confirm, states=states, evidence=evidence, incidents=views, manual=manual
     )
-    if outcome.open is not None:
-        decision = outcome.open
-        incident = activation.open_incident(
-            session,
-            title=decision.title,
-            services=decision.services,
-            source="watcher" if manual is None else "manual",
-            actor=decision.actor,
-            ms_issue_ids=decision.issue_ids,
-            impact=decision.impact,
-        )
-        report.opened = incident.id
-        outcome.states = {
-            s: replace(st, incident_id=incident.id) if st.incident_id == NEW_INCIDENT else st
-            for s, st in outcome.states.items()
-        }
-        audit.record(
-            session,
-            action="watch.confirmed",
-            actor=decision.actor,
-            target_type="incident",
-            target_id=incident.id,
-            incident_id=incident.id,
-            details={
-                "services": list(decision.services),
-                "ms_issue_ids": list(decision.issue_ids),
-                "why": decision.reason[:REASON_CHARS],
-            },
-        )
-    for join in outcome.joins:
-        _join(session, join, report)
+
+
+def _open_incident(session: Session, outcome: detector.Outcome, manual: ManualConfirm | None, report: Report) -> None:
+    """Open the incident the step decided on; services waiting for it (NEW_INCIDENT) get its id."""
+    decision = outcome.open
+    assert decision is not None
+    incident = activation.open_incident(
+        session,
+        title=decision.title,
+        services=decision.services,
+        source="watcher" if manual is None else "manual",
+        actor=decision.actor,
+        ms_issue_ids=decision.issue_ids,
+        impact=decision.impact,
+    )
+    report.opened = incident.id
+    outcome.states = {
+        s: replace(st, incident_id=incident.id) if st.incident_id == NEW_INCIDENT else st
+        for s, st in outcome.states.items()
+    }
+    audit.record(
+        session,
+        action="watch.confirmed",
+        actor=decision.actor,
+        target_type="incident",
+        target_id=incident.id,
+        incident_id=incident.id,
+        details={
+            "services": list(decision.services),
+            "ms_issue_ids": list(decision.issue_ids),
+            "why": decision.reason[:REASON_CHARS],
+        },
+    )
+
+
+def _save_states(
+    session: Session,
+    outcome: detector.Outcome,
+    rows: dict[str, WatchedService],
+    now: dt.datetime,
+    manual: ManualConfirm | None,
+    report: Report,
+) -> None:
+    """Store each service's new state; every transition is reported and audited."""
     for service, state in outcome.states.items():
         _save(rows[service], state, now)
         report.transitions.extend(
@@ -454,10 +480,10 @@ def _evaluate(
             },
         )
     session.flush()
-    for service in outcome.confirmed:
-        state = outcome.states[service]
-        if state.incident_id is not None:
-            _link_signals(session, state.incident_id, service, outcome.assessments[service])
+
+
+def _resolve_ended(session: Session, catalog: Catalog, outcome: detector.Outcome, report: Report) -> None:
+    """Resolve the incidents the step says are over (still confirmed): their all-clears are queued."""
     for resolve in outcome.resolves:
         ending = session.get(Incident, resolve.incident_id)
         if ending is None or ending.state != IncidentState.CONFIRMED:
@@ -467,8 +493,6 @@ def _evaluate(
         )
         report.resolved.append(ending.id)
         report.batch_ids.extend(b for item in accepted for b in item.batch_ids)
-    _activate_matching(session, catalog, outcome.states, set(outcome.confirmed), report)
-    return report
 
 
 def _join(session: Session, join: detector.Join, report: Report) -> None:
