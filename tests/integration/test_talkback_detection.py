@@ -115,7 +115,13 @@ def test_an_incident_microsoft_has_not_listed_says_so(runtime: Runtime) -> None:
     with freeze_time(START) as clock:
         with runtime.database.transaction() as session:
             detection.confirm_by_hand(
-                session, runtime.config.catalog(), CONFIG, service=EXO, actor="alice", reason="451 4.3.2 everywhere", now=START
+                session,
+                runtime.config.catalog(),
+                CONFIG,
+                service=EXO,
+                actor="alice",
+                reason="451 4.3.2 everywhere",
+                now=START,
             )
         clock.tick(dt.timedelta(minutes=12))
         [incident] = _incidents(runtime)
