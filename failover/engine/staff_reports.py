@@ -88,15 +88,15 @@ def from_web(
     policy = policy_of(config)
     if policy is None or not policy.web:
         return Received("off", "Thanks. Reports from this page are not collected here; please tell IT directly.")
+    chosen = config.service(service) if service else policy.suite
+    if chosen is None:
+        return Received("unclear", "Please choose the service that is not working.")
     reporter = limits.key_for("web", client)[:64]
     verdict = limits.hit(session, "report-" + reporter, limit=policy.web_per_client, now=now, window=policy.window)
     if not verdict.allowed:
         if verdict.first_refusal:
             audit.record(session, action="report.throttled", actor="web", details={"via": "web"})
         return Received("throttled", "Thanks - your report is already counted.")
-    chosen = config.service(service) if service else policy.suite
-    if chosen is None:
-        return Received("unclear", "Please choose the service that is not working.")
     return _receive(session, catalog, config, policy, reporter=reporter, services=(chosen,), via="web", now=now)
 
 
