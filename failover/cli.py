@@ -859,6 +859,32 @@ def user_reset_totp(ctx: Context, name: str) -> None:
     click.echo(f"two-step login of {name} removed")
 
 
+@user.command("phone")
+@click.argument("name")
+@click.argument("phone", required=False)
+@click.option("--pin-stdin", is_flag=True, help="Read the PIN from standard input.")
+@click.option("--remove", is_flag=True, help="Unregister NAME's phone instead.")
+@pass_ctx
+@friendly
+def user_phone(ctx: Context, name: str, phone: str | None, pin_stdin: bool, remove: bool) -> None:
+    """Register PHONE and a PIN for activation by SMS (RUN <runbook> <PIN>); registering again unlocks it."""
+    from failover.engine import phone_activation
+
+    with ctx.runtime().database.transaction() as session:
+        if remove:
+            done = phone_activation.unregister(session, username=name, actor=cli_actor())
+            click.echo(f"phone of {name} unregistered" if done else f"{name} had no phone registered")
+            return
+        if not phone:
+            raise FailoverError("give the phone number (E.164, such as +12025550101), or --remove")
+        if pin_stdin:
+            pin = sys.stdin.readline().strip()
+        else:
+            pin = str(click.prompt("PIN (4-12 digits)", hide_input=True, confirmation_prompt=True))
+        phone_activation.register(session, username=name, phone=phone, pin=pin, actor=cli_actor())
+    click.echo(f"phone of {name} registered: text RUN <runbook> <PIN>, then your authenticator code")
+
+
 @user.command("list")
 @pass_ctx
 @friendly

@@ -649,3 +649,107 @@ class StatusTarget(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[dt.datetime | None]
     lease_until: Mapped[dt.datetime | None]  # a publisher holds it until then
+# -- staff talking back (issue 18): reports, activation by phone, polls, the bridge ---------------------
+
+
+class StaffReport(Base):
+    """One counted staff outage report (domain.staff_reports); the text itself is never stored."""
+
+    __tablename__ = "staff_reports"
+    __table_args__ = (Index("ix_staff_reports_service_at", "service", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(index=True)
+    service: Mapped[str] = mapped_column(String(100))
+    reporter: Mapped[str] = mapped_column(String(64), index=True)  # a person id, or web:<client hash>
+    via: Mapped[str] = mapped_column(String(8))  # sms | web
+
+
+class OperatorPhone(Base):
+    """An operator's registered phone for activation by SMS: a PIN (argon2) and its lock-out counter."""
+
+    __tablename__ = "operator_phones"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    phone: Mapped[str] = mapped_column(String(32), unique=True)  # E.164
+    pin_hash: Mapped[str] = mapped_column(String(255))
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # wrong PINs and codes in a row
+    failed_at: Mapped[dt.datetime | None]
+    locked_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PhoneRequest(Base):
+    """A RUN (or APPROVE) texted by an operator, waiting for their TOTP code."""
+
+    __tablename__ = "phone_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))  # run | approve
+    runbook_id: Mapped[str | None] = mapped_column(String(64))
+    activation_id: Mapped[int | None] = mapped_column(ForeignKey("activations.id"))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | done | refused | expired
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+
+
+class Poll(Base):
+    """A runbook step's question with numbered answers, asked in one activation."""
+
+    __tablename__ = "polls"
+    __table_args__ = (UniqueConstraint("activation_id", "step", name="uq_poll_step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id"), index=True)
+    step: Mapped[str] = mapped_column(String(32))
+    question: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[Any]] = mapped_column(default=list)
+    opened_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_at: Mapped[dt.datetime | None]
+
+
+class PollAnswer(Base):
+    """A person's numbered answer to a poll (the latest counts)."""
+
+    __tablename__ = "poll_answers"
+    __table_args__ = (UniqueConstraint("poll_id", "person_id", name="uq_poll_answer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    poll_id: Mapped[int] = mapped_column(ForeignKey("polls.id"), index=True)
+    person_id: Mapped[str] = mapped_column(String(64))
+    choice: Mapped[int] = mapped_column(Integer)  # 1-based
+    answered_at: Mapped[dt.datetime]
+
+
+class Bridge(Base):
+    """A bridge line opened by a runbook step: a Twilio conference, or a fixed dial-in number and PIN."""
+
+    __tablename__ = "bridges"
+    __table_args__ = (UniqueConstraint("activation_id", "step", name="uq_bridge_step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    activation_id: Mapped[int] = mapped_column(ForeignKey("activations.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    step: Mapped[str] = mapped_column(String(32))
+    mode: Mapped[str] = mapped_column(String(16))  # conference | fixed
+    name: Mapped[str] = mapped_column(String(64))  # the conference's friendly name
+    number: Mapped[str] = mapped_column(String(32))
+    pin: Mapped[str] = mapped_column(String(16))
+    conference_sid: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class BridgeParticipant(Base):
+    """Who joined a bridge, from Twilio's signed conference status callbacks."""
+
+    __tablename__ = "bridge_participants"
+    __table_args__ = (UniqueConstraint("bridge_id", "call_sid", name="uq_bridge_call"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bridge_id: Mapped[int] = mapped_column(ForeignKey("bridges.id"), index=True)
+    call_sid: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str | None] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(32))  # masked
+    joined_at: Mapped[dt.datetime | None]
+    left_at: Mapped[dt.datetime | None]

@@ -27,6 +27,7 @@ from failover.services.drills import Drills
 from failover.services.people import People
 from failover.services.relay import Relay
 from failover.services.statuspage import StatusPage
+from failover.services.talkback import Talkback
 from failover.services.tracking import Tracking
 from failover.settings import Settings
 
@@ -49,7 +50,16 @@ class Runtime:
         self.relay = Relay(self.database, self.pulse)
         self.delivery = Delivery(settings, self.database, self.config, self.relay)
         self.activations = Activations(self.database, self.config, self.relay, self.delivery.transports)
-        self.tracking = Tracking(settings, self.database, self.config, self.relay)
+        self.talkback = Talkback(
+            settings,
+            self.database,
+            self.config,
+            self.relay,
+            self.delivery.transports,
+            lambda: self.accounts.totp_box,
+        )
+        self.tracking = Tracking(settings, self.database, self.config, self.relay, self.talkback.hook)
+        self.delivery.extra_sweeps.append(self.talkback.sweep_bridges)
         self.audit = Audit(settings, self.database, self.audit_key, lambda: self.delivery.channels)
         self.accounts = Accounts(settings)
         self.detection = Detection(
@@ -82,6 +92,7 @@ class Runtime:
 
     def close(self) -> None:
         self.detection.close()
+        self.talkback.close()
         self.delivery.close()
         getattr(self.pulse, "close", lambda: None)()
         self.database.dispose()

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
     twilio_messaging_service_sid: str | None = Field(None, validation_alias="TWILIO_MESSAGING_SERVICE_SID")
     twilio_api_base: BaseUrl = Field(DEFAULT_TWILIO_API_BASE, validation_alias="FAILOVER_TWILIO_API_BASE")
+    # The bridge line of {channel: bridge} steps: a Twilio conference on this number (default TWILIO_FROM),
+    # or, with FAILOVER_BRIDGE_PIN, a fixed dial-in number and PIN of another provider's bridge.
+    bridge_number: str | None = Field(None, pattern=r"^\+[1-9]\d{6,14}$", validation_alias="FAILOVER_BRIDGE_NUMBER")
+    bridge_pin: str | None = Field(None, pattern=r"^\d{3,12}$", validation_alias="FAILOVER_BRIDGE_PIN")
 
     # A second SMS provider (Vonage SMS API) and the order SMS providers are tried in ("twilio,vonage").
     sms_providers: str | None = Field(None, validation_alias="FAILOVER_SMS_PROVIDERS")

@@ -18,8 +18,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from failover.domain import lastgood, people, rooms, yamlfile
+from failover.domain.bridge import DEFAULT_TEXT as BRIDGE_TEXT
+from failover.domain.bridge import BridgeSpec
 from failover.domain.contacts import Contacts, Directory, unknown_refs
 from failover.domain.durations import Duration
+from failover.domain.polls import FollowUp, PollSpec, follow_up_entry
 from failover.domain.templates import UPDATE_FOLDER, Templates
 from failover.errors import ConfigProblems, Problem
 
@@ -73,6 +76,31 @@ class Step(BaseModel):
     fallback: tuple[Fallback, ...] = ()
     # A check-in asks every recipient to answer: 1 / OK / ACK = can work, 2 = needs help.
     check_in: bool = False
+    # A poll asks a question with numbered answers (domain.polls); its text is the question.
+    poll: PollSpec | None = None
+    follow_up: FollowUp | None = None
+    # {channel: bridge} is an SMS with the bridge line (domain.bridge); dial: calls people into it.
+    bridge: BridgeSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bridge_step(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("channel") == "bridge":
+            rest = {k: v for k, v in data.items() if k != "dial"}
+            text = {} if "text" in data or "template" in data else {"text": BRIDGE_TEXT}
+            return {**rest, **text, "channel": "sms", "bridge": {"dial": data.get("dial") or []}}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _poll_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("poll"), dict) and "text" not in data:
+            if "template" not in data:
+                try:
+                    return {**data, "text": PollSpec.model_validate(data["poll"]).text()}
+                except ValueError:
+                    return data  # the poll field reports what is wrong with it
+        return data
 
     @field_validator("fallback", mode="before")
     @classmethod
@@ -110,6 +138,10 @@ class Step(BaseModel):
                 raise ValueError("a chat step posts to rooms: write to: [room:NAME, ...] (config/chat.yaml)")
         elif any(rooms.room_name(ref) for ref in self.to):
             raise ValueError(f"room: recipients are for chat steps, not {self.channel}")
+        if self.poll is not None and self.channel != "sms":
+            raise ValueError("a poll: is asked by SMS (channel: sms)")
+        if self.follow_up is not None and self.poll is None:
+            raise ValueError("follow_up: belongs to a poll: step")
         seen = [self.channel]
         for fallback in self.fallback:
             if fallback.channel in seen:
@@ -173,6 +205,18 @@ class Runbook(BaseModel):
     escalation: tuple[Escalation, ...] = ()
     on_resolve: tuple[Step, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _poll_follow_ups(cls, data: Any) -> Any:
+        """Each poll's follow_up becomes one more escalation entry, after those written (indexes stay put)."""
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            return data
+        extra = [e for step in data["steps"] if isinstance(step, dict) and (e := follow_up_entry(step)) is not None]
+        if not extra:
+            return data
+        written = data.get("escalation") or []
+        return {**data, "escalation": [*written, *extra]} if isinstance(written, list) else data
+
     def phase(self, name: str) -> tuple[Step, ...]:
         if name == "steps":
             return self.steps
@@ -197,6 +241,16 @@ class Runbook(BaseModel):
     def check_in(self) -> bool:
         """Whether the runbook asks its recipients to check in (reply 1 or 2)."""
         return any(step.check_in for step in self.steps)
+
+    @property
+    def bridges(self) -> dict[str, BridgeSpec]:
+        """The bridge steps by ledger key."""
+        return {f"steps.{i}": step.bridge for i, step in enumerate(self.steps) if step.bridge is not None}
+
+    @property
+    def polls(self) -> dict[str, PollSpec]:
+        """The poll steps by ledger key (``steps.2``)."""
+        return {f"steps.{i}": step.poll for i, step in enumerate(self.steps) if step.poll is not None}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from failover.domain.bridge import PLACEHOLDER_FILTERS
 from failover.domain.yamlfile import display_path
 from failover.errors import InvalidRequest, Problem
 
@@ -46,6 +47,7 @@ class Templates:
             autoescape=False,
             keep_trailing_newline=False,
         )
+        self.env.filters.update(PLACEHOLDER_FILTERS)  # the Runtime installs the real bridge line (domain.bridge)
         self._inline = lru_cache(maxsize=512)(self.env.from_string)
         self._known: frozenset[str] | None = None  # template names, for language variants
 

@@ -17,7 +17,8 @@ their name.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -55,10 +56,22 @@ ALL_UNKNOWN = "sms:unknown-senders"
 class Outcome:
     action: str  # acknowledged | need_help | opted_out | opted_in | help | nothing_open | unknown_sender | ...
     text: str | None = None  # the SMS we answer with, if any
+    batch_ids: tuple[int, ...] = ()  # queued by a keyword (a report that confirmed an outage): relay after commit
+
+
+# More keywords (staff reports, RUN by phone, poll answers: engine.talkback): None when the text is not theirs.
+Talkback = Callable[[Session, InboundSMS, "str | None", dt.datetime], "Outcome | None"]
 
 
 def handle_sms(
-    session: Session, catalog: Catalog, message: InboundSMS, *, now: dt.datetime, reply_limit: int, actor: str = "sms"
+    session: Session,
+    catalog: Catalog,
+    message: InboundSMS,
+    *,
+    now: dt.datetime,
+    reply_limit: int,
+    actor: str = "sms",
+    talkback: Talkback | None = None,
 ) -> Outcome:
     """Act on one inbound SMS; returns what to answer."""
     stored = tracking.store(
@@ -100,6 +113,11 @@ def handle_sms(
         if was_out or reply.keyword != "YES":
             return Outcome("opted_in")
         reply = Reply(ReplyKind.ACK, "YES")  # "YES" from someone who never opted out means yes
+    if talkback is not None and (handled := talkback(session, message, person_id, now)) is not None:
+        if handled.text is None:
+            return handled
+        answered = _answer(session, message.sender, handled.action, handled.text, now, reply_limit)
+        return replace(answered, batch_ids=handled.batch_ids)
     if person_id is None:
         return _stranger(session, message.sender, reply, now=now, reply_limit=reply_limit, actor=actor)
     if reply.kind in (ReplyKind.ACK, ReplyKind.NEED_HELP):

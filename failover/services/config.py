@@ -21,6 +21,7 @@ from failover.domain.detection.config import DetectionConfig
 from failover.domain.preview import Prices
 from failover.domain.runbooks import Catalog
 from failover.domain.templates import Templates
+from failover.engine import bridge
 from failover.engine.snapshots import Snapshots
 from failover.errors import ConfigProblems, Problem
 from failover.settings import Settings
@@ -79,6 +80,8 @@ class Configuration:
         with self._catalog_lock:
             if self._catalog is None or self._catalog[0] != signature:
                 loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
+                if loaded.catalog is not None:
+                    bridge.install(loaded.catalog.templates, self.settings)  # {channel: bridge} texts the real line
                 self.snapshots.remember(loaded.good)
                 logs.broken_config(loaded.broken)
                 loaded = self.adopt(loaded)

@@ -38,6 +38,7 @@ class Delivery:
         self.relay = relay
         # Other services' additions to the channels (the status page's webhook channel), applied when built.
         self.extensions: list[Callable[[dict[str, Channel]], None]] = []
+        self.extra_sweeps: list[Callable[[], object]] = []  # more work for beat's follow-up (services.talkback)
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
@@ -147,6 +148,8 @@ class Delivery:
         with self.database.reading() as session:
             if idle.open_work(session, utcnow(), dt.timedelta(seconds=2 * self.settings.idle_interval)):
                 self.relay.pulse.mark()  # open work keeps beat at the 2-second pace (failover/pulse.py)
+        for sweep in self.extra_sweeps:  # e.g. the bridge line opening bridges and dialling groups in
+            sweep()
         return report
 
     def close(self) -> None:

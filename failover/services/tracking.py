@@ -7,6 +7,7 @@ the next channel at once (the relay publishes that batch).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -15,6 +16,7 @@ from failover.channels.callbacks import InboundSMS, Keypress, StatusEvent
 from failover.channels.sendgrid_events import EventVerifier
 from failover.clock import utcnow
 from failover.db import Database
+from failover.domain.runbooks import Catalog
 from failover.engine import escalation, replies, tracking
 from failover.services.config import Configuration
 from failover.services.relay import Relay
@@ -22,11 +24,19 @@ from failover.settings import Settings
 
 
 class Tracking:
-    def __init__(self, settings: Settings, database: Database, config: Configuration, relay: Relay) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        config: Configuration,
+        relay: Relay,
+        talkback: Callable[[Catalog], replies.Talkback] | None = None,
+    ) -> None:
         self.settings = settings
         self.database = database
         self.config = config
         self.relay = relay
+        self.talkback = talkback  # more keywords: staff reports, RUN by phone, poll answers (services.talkback)
 
     @cached_property
     def sendgrid_verifier(self) -> EventVerifier:
@@ -66,8 +76,13 @@ class Tracking:
 
     def inbound_sms(self, message: InboundSMS) -> replies.Outcome:
         catalog = self.config.catalog()
+        talkback = self.talkback(catalog) if self.talkback is not None else None
         with self.database.transaction() as session:
-            return replies.handle_sms(session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit)
+            outcome = replies.handle_sms(
+                session, catalog, message, now=utcnow(), reply_limit=self.settings.reply_limit, talkback=talkback
+            )
+        self.relay.publish(outcome.batch_ids)  # a staff report that confirmed an outage queued its runbooks
+        return outcome
 
     def keypress(self, keypress: Keypress) -> bool:
         with self.database.transaction() as session:

@@ -47,6 +47,7 @@ def create_app(
         api_status,  # noqa: F401  (its routes join the /api/v1/ blueprint)
         audit,
         auth,
+        bridge_webhooks,
         console,
         detection,
         errors,
@@ -63,6 +64,7 @@ def create_app(
         selfservice,
         status,
         statuspage,
+        talkback,
         views,
     )
 
@@ -92,5 +94,7 @@ def create_app(
     app.register_blueprint(api.bp)
     app.register_blueprint(detection.signals_bp)
     app.register_blueprint(detection.watch_bp)
+    app.register_blueprint(talkback.bp)  # poll panels and exports; the public "Report a problem" POST
     app.register_blueprint(provider_webhooks.bp)  # public but signed: no login, no CSRF token
+    app.register_blueprint(bridge_webhooks.bp)  # the bridge line's calls and conference callbacks: signed too
     return app

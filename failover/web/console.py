@@ -167,7 +167,7 @@ def activation_live(activation_id: int):  # type: ignore[no-untyped-def]
     data = _activation_view(activation_id)
     parts = {
         name: render_template(f"_activation_{name}.html", **data)
-        for name in ("counts", "failures", "people", "escalations", "detail")
+        for name in ("counts", "failures", "polls", "people", "escalations", "detail")
     }
     return jsonify(
         {

@@ -618,6 +618,69 @@ class FakeTwilio(FakeServer):
             "ToZip": "",
         }
 
+    # -- the bridge line: calls to our number and conference status callbacks --------------
+
+    def incoming_call_form(self, sender: str, to: str, call_sid: str) -> dict[str, str]:
+        """What Twilio posts to a number's voice URL when someone calls it."""
+        return {
+            "AccountSid": self.account_sid,
+            "ApiVersion": "2010-04-01",
+            "CallSid": call_sid,
+            "CallStatus": "ringing",
+            "Called": to,
+            "Caller": sender,
+            "Direction": "inbound",
+            "From": sender,
+            "FromCountry": "US",
+            "To": to,
+            "ToCountry": "US",
+        }
+
+    def call_in(self, url: str, sender: str, *, to: str = "+12025550100") -> tuple[str, int, str]:
+        """Someone calls our number: (their CallSid, our answer's status, our TwiML)."""
+        sid = "CA" + secrets.token_hex(16)
+        status, twiml = self.post_signed(url, self.incoming_call_form(sender, to, sid))
+        return sid, status, twiml
+
+    def key_in(self, url: str, call_sid: str, sender: str, digits: str, *, to: str = "+12025550100") -> tuple[int, str]:
+        """The caller keyed ``digits`` into a <Gather>: Twilio posts them to its action URL."""
+        form = {**self.incoming_call_form(sender, to, call_sid), "CallStatus": "in-progress", "Digits": digits}
+        form["FinishedOnKey"] = "#"
+        return self.post_signed(url, form)
+
+    def conference_callback(
+        self,
+        url: str,
+        *,
+        conference_sid: str,
+        name: str,
+        event: str,
+        call_sid: str | None = None,
+        sequence: int = 1,
+        signature: str | None = None,
+    ) -> tuple[int, str]:
+        """A conference status callback as Twilio posts it (no caller number: only the CallSid)."""
+        form = {
+            "AccountSid": self.account_sid,
+            "ConferenceSid": conference_sid,
+            "FriendlyName": name,
+            "SequenceNumber": str(sequence),
+            "StatusCallbackEvent": event,
+            "Timestamp": email.utils.formatdate(usegmt=True),
+        }
+        if call_sid is not None:
+            form.update(
+                {
+                    "CallSid": call_sid,
+                    "Muted": "false",
+                    "Hold": "false",
+                    "Coaching": "false",
+                    "EndConferenceOnExit": "false",
+                    "StartConferenceOnEnter": "true",
+                }
+            )
+        return self.post_signed(url, form, signature=signature)
+
     def send_inbound(self, url: str, sender: str, body: str, *, to: str = "+12025550100") -> tuple[int, str]:
         """Someone texts our number: Twilio posts it to the inbound webhook and relays our TwiML answer."""
         return self.post_signed(url, self.inbound_form(sender, body, to))

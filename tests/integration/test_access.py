@@ -67,6 +67,9 @@ CONSOLE: list[tuple[str, str, dict[str, Any] | None, tuple[int, int, int, int]]]
     ("GET", "/activations/1/report", None, V_200),
     ("GET", "/activations/1/report.pdf", None, V_200),
     ("GET", "/drills", None, V_200),
+    ("GET", "/activations/1/polls/steps.0.csv", None, signed_in(404, 404, 404)),  # that step asks no poll
+    ("POST", "/activations/999/polls/steps.0/close", {}, signed_in(403, 404, 404)),
+    ("POST", "/status/report", {"service": "Yammer"}, everyone(400)),  # public; a service nobody watches
     ("POST", "/activations/999/approve", {}, signed_in(403, 404, 404)),
     ("POST", "/activations/999/cancel", {}, signed_in(403, 404, 404)),
     ("POST", "/activations/999/acknowledge", {"person": "bob"}, signed_in(403, 404, 404)),

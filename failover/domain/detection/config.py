@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from failover.domain import lastgood, yamlfile
 from failover.domain.durations import Duration
+from failover.domain.report_policy import ReportsPolicy
 from failover.errors import ConfigProblems, Problem
 
 # Microsoft's serviceHealthStatus values that mean trouble is confirmed (see PROVIDERS.md).
@@ -143,6 +144,7 @@ class DetectionConfig(_Strict):
     probes: tuple[Probe, ...] = ()
     webhook: WebhookPolicy = WebhookPolicy()
     confirm: ConfirmPolicy = ConfirmPolicy()
+    reports: ReportsPolicy | None = None  # staff outage reports (domain.staff_reports); absent: not a source
 
     @field_validator("watch")
     @classmethod
@@ -256,3 +258,23 @@ def _cross_check(config: DetectionConfig, lines: yamlfile.Lines, shown: str) -> 
                 yield Problem(
                     shown, lines.of(where), f"probes.{index}.services: '{service}' is not in watch: (add it there)"
                 )
+    if config.reports is not None:
+        yield from _check_reports(config, config.reports, lines, shown)
+
+
+def _check_reports(
+    config: DetectionConfig, reports: ReportsPolicy, lines: yamlfile.Lines, shown: str
+) -> Iterable[Problem]:
+    if reports.suite is not None and config.service(reports.suite) is None:
+        message = f"reports.suite: '{reports.suite}' is not in watch: (add it there)"
+        yield Problem(shown, lines.of(("reports", "suite")), message)
+    owners: dict[str, str] = {}
+    for service, words in reports.aliases.items():
+        line = lines.of(("reports", "aliases", service))
+        if config.service(service) is None:
+            yield Problem(shown, line, f"reports.aliases: '{service}' is not in watch: (add it there)")
+        for word in words:
+            if word in reports.keywords:
+                yield Problem(shown, line, f"reports.aliases: '{word}' is also a keyword")
+            if owners.setdefault(word, service) != service:
+                yield Problem(shown, line, f"reports.aliases: '{word}' names both '{owners[word]}' and '{service}'")

@@ -9,8 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from failover.clock import utcnow
+from failover.domain import staff_reports
 from failover.domain.detection.config import DetectionConfig, fold
+from failover.engine import microsoft_lag
 from failover.engine.queries import iso
+from failover.engine.staff_reports import recent_reports
 from failover.models import DetectionVote, Incident, ServiceIssue, Signal, WatchedService, WatchHead
 
 
@@ -26,6 +30,7 @@ def overview(session: Session, config: DetectionConfig, now: dt.datetime, *, sig
         select(ServiceIssue).where(ServiceIssue.current.is_(True), ServiceIssue.is_resolved.is_(False))
     ):
         issues.setdefault(fold(issue.service), []).append(issue)
+    reports = _reports(session, config, now)
     services = []
     for name in config.watch:
         row = rows.get(fold(name))
@@ -42,6 +47,7 @@ def overview(session: Session, config: DetectionConfig, now: dt.datetime, *, sig
                 "graph_status": row.graph_status if row else None,
                 "votes": [_vote(v, now) for v in votes.get(fold(name), [])],
                 "issues": [_issue(i) for i in issues.get(fold(name), [])],
+                "reports": reports.get(name),
             }
         )
     recent = session.scalars(select(Signal).order_by(Signal.id.desc()).limit(signals))
@@ -69,7 +75,27 @@ def incident_evidence(session: Session, incident_id: int, *, limit: int = 100) -
     rows = session.scalars(
         select(Signal).where(Signal.incident_id == incident_id).order_by(Signal.id.desc()).limit(limit)
     )
-    return {"issues": [_issue(i) for i in issues], "signals": [signal_json(s) for s in rows]}
+    return {
+        "issues": [_issue(i) for i in issues],
+        "signals": [signal_json(s) for s in rows],
+        "lag": microsoft_lag.report(session, incident_id, utcnow()),
+    }
+
+
+REPORT_BUCKETS = 6  # the dashboard's sparkline: six windows back
+
+
+def _reports(session: Session, config: DetectionConfig, now: dt.datetime) -> dict[str, dict[str, Any]]:
+    """Staff reports per service: distinct reporters in the window now, and in each of the windows before."""
+    policy = config.reports
+    if policy is None or not policy.enabled:
+        return {}
+    recent = recent_reports(session, now, policy.window * REPORT_BUCKETS)
+    counts = staff_reports.buckets(recent, config.watch, now, width=policy.window, count=REPORT_BUCKETS)
+    return {
+        service: {"now": series[-1], "series": series, "min_reporters": policy.min_reporters}
+        for service, series in counts.items()
+    }
 
 
 def signal_json(signal: Signal) -> dict[str, Any]:
