@@ -1,7 +1,7 @@
 """the public status page: incidents with updates and components, subscribers, publish targets
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-03 07:33:53
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import failover.models
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """staff talking back: outage reports, operator phones, phone requests, polls, bridges
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 Create Date: 2026-12-03 07:45:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import failover.models
 
 revision = "0015"
-down_revision = "0010"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
