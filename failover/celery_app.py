@@ -18,8 +18,7 @@ from celery import Celery, Task
 from celery.schedules import schedule
 from kombu.transport.sqlalchemy import Transport as SQLAlchemyTransport
 
-from failover import heartbeats
-from failover import pulse
+from failover import heartbeats, pulse
 from failover.errors import BrokerUnavailable
 from failover.pulse import Pulse
 from failover.runtime import Runtime

@@ -569,6 +569,8 @@ class CanaryRun(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(Text, default="")
     alerted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
 # -- drills (issue 16): see failover/engine/drills.py ---------------------------------------------------------
 
 
@@ -586,7 +588,10 @@ class DrillRun(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # started | failed
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 from failover import models_people  # noqa: E402,F401  - the people directory's tables (issue 13), same metadata
+
 # -- the public status page (issue 14): see failover/engine/statuspage.py and engine/subscribers.py ---------
 
 
@@ -649,6 +654,8 @@ class StatusTarget(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[dt.datetime | None]
     lease_until: Mapped[dt.datetime | None]  # a publisher holds it until then
+
+
 # -- staff talking back (issue 18): reports, activation by phone, polls, the bridge ---------------------
 
 

@@ -22,9 +22,9 @@ from failover.services.audit import Audit
 from failover.services.config import Configuration
 from failover.services.delivery import Delivery
 from failover.services.detection import Detection
-from failover.services.readiness import Readiness
 from failover.services.drills import Drills
 from failover.services.people import People
+from failover.services.readiness import Readiness
 from failover.services.relay import Relay
 from failover.services.statuspage import StatusPage
 from failover.services.talkback import Talkback

@@ -57,13 +57,19 @@ def canary_start(self: Task[Any, Any]) -> dict[str, int]:
 def canary_check(self: Task[Any, Any]) -> dict[str, int]:
     result = runtime_of(self).readiness.canary_check()
     return {"failed": len(result.failed), "alerts": result.alerts}
+
+
 @shared_task(name=TaskName.SCHEDULED_DRILLS.value, bind=True)
 def scheduled_drills(self: Task[Any, Any]) -> dict[str, Any]:
     return runtime_of(self).drills.run_due()
+
+
 @shared_task(name=TaskName.SYNC_PEOPLE.value, bind=True)
 def sync_people(self: Task[Any, Any]) -> dict[str, Any]:
     """Beat's Graph users sync (config/people.yaml, default every 6 hours); a failure keeps the roster."""
     return runtime_of(self).people.sync_task()
+
+
 @shared_task(name=TaskName.STATUS_TICK.value, bind=True)
 def status_tick(self: Task[Any, Any]) -> dict[str, Any]:
     return runtime_of(self).status.tick()

@@ -41,8 +41,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, Protocol
 
-from failover.domain import providers
 from failover import metrics
+from failover.domain import providers
 from failover.errors import DeliveryError, RetryableDeliveryError
 
 log = logging.getLogger(__name__)

@@ -27,8 +27,7 @@ from failover.channels.callbacks import InboundSMS, Keypress
 from failover.domain import reach
 from failover.domain.replies import Reply, ReplyKind, parse
 from failover.domain.runbooks import Catalog
-from failover.engine import audit, ledger, limits, optouts, tracking, verification
-from failover.engine import audit, ledger, limits, optouts, status_replies, tracking
+from failover.engine import audit, ledger, limits, optouts, status_replies, tracking, verification
 from failover.engine.rows import insert_once
 from failover.errors import Conflict, InvalidRequest, NotFound
 from failover.models import (

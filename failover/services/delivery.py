@@ -7,8 +7,8 @@ due escalations, approval pages).
 
 from __future__ import annotations
 
-import logging
 import datetime as dt
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -20,9 +20,8 @@ from failover.channels.callbacks import InboundSMS
 from failover.channels.sms_providers import SMSProviders
 from failover.clock import utcnow
 from failover.db import Database
-from failover.engine import dispatch, followup, reconcile, relay
+from failover.engine import dispatch, followup, idle, reconcile, relay
 from failover.errors import DeliveryError
-from failover.engine import dispatch, followup, idle, relay
 from failover.services.config import Configuration
 from failover.services.relay import Relay
 from failover.settings import Settings
