@@ -36,6 +36,9 @@ class Links:
     static: bool = False
     root: str = ""  # the app's script root, live only
     subscribe: str | None = None  # the live sign-up form (absolute in a snapshot), None: not offered
+    # "Report a problem" (staff reports, web/talkback.py): live only, where the form can be answered.
+    report: str | None = None
+    report_services: tuple[str, ...] = ()
 
     def to(self, live: str, file: str) -> str:
         return file if self.static else f"{self.root}{live}"

@@ -20,6 +20,7 @@ from failover.errors import InvalidRequest, NotFound
 from failover.publish import render
 from failover.web.access import public
 from failover.web.forms import ConfirmForm
+from failover.web.talkback import report_services
 from failover.web.views import csrf, runtime
 
 bp = Blueprint("status", __name__)
@@ -27,7 +28,12 @@ FRESH = "public, max-age=15"
 
 
 def _links() -> render.Links:
-    return render.Links(root=request.script_root, subscribe=url_for("status.subscribe"))
+    return render.Links(
+        root=request.script_root,
+        subscribe=url_for("status.subscribe"),
+        report=url_for("talkback.report_problem"),
+        report_services=tuple(report_services()),
+    )
 
 
 def _public(body: str | bytes, mimetype: str) -> Response:

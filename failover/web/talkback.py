@@ -20,22 +20,23 @@ bp = Blueprint("talkback", __name__)
 MAX_SERVICE = 100
 
 
+def report_services() -> list[str]:
+    """The services the status page's "Report a problem" form offers (none unless detection.yaml allows web reports)."""
+    config = runtime().config.detection_loaded().config
+    policy = staff_reports.policy_of(config)
+    return list(config.watch) if config is not None and policy is not None and policy.web else []
+
+
 @bp.app_context_processor
 def _panels() -> dict[str, object]:
     def activation_polls(activation_id: int) -> list[dict[str, object]]:
         return read(polls.tallies, runtime().config.catalog_or_none(), activation_id)
-
-    def report_services() -> list[str]:
-        config = runtime().config.detection_loaded().config
-        policy = staff_reports.policy_of(config)
-        return list(config.watch) if config is not None and policy is not None and policy.web else []
 
     def incident_bridges(incident_id: int) -> list[dict[str, object]]:
         return read(bridge.incident_bridges, runtime().config.catalog_or_none(), incident_id)
 
     return {
         "activation_polls": activation_polls,
-        "report_services": report_services,
         "incident_bridges": incident_bridges,
     }
 

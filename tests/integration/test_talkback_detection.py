@@ -148,6 +148,18 @@ def test_the_report_button_counts_one_reporter_per_client_and_throttles(runtime:
     assert unknown.status_code == 400 and "choose the service" in unknown.get_data(as_text=True)
 
 
+def test_the_live_status_page_offers_the_report_button_and_the_snapshot_does_not(
+    runtime: Runtime, client: FlaskClient
+) -> None:
+    page = client.get("/status").get_data(as_text=True)
+    assert 'id="report-problem"' in page and 'action="/status/report"' in page
+    assert f'<option value="{EXO}">' in page
+    with runtime.database.reading() as session:
+        files = runtime.status.snapshot(session)
+    [index] = [f for f in files if f.path == "index.html"]
+    assert b"report-problem" not in index.body  # a snapshot is read where this service may not answer
+
+
 def _incidents(runtime: Runtime) -> list[Incident]:
     with runtime.database.reading() as session:
         return list(session.scalars(select(Incident).order_by(Incident.id)))
