@@ -130,10 +130,17 @@ def twilio(ctx: Context) -> list[Finding]:
 
 
 def vonage(ctx: Context) -> list[Finding]:
-    # Vonage as a second SMS provider arrives with issue 15: its checks (account balance, number) go here.
-    if not getattr(ctx.settings, "vonage_api_key", None):
-        return [r.skipped("vonage.credentials", "Vonage", "Vonage is configured", "not configured (optional)")]
-    return [r.skipped("vonage.credentials", "Vonage", "Vonage credentials valid", "no Vonage check yet")]
+    settings = ctx.settings
+    if not settings.vonage_api_key:
+        return [r.skipped("vonage.credentials", "Vonage", "Vonage is configured", "skipped: not configured (optional)")]
+    from failover.channels import vonage_readiness
+
+    assert settings.vonage_api_secret
+    return vonage_readiness.check(
+        api_key=settings.vonage_api_key,
+        api_secret=settings.vonage_api_secret.get_secret_value(),
+        api_base=settings.vonage_api_base,
+    )
 
 
 def sendgrid(ctx: Context) -> list[Finding]:

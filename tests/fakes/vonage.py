@@ -86,7 +86,10 @@ class FakeVonage(FakeServer):
         self._random = random.Random(seed)
         self.poster: Poster = http_poster
         self.callbacks: list[tuple[str, dict[str, str], int]] = []
+        self.balance = 10.28  # EUR, what GET /account/get-balance answers
+        self.auto_reload = False
         self.route("POST", "/sms/json", self._send)
+        self.route("GET", "/account/get-balance", self._balance)
 
     # -- helpers for tests -----------------------------------------------------
 
@@ -154,6 +157,24 @@ class FakeVonage(FakeServer):
                 form["sig"], vonage_signature(self.signature_secret, form, self.signature_method)
             )
         return False
+
+    def _balance(self, request: Request) -> Response:
+        """The Account API: Basic auth (or api_key/api_secret in the query); 401 with a problem document."""
+        query = {k: v[0] for k, v in request.query.items()}
+        if not (
+            self._authorised(request, {})
+            or (query.get("api_key") == self.api_key and query.get("api_secret") == self.api_secret)
+        ):
+            return Response.json(
+                401,
+                {
+                    "type": "https://developer.nexmo.com/api-errors#unauthorized",
+                    "title": "Unauthorized",
+                    "detail": "You did not provide correct credentials.",
+                    "instance": secrets.token_hex(16),
+                },
+            )
+        return Response.json(200, {"value": self.balance, "autoReload": self.auto_reload})
 
     def _send(self, request: Request) -> Response:
         form = request.form()
