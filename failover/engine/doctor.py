@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from failover.db import Database, sqlite_path
 from failover.domain import readiness as r
+from failover.domain.people import PeopleConfig
 from failover.domain.readiness import Finding, Report
 from failover.domain.runbooks import Catalog
 from failover.engine import readiness
@@ -207,7 +208,7 @@ def graph(ctx: Context) -> list[Finding]:
             client,
             secret_expires=settings.graph_secret_expires,
             now=ctx.now,
-            need_users=bool(getattr(settings, "graph_sync_users", False)),  # people from Entra ID: issue 13
+            need_users=_people_config(settings).source("graph") is not None,  # people.yaml syncs Entra ID users
             secret_hint=settings.graph_client_secret.get_secret_value()[:3] if settings.graph_client_secret else None,
         )
     finally:
@@ -282,14 +283,57 @@ def _broker(settings: Settings) -> Finding:
     return r.skipped("service.broker", "Service", what, "not a broker doctor knows how to ping")
 
 
+def _people_config(settings: Settings) -> PeopleConfig:
+    """config/people.yaml as it validates (defaults when missing or broken: `runbooks check` says why)."""
+    from failover.domain import people
+
+    return people.load_config(people.people_file(settings.config_dir), [])
+
+
 def _people_snapshot(ctx: Context) -> Finding:
-    # People synced from Entra ID arrive with issue 13; its snapshot age is checked here once it exists.
-    return r.skipped(
-        "service.people",
-        "Service",
-        "the people snapshot is fresh",
-        "people come from config/contacts.yaml (no directory sync configured)",
-    )
+    """The roster synced from Entra ID is fresh: people.yaml's safety.stale_after, as the console says (issue 13)."""
+    from failover.models_people import PeopleSource
+
+    what = "the people snapshot is fresh"
+    config = _people_config(ctx.settings)
+    if config.source("graph") is None:
+        return r.skipped(
+            "service.people",
+            "Service",
+            what,
+            "people come from files (contacts.yaml, people.yaml sources): no directory sync configured",
+        )
+    stale_after = config.safety.stale_after
+    with ctx.database.reading() as session:
+        state = session.get(PeopleSource, "graph")
+        last_ok = state.last_ok_at if state else None
+        last_error = state.last_error if state else None
+    failed = f"; the last sync failed: {last_error[:200]}" if last_error else ""
+    fix = "run `failover people sync` and read its error; check the Graph app's User.Read.All permission"
+    if last_ok is None:
+        return r.fail("service.people", "Service", what, "never synced from Entra ID" + failed, fix)
+    age = ctx.now - last_ok
+    as_of = f"roster as of {last_ok:%Y-%m-%d %H:%M} UTC ({_ago(age)} ago)"
+    if age > stale_after:
+        return r.fail(
+            "service.people",
+            "Service",
+            what,
+            f"{as_of}, older than stale_after ({_ago(stale_after)})" + failed,
+            fix,
+        )
+    if last_error:
+        return r.warn("service.people", "Service", what, as_of + failed, fix)
+    return r.ok("service.people", "Service", what, as_of)
+
+
+def _ago(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h"
+    return f"{max(seconds, 0) // 60} min"
 
 
 def _publish_target(ctx: Context) -> Finding:
