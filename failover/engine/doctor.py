@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from failover.db import Database, sqlite_path
 from failover.domain import readiness as r
@@ -22,6 +23,9 @@ from failover.domain.readiness import Finding, Report
 from failover.domain.runbooks import Catalog
 from failover.engine import readiness
 from failover.settings import Settings
+
+if TYPE_CHECKING:
+    import dns.resolver
 
 log = logging.getLogger(__name__)
 DRILL_MAX_AGE = dt.timedelta(days=90)
@@ -182,7 +186,7 @@ def independence(ctx: Context) -> list[Finding]:
         )
     findings.append(ind.public_host(resolver, settings.public_url))
     findings.append(ind.certificate(settings.public_url, now=ctx.now))
-    findings.append(_publish_target(ctx))
+    findings += _publish_targets(ctx, resolver)
     findings.append(readiness.tenant_addresses(ctx.catalog, settings.tenant_domain_list))
     return findings
 
@@ -336,11 +340,21 @@ def _ago(delta: dt.timedelta) -> str:
     return f"{max(seconds, 0) // 60} min"
 
 
-def _publish_target(ctx: Context) -> Finding:
-    # Status-page publish targets arrive with issue 14: each target's host gets independence.public_host.
-    return r.skipped(
-        "independence.publish_target",
-        "Independence",
-        "the status page's publish target is not served from Microsoft",
-        "no publish target configured (the status page is served by this service)",
-    )
+def _publish_targets(ctx: Context, res: dns.resolver.Resolver) -> list[Finding]:
+    from failover.domain import statuspage
+    from failover.errors import ConfigProblems
+    from failover.sources import independence as ind
+
+    try:
+        page = statuspage.load(ctx.settings.config_dir, ())
+    except ConfigProblems as exc:
+        return [
+            r.fail(
+                "independence.publish_target",
+                "Independence",
+                "the status page's publish targets are not served from Microsoft",
+                f"config/status.yaml is broken: {exc}"[:300],
+                "run `failover runbooks check` and fix config/status.yaml",
+            )
+        ]
+    return ind.publish_targets(res, page.targets)

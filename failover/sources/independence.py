@@ -13,6 +13,8 @@ import datetime as dt
 import os
 import socket
 import ssl
+from collections.abc import Sequence
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import dns.exception
@@ -21,6 +23,7 @@ import dns.resolver
 
 from failover.domain import readiness as r
 from failover.domain.readiness import Finding
+from failover.domain.statuspage import DirectoryTarget, S3Target
 
 AREA = "Independence"
 CERT_WARN = dt.timedelta(days=14)
@@ -147,6 +150,37 @@ def public_host(res: dns.resolver.Resolver, url: str, *, check: str = "independe
         )
     detail = f"CNAME {' -> '.join(chain)}; " if chain else ""
     return r.ok(check, AREA, what, detail + f"name servers: {', '.join(nameservers) or 'none found'}")
+
+
+def publish_targets(res: dns.resolver.Resolver, targets: Sequence[S3Target | DirectoryTarget]) -> list[Finding]:
+    """Each status-page publish target (config/status.yaml) is off this host and not served from Microsoft.
+
+    A directory is whatever serves it (our own disk, a share another web server reads); an S3 target on
+    Amazon is independent; an S3-compatible endpoint gets the public URL's DNS check on its host."""
+    check = "independence.publish_target"
+    if not targets:
+        return [
+            r.warn(
+                check,
+                AREA,
+                "the status page is published somewhere besides this host",
+                "no publish target: the status page lives only on this host",
+                "add a publish target (S3, or a directory another web server serves) to config/status.yaml",
+            )
+        ]
+    found: list[Finding] = []
+    for number, target in enumerate(targets, start=1):
+        cid = check if len(targets) == 1 else f"{check}.{number}"
+        what = f"the status page's publish target {target.label} is not served from Microsoft"
+        if isinstance(target, DirectoryTarget):
+            found.append(r.ok(cid, AREA, what, f"a directory ({target.path}): as independent as what serves it"))
+        elif not target.endpoint_url:
+            found.append(r.ok(cid, AREA, what, f"Amazon S3 bucket {target.bucket}"))
+        else:
+            finding = public_host(res, target.endpoint_url, check=cid)
+            fix = "give the S3 target an endpoint_url with a DNS name" if finding.result == r.Result.SKIPPED else None
+            found.append(replace(finding, what=f"{what} ({finding.what})", fix=fix or finding.fix))
+    return found
 
 
 def certificate(url: str, *, now: dt.datetime, timeout: float = 10.0) -> Finding:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -168,3 +169,44 @@ def test_certificate_from_an_unknown_ca_fails(ca: TestCA, monkeypatch: pytest.Mo
 
 def test_plain_http_is_skipped() -> None:
     assert independence.certificate("http://127.0.0.1:8000", now=utcnow()).result == Result.SKIPPED
+
+
+# -- status-page publish targets (issue 14) --------------------------------------------------------
+
+
+def test_publish_targets(resolver) -> None:  # type: ignore[no-untyped-def]
+    from failover.domain.statuspage import DirectoryTarget, S3Target
+
+    targets = [
+        DirectoryTarget(kind="directory", path="/srv/status"),
+        S3Target(kind="s3", bucket="status-page"),
+        S3Target(kind="s3", bucket="status-page", endpoint_url="https://failover.example.org"),
+        S3Target(kind="s3", name="azure", bucket="status-page", endpoint_url="https://status.example.com"),
+    ]
+    found = {f.check: f for f in independence.publish_targets(resolver, targets)}
+    assert [f.result for f in found.values()] == [Result.OK, Result.OK, Result.OK, Result.FAIL]
+    assert "azurefd.net" in found["independence.publish_target.4"].detail
+    assert "azure" in found["independence.publish_target.4"].what
+
+
+def test_no_publish_target_warns(resolver) -> None:  # type: ignore[no-untyped-def]
+    (finding,) = independence.publish_targets(resolver, [])
+    assert finding.check == "independence.publish_target" and finding.result == Result.WARN
+    assert "lives only on this host" in finding.detail
+
+
+def test_doctor_reads_the_targets_from_status_yaml(dns_server: FakeDNS, tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from failover.engine import doctor
+
+    ctx: Any = SimpleNamespace(settings=SimpleNamespace(config_dir=tmp_path))
+    res = independence.resolver(dns_server.address, timeout=3)
+    (tmp_path / "status.yaml").write_text(
+        "publish:\n  - {kind: s3, bucket: status-page, endpoint_url: 'https://status.example.com'}\n"
+    )
+    (finding,) = doctor._publish_targets(ctx, res)
+    assert finding.result == Result.FAIL and "azurefd.net" in finding.detail
+    (tmp_path / "status.yaml").write_text("publish:\n  - {kind: ftp}\n")
+    (finding,) = doctor._publish_targets(ctx, res)
+    assert finding.result == Result.FAIL and "status.yaml" in finding.detail
