@@ -16,11 +16,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from failover.domain.people import PRECEDENCE, PeopleConfig, Record, diff, memberships, merge, refusal
-from failover.engine import audit
+from failover.engine import audit, gauges
 from failover.engine.directory import LOOKUP_CHUNK, record_of
 from failover.engine.rows import insert_once
 from failover.models_people import PeopleSnapshot, PeopleSource, PersonGroup, PersonRecord, PersonRow
@@ -51,6 +53,23 @@ class Outcome:
             "snapshot_id": self.snapshot_id,
             "total": self.total,
         }
+
+
+@gauges.register
+def snapshot_age(session: Session, now: dt.datetime) -> list[Metric]:
+    """failover_people_snapshot_age_seconds: since the last good sync from Entra ID (none: no graph source yet).
+
+    deploy/prometheus-alerts.yml alerts over two days, people.yaml's default stale_after."""
+    last_ok = session.scalar(select(PeopleSource.last_ok_at).where(PeopleSource.source == "graph"))
+    if last_ok is None:
+        return []
+    if last_ok.tzinfo is None:
+        last_ok = last_ok.replace(tzinfo=dt.UTC)
+    age = GaugeMetricFamily(
+        "failover_people_snapshot_age_seconds", "Seconds since people were last synced from Entra ID (Graph users)."
+    )
+    age.add_metric([], max(0.0, (now - last_ok).total_seconds()))
+    return [age]
 
 
 def _source_row(session: Session, source: str, *, lock: bool = False) -> PeopleSource:

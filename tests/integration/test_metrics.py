@@ -156,3 +156,32 @@ def test_metrics_agree_with_the_ledger_after_a_broadcast_by_two_workers(
 
 def test_without_a_token_there_is_no_metrics_endpoint(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/metrics").status_code == 404
+
+
+def test_people_snapshot_age_is_scraped(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/prometheus-alerts.yml's "people snapshot stale" alert reads failover_people_snapshot_age_seconds."""
+    import datetime as dt
+
+    from freezegun import freeze_time
+
+    from failover.db import migrate
+    from failover.models_people import PeopleSource
+    from failover.settings import load_settings
+
+    monkeypatch.setenv("FAILOVER_METRICS_TOKEN", TOKEN)
+    monkeypatch.setenv("FAILOVER_DATABASE_URL", f"sqlite:///{tmp_path / 'failover.db'}")
+    runtime = Runtime(load_settings())
+    try:
+        migrate(runtime.database)
+        client = create_app(runtime=runtime, test_config={"TESTING": True}).test_client()
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        # Never synced from Entra ID (no graph source): no sample, rather than a made-up age.
+        assert ("failover_people_snapshot_age_seconds", ()) not in samples(client.get("/metrics", headers=auth).text)
+        synced = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+        with runtime.database.transaction() as session:
+            session.add(PeopleSource(source="graph", last_ok_at=synced, last_attempt_at=synced))
+        with freeze_time(synced + dt.timedelta(days=2, hours=1)):
+            found = samples(client.get("/metrics", headers=auth).text)
+        assert value(found, "failover_people_snapshot_age_seconds") == (2 * 86400 + 3600)
+    finally:
+        runtime.close()
