@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from failover.clock import utcnow
 from failover.domain import reports
 from failover.domain.preview import Prices
 from failover.domain.runbooks import Catalog
+from failover.engine import microsoft_lag
 from failover.engine.queries import iso
 from failover.errors import NotFound
 from failover.models import Activation, Answer, Delivery, EscalationTimer
@@ -109,6 +111,8 @@ def header(session: Session, activation_id: int, catalog: Catalog | None) -> dic
         "accepted_at": iso(activation.accepted_at),
         "completed_at": iso(activation.completed_at),
         "resolved_at": iso(incident.resolved_at),
+        # How long before Microsoft said so did we know: for real incidents only (a drill has no Microsoft side).
+        "lag": None if activation.drill or incident.drill else microsoft_lag.report(session, incident.id, utcnow()),
     }
 
 

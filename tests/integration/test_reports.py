@@ -305,3 +305,48 @@ def test_a_scheduled_drill_that_cannot_start_is_recorded_once(tmp_path: Path) ->
             assert run.slot == dt.datetime(2026, 11, 3, 10, 5, tzinfo=dt.UTC)
     finally:
         runtime.close()
+
+
+def test_a_real_incidents_report_shows_microsofts_lag(
+    tmp_path: Path, drill: tuple[Runtime, FlaskClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from failover.models import Incident, ServiceIssue
+
+    runtime = _runtime(tmp_path, 5)
+    try:
+        with freeze_time(T0):
+            accepted, _ = runtime.activations.activate(runbook_id="roll-call", reason="Exchange is down", actor="olga")
+        activation_id = accepted.activation_id
+        with runtime.database.transaction() as session:
+            activation = session.get(Activation, activation_id)
+            assert activation is not None and not activation.drill
+            incident = session.get(Incident, activation.incident_id)
+            assert incident is not None
+            incident.opened_at = T0
+            incident.ms_issue_ids = ["EX1001"]
+            session.add(
+                ServiceIssue(
+                    id="EX1001",
+                    service="Exchange Online",
+                    title="Users can't send mail",
+                    status="serviceDegradation",
+                    classification="incident",
+                    started_at=T0 - dt.timedelta(minutes=5),
+                    first_seen_at=T0 + dt.timedelta(minutes=20),
+                    seen_at=T0 + dt.timedelta(minutes=20),
+                )
+            )
+        client = create_app(runtime=runtime, test_config={"TESTING": True}).test_client()
+        AuthActions(client, runtime).login("viewer")
+        sentence = "We knew 20 minute(s) before Microsoft said so (EX1001)."
+        page = client.get(f"/activations/{activation_id}/report").get_data(as_text=True)
+        assert 'id="report-microsoft-lag"' in page and sentence in page
+        seen: list[str] = []
+        monkeypatch.setattr(web_reports, "render_pdf", lambda html: seen.append(html) or b"%PDF-")
+        assert client.get(f"/activations/{activation_id}/report.pdf").status_code == 200
+        assert sentence in seen[0]
+    finally:
+        runtime.close()
+    # A drill's report has no Microsoft side.
+    _, drill_client = drill
+    assert 'id="report-microsoft-lag"' not in drill_client.get("/activations/1/report").get_data(as_text=True)
