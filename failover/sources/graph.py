@@ -71,7 +71,7 @@ class GraphError(Exception):
         self.failure = failure
 
 
-def _fail(kind: str, detail: str, retry_after: float | None = None) -> GraphError:
+def graph_error(kind: str, detail: str, retry_after: float | None = None) -> GraphError:
     return GraphError(GraphFailure(kind, detail[:500], retry_after))
 
 
@@ -126,9 +126,9 @@ class GraphClient:
                     **kwargs,
                 )
             except ValueError as exc:  # msal: OIDC discovery answered 4xx (no such tenant), or a bad authority
-                raise _fail("misconfigured", f"authority {self.authority}: {exc}") from None
+                raise graph_error("misconfigured", f"authority {self.authority}: {exc}") from None
             except (requests.RequestException, RuntimeError) as exc:
-                raise _fail("unreachable", f"OpenID configuration: {_describe(exc)}") from None
+                raise graph_error("unreachable", f"OpenID configuration: {_describe(exc)}") from None
         return self._app
 
     def token(self) -> str:
@@ -137,17 +137,17 @@ class GraphClient:
             try:
                 result = app.acquire_token_for_client(scopes=[self.scope])
             except requests.RequestException as exc:
-                raise _fail("unreachable", f"token endpoint: {_describe(exc)}") from None
+                raise graph_error("unreachable", f"token endpoint: {_describe(exc)}") from None
             except msal.exceptions.MsalServiceError as exc:  # msal raises for a 5xx token answer
-                raise _fail("unreachable", f"token endpoint: {exc}") from None
+                raise graph_error("unreachable", f"token endpoint: {exc}") from None
             except ValueError as exc:  # a non-JSON answer from the token endpoint
-                raise _fail("unreachable", f"token endpoint: unreadable answer ({exc})") from None
+                raise graph_error("unreachable", f"token endpoint: unreadable answer ({exc})") from None
         if result and "access_token" in result:
             return str(result["access_token"])
         code = str((result or {}).get("error") or "no_token")
         description = str((result or {}).get("error_description") or "").splitlines()[0:1]
         detail = f"token endpoint: {code}" + (f": {description[0]}" if description else "")
-        raise _fail("misconfigured" if code in CONFIG_ERRORS else "unreachable", detail)
+        raise graph_error("misconfigured" if code in CONFIG_ERRORS else "unreachable", detail)
 
     # -- service health ----------------------------------------------------------
 
@@ -177,55 +177,71 @@ class GraphClient:
         for _ in range(MAX_PAGES):
             if url is None:
                 return
-            payload = self._get(url, token)
+            payload = self.get_json(url, token)
             counter[0] += 1
             items = payload.get("value")
             if not isinstance(items, list):
-                raise _fail("unreachable", f"{path}: answer has no 'value' list")
+                raise graph_error("unreachable", f"{path}: answer has no 'value' list")
             yield from (item for item in items if isinstance(item, dict))
             next_link = payload.get("@odata.nextLink")
-            url = self._same_origin(next_link) if isinstance(next_link, str) else None
-        raise _fail("unreachable", f"{path}: more than {MAX_PAGES} pages; stopped following @odata.nextLink")
+            url = self.same_origin(next_link) if isinstance(next_link, str) else None
+        raise graph_error("unreachable", f"{path}: more than {MAX_PAGES} pages; stopped following @odata.nextLink")
 
-    def _same_origin(self, link: str) -> str:
+    def same_origin(self, link: str) -> str:
         # The bearer token goes only where it was meant to go.
         ours, theirs = urlsplit(self.api_base), urlsplit(link)
         if (theirs.scheme, theirs.netloc) != (ours.scheme, ours.netloc):
-            raise _fail("misconfigured", f"@odata.nextLink points to another host ({theirs.netloc})")
+            raise graph_error("misconfigured", f"@odata.nextLink points to another host ({theirs.netloc})")
         return link
 
-    def _get(self, url: str, token: str) -> dict[str, Any]:
+    def get_json(
+        self,
+        url: str,
+        token: str,
+        *,
+        permission: str = "ServiceHealth.Read.All",
+        gone: Callable[[str], Exception] | None = None,
+        attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] | None = None,
+    ) -> dict[str, Any]:
+        """GET one Graph page as a JSON object, waiting out 429/503/504 as Graph's Retry-After asks.
+
+        Raises GraphError (throttled, unreachable, misconfigured naming ``permission``), or ``gone(message)``
+        on HTTP 410 when given (a delta link Graph no longer accepts).
+        """
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         shown = urlsplit(url).path
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        for attempt in range(1, attempts + 1):
             try:
                 with self._http.get(url, headers=headers, timeout=self.timeout) as response:
                     status, body, retry_after = response.status_code, response.content, response.headers
             except requests.RequestException as exc:
-                raise _fail("unreachable", f"GET {shown}: {_describe(exc)}") from None
+                raise graph_error("unreachable", f"GET {shown}: {_describe(exc)}") from None
             if status == 200:
                 try:
                     payload = json.loads(body)
                 except ValueError:
-                    raise _fail("unreachable", f"GET {shown}: answer is not JSON") from None
+                    raise graph_error("unreachable", f"GET {shown}: answer is not JSON") from None
                 if not isinstance(payload, dict):
-                    raise _fail("unreachable", f"GET {shown}: answer is not a JSON object")
+                    raise graph_error("unreachable", f"GET {shown}: answer is not a JSON object")
                 return payload
             message = _error_message(body)
-            if status in (429, 503):
+            if status == 410 and gone is not None:
+                raise gone(f"GET {shown}: HTTP 410 {message}".strip())
+            if status in (429, 503, 504):
                 wait = _retry_after(retry_after.get("Retry-After"))
-                if attempt < MAX_ATTEMPTS and wait <= self.max_retry_wait:
+                if attempt < attempts and wait <= self.max_retry_wait:
                     log.info("Graph answered %d to GET %s; retrying in %.0fs as asked", status, shown, wait)
-                    self.sleep(wait)
+                    (sleep or self.sleep)(wait)
                     continue
                 kind = "throttled" if status == 429 else "unreachable"
-                raise _fail(kind, f"GET {shown}: HTTP {status} {message}".strip(), wait)
+                raise graph_error(kind, f"GET {shown}: HTTP {status} {message}".strip(), wait)
             if status in (401, 403):
-                raise _fail(
+                raise graph_error(
                     "misconfigured",
-                    f"GET {shown}: HTTP {status} {message} (is ServiceHealth.Read.All granted with admin consent?)",
+                    f"GET {shown}: HTTP {status} {message} (is {permission} granted with admin consent?)",
                 )
-            raise _fail("unreachable", f"GET {shown}: HTTP {status} {message}".strip())
+            raise graph_error("unreachable", f"GET {shown}: HTTP {status} {message}".strip())
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
 

@@ -96,7 +96,7 @@ def _registered_secret(client: GraphClient, token: str, hint: str | None, now: d
     """The secret's end date from the app registration itself (needs Application.Read.All)."""
     url = f"{client.api_base}/v1.0/applications(appId='{client.client_id}')?$select=passwordCredentials"
     try:
-        credentials = client._get(url, token).get("passwordCredentials") or []
+        credentials = client.get_json(url, token, permission="Application.Read.All").get("passwordCredentials") or []
     except GraphError as exc:
         finding = _secret(None, now)
         return r.Finding(finding.check, AREA, finding.what, finding.result, exc.failure.detail, finding.fix)

@@ -14,18 +14,14 @@ normal. This module is the only one that knows the users' JSON.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
-
-import requests
 
 from failover.domain.contacts import normalise_phone
 from failover.domain.people import Mapping_, Record
-from failover.sources.graph import GraphClient, GraphError, _describe, _error_message, _fail, _retry_after
+from failover.sources.graph import GraphClient, GraphError, graph_error
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +63,7 @@ class GraphUsers:
         token = self.client.token()
         result = Delta(full=delta_link is None)
         url: str | None = (
-            self.client._same_origin(delta_link)
+            self.client.same_origin(delta_link)
             if delta_link
             else f"{self.client.api_base}{DELTA_PATH}?$select={self.select}"
         )
@@ -78,7 +74,7 @@ class GraphUsers:
             result.pages += 1
             items = payload.get("value")
             if not isinstance(items, list):
-                raise _fail("unreachable", "users/delta: answer has no 'value' list")
+                raise graph_error("unreachable", "users/delta: answer has no 'value' list")
             for item in items:
                 if not isinstance(item, dict) or not isinstance(item.get("id"), str):
                     continue
@@ -90,45 +86,15 @@ class GraphUsers:
                     result.removed.discard(item["id"])
             next_link, delta = payload.get("@odata.nextLink"), payload.get("@odata.deltaLink")
             if isinstance(delta, str):
-                result.delta_link = self.client._same_origin(delta)
+                result.delta_link = self.client.same_origin(delta)
                 return result
-            url = self.client._same_origin(next_link) if isinstance(next_link, str) else None
-        raise _fail("unreachable", f"users/delta: more than {MAX_PAGES} pages")
+            url = self.client.same_origin(next_link) if isinstance(next_link, str) else None
+        raise graph_error("unreachable", f"users/delta: more than {MAX_PAGES} pages")
 
     def _get(self, url: str, token: str) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        shown = urlsplit(url).path
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                with self.client._http.get(url, headers=headers, timeout=self.client.timeout) as response:
-                    status, body, retry_after = response.status_code, response.content, response.headers
-            except requests.RequestException as exc:
-                raise _fail("unreachable", f"GET {shown}: {_describe(exc)}") from None
-            if status == 200:
-                try:
-                    payload = json.loads(body)
-                except ValueError:
-                    raise _fail("unreachable", f"GET {shown}: answer is not JSON") from None
-                if not isinstance(payload, dict):
-                    raise _fail("unreachable", f"GET {shown}: answer is not a JSON object")
-                return payload
-            message = _error_message(body)
-            if status == 410:
-                raise DeltaExpired(f"GET {shown}: HTTP 410 {message}".strip())
-            if status in (429, 503, 504):
-                wait = _retry_after(retry_after.get("Retry-After"))
-                if attempt < MAX_ATTEMPTS and wait <= self.client.max_retry_wait:
-                    log.info("Graph answered %d to GET %s; retrying in %.0fs as asked", status, shown, wait)
-                    self.sleep(wait)
-                    continue
-                raise _fail("throttled" if status == 429 else "unreachable", f"GET {shown}: HTTP {status} {message}")
-            if status in (401, 403):
-                raise _fail(
-                    "misconfigured",
-                    f"GET {shown}: HTTP {status} {message} (is User.Read.All granted with admin consent?)",
-                )
-            raise _fail("unreachable", f"GET {shown}: HTTP {status} {message}".strip())
-        raise AssertionError("unreachable")  # pragma: no cover
+        return self.client.get_json(
+            url, token, permission="User.Read.All", gone=DeltaExpired, attempts=MAX_ATTEMPTS, sleep=self.sleep
+        )
 
 
 def _first(user: dict[str, Any], names: list[str]) -> Any:
