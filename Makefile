@@ -28,8 +28,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 	$(BIN)/mypy --strict $(MYPY_CORE)
 
+# Three pytest processes (a file stays in one; each process starts its own PostgreSQL, Redis and fakes), then
+# the fault suite alone, whose timings should not share two cores with the rest.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist loadfile -m "not faults"
+	$(BIN)/pytest -m faults
 
 $(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e ".[dev,bench]"
