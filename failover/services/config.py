@@ -59,7 +59,7 @@ class Configuration:
     @property
     def prices(self) -> Prices:
         settings = self.settings
-        return Prices(settings.sms_segment_price, settings.email_price, settings.price_currency)
+        return Prices(settings.sms_segment_price, settings.email_price, settings.price_currency, settings.sms_pace)
 
     # -- runbooks, contacts, templates ----------------------------------------
 
