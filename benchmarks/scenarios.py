@@ -17,7 +17,7 @@ from random import Random
 from typing import Any, Protocol
 from urllib.parse import urlencode, urlsplit
 
-from benchmarks import procstats
+from benchmarks import capacity, procstats
 from benchmarks.fakes import MicrosoftFakes, ProviderFakes
 from benchmarks.stack import GRAPH_RUNBOOKS, WATCHED, Installation, Services, write_config, write_detection
 from tests.fakes.microsoft import CLIENT_SECRET
@@ -62,10 +62,11 @@ class Run:
         inst, fakes = self.installation, self.fakes
         fakes.reset()
         machine = procstats.MachineSample.now()
-        workers, beat, servers = inst.worker_cpu(), inst.beat_cpu(), inst.server_cpu()
+        workers, beat, servers_cpu = inst.worker_cpu(), inst.beat_cpu(), inst.server_cpu()
         fake_cpu = fakes.cpu_seconds()
         own_cpu = time.process_time()
         logs = inst.log_sizes()
+        servers_before = capacity.sample(inst)
         activation = inst.activate(runbook)
 
         def providers_done() -> bool:
@@ -76,11 +77,13 @@ class Run:
         inst.wait_for(providers_done, timeout=timeout, what=f"{sms} SMS and {email} emails at the fakes", every=poll)
         ledger_final = inst.wait_for(lambda: inst.open_rows() == 0, timeout=timeout, what="every row final", every=poll)
         after = procstats.MachineSample.now()
+        capacity.settle(inst)
+        servers_after = capacity.sample(inst)
         ours = sum(
             (
                 inst.worker_cpu() - workers,
                 inst.beat_cpu() - beat,
-                inst.server_cpu() - servers,
+                inst.server_cpu() - servers_cpu,
                 fakes.cpu_seconds() - fake_cpu,
                 time.process_time() - own_cpu,
             )
@@ -90,11 +93,19 @@ class Run:
         worker_cpu = inst.worker_cpu() - workers
         last = [s["last_accepted"] for s, count in ((twilio, sms), (sendgrid, email)) if count]
         statuses = inst.statuses()
+        tasks = inst.task_stats(logs)
+        until_final = ledger_final - activation.started
+        servers = capacity.delta(servers_before, servers_after, seconds=until_final, messages=messages)
+        if servers is not None:
+            servers["broker_tasks"] = tasks["send_batch_tasks"] + tasks["sweep_tasks"]
+            servers["broker_tasks_per_s"] = round(servers["broker_tasks"] / until_final, 1)
+            servers["worker_cores"] = round(worker_cpu / until_final, 2)
+            servers["server_cores"] = round((inst.server_cpu() - servers_cpu) / until_final, 2)
         return {
             "activation_id": activation.activation_id,
             "counts": activation.counts,
             "batches": activation.batches,
-            "tasks": inst.task_stats(logs),
+            "tasks": tasks,
             "broker_ok": activation.broker_ok,
             "accept_s": round(activation.accepted - activation.started, 3),
             "first_sms_s": _since(twilio["first_received"], activation.started),
@@ -113,7 +124,8 @@ class Run:
             "cpu_s_per_1000_messages": round(worker_cpu / messages * 1000, 3),
             "worker_peak_mib": inst.worker_peak_mib(),
             "beat_cpu_s": round(inst.beat_cpu() - beat, 2),
-            "db_broker_server_cpu_s": round(inst.server_cpu() - servers, 2),
+            "db_broker_server_cpu_s": round(inst.server_cpu() - servers_cpu, 2),
+            "servers": servers,
             "activation_cpu_s": round(activation.cpu_s, 2),
             "fake_cpu_ms_per_request": _per_request(
                 fakes.cpu_seconds() - fake_cpu, twilio["requests"] + sendgrid["requests"]

@@ -249,6 +249,9 @@ class Installation:
         if self.mode == "embedded":
             migrate(self.runtime.database)
         self._celery = create_celery(self.runtime)
+        # As deployed, the web process has loaded the config (contacts.yaml into the people table) before an
+        # outage; workers that start after it read only the file's groups, not its people (issue 17, memory).
+        self.runtime.config.catalog()
         for index in range(self.workers or WORKERS[self.mode]):
             self._spawn(f"worker-{index + 1}", "worker", "--hostname", f"w{index + 1}-{self.name}@%h")
         if self.beat:
@@ -256,7 +259,6 @@ class Installation:
         for name in self.processes:
             if name.startswith("worker"):
                 self.wait_for(lambda n=name: "ready." in self.log(n), timeout=60, what=f"{name} ready")
-        self.runtime.config.catalog()  # a running web process has its catalog loaded already
         return self
 
     def _spawn(self, name: str, *argv: str) -> None:

@@ -569,6 +569,8 @@ def _print_preview(preview: Any, header: str) -> None:
     cost = preview.cost
     total = f"{cost.currency} {cost.total:.4f}" if cost.total is not None else "price not configured"
     click.echo(f"cost: {cost.sms_segments} SMS segment(s), {cost.emails} email(s): {total}")
+    if preview.handout is not None:
+        click.echo(f"reaching phones: {preview.handout.text}")
     if preview.skipped:
         click.echo(f"skipped: {len(preview.skipped)}")
         for skipped in preview.skipped:

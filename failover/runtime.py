@@ -77,6 +77,7 @@ class Runtime:
             public_url=settings.public_url,
         )
         self.config.adopt = self.people.adopt  # contacts.yaml into the people table, which planning reads
+        self.config.known = self.people.holds_yaml  # a worker does not parse the people the table holds
         self.status = StatusPage(
             settings, self.database, watched=lambda: self.config.detection().watch, relay=self.relay.publish
         )

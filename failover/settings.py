@@ -14,7 +14,7 @@ import os
 import secrets
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +29,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from failover import datafiles
 from failover.errors import ConfigError
+
+if TYPE_CHECKING:
+    from failover.domain.pacing import Pace
 
 DEFAULT_TWILIO_API_BASE = "https://api.twilio.com"
 DEFAULT_SENDGRID_API_BASE = "https://api.sendgrid.com"
@@ -83,6 +86,9 @@ class Settings(BaseSettings):
     sendgrid_rate: float = Field(0.0, ge=0, validation_alias="FAILOVER_SENDGRID_RATE")
     vonage_max_concurrent: int = Field(10, ge=0, validation_alias="FAILOVER_VONAGE_MAX_CONCURRENT")
     vonage_rate: float = Field(30.0, ge=0, validation_alias="FAILOVER_VONAGE_RATE")  # the SMS API's 30 requests/s
+    # The Twilio sender pool's total rate, message segments per second (1 per US long code, 3 toll-free,
+    # 100 short code; a Messaging Service adds its numbers'). Unset: not declared, the preview says so.
+    twilio_sender_mps: float | None = Field(None, gt=0, validation_alias="FAILOVER_TWILIO_SENDER_MPS")
     breaker_threshold: int = Field(5, ge=0, validation_alias="FAILOVER_BREAKER_THRESHOLD")
     breaker_cooldown: float = Field(30.0, gt=0, validation_alias="FAILOVER_BREAKER_COOLDOWN")
 
@@ -332,6 +338,14 @@ class Settings(BaseSettings):
         if self.sms_providers:
             return providers.parse_order(self.sms_providers, available)
         return providers.default_order(available)
+
+    @property
+    def sms_pace(self) -> Pace:
+        """What previews need to estimate how long the SMS take (domain.pacing)."""
+        from failover.domain.pacing import Pace
+
+        vonage = self.vonage_rate if self.vonage_enabled and "vonage" in self.sms_provider_order else None
+        return Pace(self.twilio_sender_mps, self.twilio_max_concurrent, vonage or None)
 
     @property
     def sendgrid_enabled(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, PrivateAttr, field_validator
@@ -118,3 +118,102 @@ def unknown_refs(contacts: Directory, refs: Iterable[str]) -> list[str]:
         elif kind not in {"group", "person"}:
             problems.append(f"'{ref}' is neither group:NAME nor person:ID")
     return problems
+
+
+class Listed(Contacts):
+    """contacts.yaml's groups and person ids only, for a file whose people the people table holds already.
+
+    A worker must not parse 50,000 people to learn what the table says (issue 17: worker memory flat in the
+    number of people); the catalog reads people from the table, and the runbooks' ``person:ID`` references are
+    checked against the ids the file lists.
+    """
+
+    ids: frozenset[str] = frozenset()
+
+    def person(self, person_id: str) -> Person | None:
+        return Person(id=person_id, name=person_id) if person_id in self.ids else None
+
+
+def listed(text: str) -> Listed | None:
+    """contacts.yaml's ``groups:`` and its people's ids, streamed (memory does not grow with the people).
+
+    None when the file is not laid out as expected (the caller then parses it whole and reports its problems).
+    """
+    import yaml
+
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
+    try:
+        return _listed(loader, text)
+    except (yaml.YAMLError, ValueError, TypeError, AttributeError):
+        return None
+    finally:
+        loader.dispose()
+
+
+def _listed(loader: Any, text: str) -> Listed | None:
+    import yaml
+    from yaml import events
+
+    def expect(kind: type) -> Any:
+        event = loader.get_event()
+        if not isinstance(event, kind):
+            raise ValueError(f"expected {kind.__name__}")
+        return event
+
+    def skip(first: Any) -> Any:
+        """Consume the node that starts with ``first``; returns its last event."""
+        depth, last = 0, first
+        while True:
+            if isinstance(last, events.MappingStartEvent | events.SequenceStartEvent):
+                depth += 1
+            elif isinstance(last, events.MappingEndEvent | events.SequenceEndEvent):
+                depth -= 1
+            if depth == 0:
+                return last
+            last = loader.get_event()
+
+    expect(events.StreamStartEvent)
+    expect(events.DocumentStartEvent)
+    expect(events.MappingStartEvent)
+    groups: Any = {}
+    ids: list[str] = []
+    while True:
+        key = loader.get_event()
+        if isinstance(key, events.MappingEndEvent):
+            break
+        if not isinstance(key, events.ScalarEvent):
+            raise ValueError("a key that is not a scalar")
+        first = loader.get_event()
+        if key.value == "groups" and isinstance(first, events.MappingStartEvent):
+            last = skip(first)  # the groups are few: parse their slice of the text as YAML of its own
+            start, end = first.start_mark, last.end_mark
+            if start is None or end is None:
+                raise ValueError("no marks")
+            piece = " " * start.column + text[start.index : end.index]
+            groups = yaml.safe_load(piece) or {}
+        elif key.value == "people" and isinstance(first, events.SequenceStartEvent):
+            while True:
+                item = loader.get_event()
+                if isinstance(item, events.SequenceEndEvent):
+                    break
+                if not isinstance(item, events.MappingStartEvent):
+                    raise ValueError("a person that is not a mapping")
+                while True:
+                    field = loader.get_event()
+                    if isinstance(field, events.MappingEndEvent):
+                        break
+                    value = loader.get_event()
+                    if isinstance(field, events.ScalarEvent) and field.value == "id":
+                        if not isinstance(value, events.ScalarEvent):
+                            raise ValueError("an id that is not a scalar")
+                        ids.append(value.value)
+                    else:
+                        skip(value)
+        elif isinstance(first, events.ScalarEvent) and first.value in ("", "~", "null") and first.implicit[0]:
+            continue  # groups: or people: left empty
+        else:
+            raise ValueError(f"unexpected {key.value}:")
+    if len(set(ids)) != len(ids):
+        raise ValueError("duplicate ids")
+    return Listed(groups=groups, ids=frozenset(ids))

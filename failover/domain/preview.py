@@ -18,6 +18,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from failover.domain.contacts import parse_ref
 from failover.domain.labels import step_label
+from failover.domain.pacing import HandOut, Pace
+from failover.domain.pacing import estimate as handout_estimate
 from failover.domain.planning import Plan, PlannedDelivery
 from failover.domain.runbooks import Runbook
 from failover.domain.sms import SmsInfo, analyse
@@ -27,11 +29,15 @@ NAMED = "(named)"  # recipients addressed as person:ID rather than through a gro
 
 @dataclass(frozen=True)
 class Prices:
-    """Per-segment and per-email prices; ``None`` means not configured (no guess is shown)."""
+    """Per-segment and per-email prices; ``None`` means not configured (no guess is shown).
+
+    ``pace``: the providers' declared speed, for how long the SMS take to reach phones (domain.pacing).
+    """
 
     sms_segment: Decimal | None = None
     email: Decimal | None = None
     currency: str = "USD"
+    pace: Pace = field(default_factory=Pace)
 
 
 @dataclass(frozen=True)
@@ -106,6 +112,7 @@ class Preview:
     skipped: tuple[Skip, ...]
     cost: Cost
     fingerprint: str
+    handout: HandOut | None = None  # how long the SMS take to leave the provider; None: no SMS
 
     @property
     def needs_approval(self) -> tuple[str, ...]:
@@ -184,7 +191,14 @@ def summarise(
         skipped=tuple(skipped),
         cost=estimate(sections, prices),
         fingerprint=digest.hexdigest()[:32],
+        handout=_handout(sections, prices.pace),
     )
+
+
+def _handout(sections: Sequence[RunbookPreview], pace: Pace) -> HandOut | None:
+    """The SMS that really leave (not the outbox's): how long our sending and the provider's hand-out take."""
+    steps = [s for section in sections for s in section.steps if s.channel == "sms" and s.transport != "outbox"]
+    return handout_estimate(sum(s.recipients for s in steps), sum(s.sms_segments for s in steps), pace)
 
 
 def estimate(sections: Sequence[RunbookPreview], prices: Prices) -> Cost:

@@ -10,7 +10,7 @@ provider.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from failover.domain import lastgood, people, rooms, yamlfile
 from failover.domain.bridge import DEFAULT_TEXT as BRIDGE_TEXT
 from failover.domain.bridge import BridgeSpec
-from failover.domain.contacts import Contacts, Directory, unknown_refs
+from failover.domain.contacts import Contacts, Directory, listed, unknown_refs
 from failover.domain.durations import Duration
 from failover.domain.polls import FollowUp, PollSpec, follow_up_entry
 from failover.domain.templates import UPDATE_FOLDER, Templates
@@ -29,6 +29,7 @@ from failover.errors import ConfigProblems, Problem
 STEP_CHANNELS = ("sms", "email", "status", "voice", "chat")
 PERSON_CHANNELS = ("sms", "email", "voice")  # the channels that reach one person (fallback targets)
 SMS_MAX_CHARS = 1600  # Twilio refuses longer bodies
+CONTACTS_KEY = "config/contacts.yaml"  # its key among the last good texts
 
 
 class Fallback(BaseModel):
@@ -301,13 +302,22 @@ def load(config_dir: Path, runbooks_dir: Path) -> Catalog:
     return catalog
 
 
-def assemble(config_dir: Path, runbooks_dir: Path, last_good: lastgood.LastGood = lastgood.nothing) -> Loaded:
-    """Every file judged on its own: as it is when it validates, else its last good version (domain.lastgood)."""
+def assemble(
+    config_dir: Path,
+    runbooks_dir: Path,
+    last_good: lastgood.LastGood = lastgood.nothing,
+    known: Callable[[str], bool] = lambda text: False,
+) -> Loaded:
+    """Every file judged on its own: as it is when it validates, else its last good version (domain.lastgood).
+
+    ``known(text)``: the people table holds this very contacts.yaml already; then only its groups and person
+    ids are read (contacts.Listed), not its people.
+    """
     problems: list[Problem] = []
     broken: list[lastgood.Broken] = []
     good: dict[str, str] = {}
     templates = _templates(runbooks_dir / "templates", last_good, good, broken, problems)
-    contacts, flawed = _contacts(contacts_file(config_dir), last_good, good, broken, problems)
+    contacts, flawed = _contacts(contacts_file(config_dir), last_good, good, broken, problems, known)
     chat_rooms, room_problems = rooms.load(rooms.chat_file(config_dir))
     problems.extend(room_problems)
     # Rule groups of config/people.yaml may be addressed like the groups of contacts.yaml.
@@ -395,13 +405,19 @@ def _contacts(
     good: dict[str, str],
     broken: list[lastgood.Broken],
     problems: list[Problem],
+    known: Callable[[str], bool] = lambda text: False,
 ) -> tuple[Contacts | None, Contacts | None]:
     """(contacts in force, contacts as the broken file has them - for cross-checking runbooks only)."""
-    key, shown = "config/contacts.yaml", yamlfile.display_path(path)
+    key, shown = CONTACTS_KEY, yamlfile.display_path(path)
     found: list[Problem] = []
     contacts: Contacts | None = None
     if path.is_file():
         text = _read(path, found)
+        if not found and known(text):
+            contacts = listed(text)  # validated when it was adopted; None: parse it whole after all
+            if contacts is not None:
+                good[key] = text
+                return contacts, None
         contacts = _parse_contacts(text, shown, found)
         if contacts is not None and not found:
             good[key] = text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -122,7 +123,7 @@ def twilio(ctx: Context) -> list[Finding]:
     from failover.channels import twilio_readiness
 
     assert settings.twilio_account_sid and settings.twilio_auth_token
-    return twilio_readiness.check(
+    found = twilio_readiness.check(
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token.get_secret_value(),
         api_base=settings.twilio_api_base,
@@ -132,6 +133,48 @@ def twilio(ctx: Context) -> list[Finding]:
         min_balance=settings.twilio_min_balance,
         voice=readiness.uses_voice(ctx.catalog),
     )
+    return found + sender_rate(ctx)
+
+
+def sender_rate(ctx: Context) -> list[Finding]:
+    """Whether Twilio's senders hand the largest runbook's SMS out within SLOW_HANDOUT_S (declared MPS)."""
+    from failover.domain import pacing
+
+    check, area, what = "twilio.sender_rate", "Twilio", "the senders hand the largest runbook's SMS out quickly"
+    if ctx.schema.result != r.Result.OK:
+        return _unreadable(ctx, check, area)
+    with ctx.database.reading() as session:
+        largest = readiness.largest_sms_runbook(session, ctx.catalog)
+    if largest is None or largest[1] == 0:
+        return [r.skipped(check, area, what, "no runbook sends SMS to anyone")]
+    runbook_id, people = largest
+    mps = ctx.settings.twilio_sender_mps
+    if mps is None:
+        return [
+            r.skipped(
+                check,
+                area,
+                what,
+                f"{pacing.SETTING} is not declared: how long Twilio takes to hand out {runbook_id}'s "
+                f"{people:,} SMS is unknown",
+                f"set {pacing.SETTING} to your senders' total messages per second",
+            )
+        ]
+    seconds = pacing.handout_seconds(people, mps) or 0.0
+    said = f"{runbook_id}: {people:,} SMS at {mps:g} MPS take about {pacing.duration(seconds)} to hand out"
+    if pacing.slow(people, mps) is None:
+        return [r.ok(check, area, what, said)]
+    limit = pacing.duration(pacing.SLOW_HANDOUT_S)
+    return [
+        r.warn(
+            check,
+            area,
+            what,
+            f"{said} (more than {limit}; at least one segment each)",
+            f"add senders (numbers to the Messaging Service, a short code) so that {pacing.SETTING} reaches "
+            f"{math.ceil(people / pacing.SLOW_HANDOUT_S * 10) / 10:g} MPS",
+        )
+    ]
 
 
 def vonage(ctx: Context) -> list[Finding]:

@@ -231,3 +231,36 @@ def uses_voice(catalog: Catalog | None) -> bool:
         if any(getattr(entry, "channel", None) == "voice" for entry in runbook.escalation):
             return True
     return False
+
+
+def largest_sms_runbook(session: Session, catalog: Catalog | None) -> tuple[str, int] | None:
+    """The runbook whose steps text the most people, and how many (people with a number in its SMS steps' groups).
+
+    Counted in the people table, not planned: doctor must stay quick at 50,000 people.
+    """
+    from failover.domain.contacts import parse_ref
+    from failover.models_people import PersonGroup, PersonRow
+
+    if catalog is None:
+        return None
+    best: tuple[str, int] | None = None
+    for runbook in catalog.runbooks.values():
+        refs = [parse_ref(ref) for step in runbook.steps if step.channel == "sms" for ref in step.to]
+        groups = sorted({name for kind, name in refs if kind == "group"})
+        named = sorted({name for kind, name in refs if kind == "person"})
+        if not groups and not named:
+            continue
+        members = select(PersonGroup.person_id).where(PersonGroup.group_name.in_(groups))
+        query = (
+            select(func.count())
+            .select_from(PersonRow)
+            .where(
+                PersonRow.removed_at.is_(None),
+                PersonRow.phone.is_not(None),
+                PersonRow.id.in_(members) | PersonRow.id.in_(named),
+            )
+        )
+        count = int(session.scalar(query) or 0)
+        if best is None or count > best[1]:
+            best = (runbook.id, count)
+    return best

@@ -51,6 +51,8 @@ class Configuration:
         self._detection_lock = threading.Lock()
         # Set by the runtime: puts contacts.yaml into the people table and hands the catalog its directory.
         self.adopt: Callable[[runbooks.Loaded], runbooks.Loaded] = lambda loaded: loaded
+        # Set by the runtime too: whether the people table holds this very contacts.yaml (then it is not parsed).
+        self.known: Callable[[str], bool] = lambda text: False
 
     @cached_property
     def snapshots(self) -> Snapshots:
@@ -59,7 +61,7 @@ class Configuration:
     @property
     def prices(self) -> Prices:
         settings = self.settings
-        return Prices(settings.sms_segment_price, settings.email_price, settings.price_currency)
+        return Prices(settings.sms_segment_price, settings.email_price, settings.price_currency, settings.sms_pace)
 
     # -- runbooks, contacts, templates ----------------------------------------
 
@@ -79,7 +81,9 @@ class Configuration:
         signature = _signature(self.settings.config_dir, self.settings.runbooks_dir)
         with self._catalog_lock:
             if self._catalog is None or self._catalog[0] != signature:
-                loaded = runbooks.assemble(self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get)
+                loaded = runbooks.assemble(
+                    self.settings.config_dir, self.settings.runbooks_dir, self.snapshots.get, self.known
+                )
                 if loaded.catalog is not None:
                     bridge.install(loaded.catalog.templates, self.settings)  # {channel: bridge} texts the real line
                 self.snapshots.remember(loaded.good)

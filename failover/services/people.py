@@ -26,8 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from failover.clock import utcnow
 from failover.db import Database
 from failover.domain import csvimport, people
-from failover.domain.contacts import Contacts, Directory, Person
-from failover.domain.runbooks import Loaded
+from failover.domain.contacts import Contacts, Directory, Listed, Person
+from failover.domain.runbooks import CONTACTS_KEY, Loaded
 from failover.engine import people as snapshots
 from failover.engine import selfservice, verification
 from failover.engine.directory import PeopleDirectory
@@ -106,12 +106,15 @@ class People:
         Without the table (the database is not migrated yet) the catalog keeps the file's people in memory.
         """
         catalog = loaded.catalog
+        if catalog is not None and isinstance(catalog.contacts, Listed):  # holds_yaml said the table has it
+            directory = PeopleDirectory(self.database, catalog.contacts.groups)
+            return replace(loaded, catalog=replace(catalog, contacts=directory))
         if catalog is None or not isinstance(catalog.contacts, Contacts):
             return loaded
         contacts = catalog.contacts
         try:
             if self.config().source("yaml") is not None:
-                self.sync_yaml(contacts)
+                self.sync_yaml(contacts, text=loaded.good.get(CONTACTS_KEY))
             else:
                 self._regroup_if_rules_changed()
         except SQLAlchemyError as exc:
@@ -120,12 +123,36 @@ class People:
         directory = PeopleDirectory(self.database, contacts.groups)
         return replace(loaded, catalog=replace(catalog, contacts=directory))
 
-    def sync_yaml(self, contacts: Contacts, *, actor: str = "config") -> snapshots.Outcome | None:
+    def holds_yaml(self, text: str) -> bool:
+        """Whether the people table was synced from exactly this contacts.yaml under the people.yaml in force."""
+        if self.config().source("yaml") is None:
+            return False
+        try:
+            with self.database.reading() as session:
+                state = session.get(PeopleSource, "yaml")
+                return state is not None and state.signature == self._text_signature(text)
+        except SQLAlchemyError:
+            return False  # not migrated yet: parse the file, keep its people in memory
+
+    def _text_signature(self, text: str) -> str:
+        return "t" + hashlib.sha256(text.encode() + b"\x00" + self.config().signature().encode()).hexdigest()
+
+    def sync_yaml(
+        self, contacts: Contacts, *, actor: str = "config", text: str | None = None
+    ) -> snapshots.Outcome | None:
+        """contacts.yaml's people into the table, unless this version is there already.
+
+        ``text``: the file as read; its hash is the signature, which lets other processes skip parsing it
+        (holds_yaml). Without it (a last good version in force) the people themselves are hashed.
+        """
         records = {p.id: people.from_person(p) for p in contacts.people}
-        digest = hashlib.sha256(
-            json.dumps([r.as_dict() for r in records.values()], sort_keys=True).encode()
-            + self.config().signature().encode()
-        ).hexdigest()
+        if text is not None:
+            digest = self._text_signature(text)
+        else:
+            digest = hashlib.sha256(
+                json.dumps([r.as_dict() for r in records.values()], sort_keys=True).encode()
+                + self.config().signature().encode()
+            ).hexdigest()
         with self.database.reading() as session:
             state = session.get(PeopleSource, "yaml")
             if state is not None and state.signature == digest:

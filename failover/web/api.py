@@ -397,4 +397,6 @@ def _preview(preview: Preview) -> dict[str, Any]:
     }
     data["dry_run"] = True
     data["outbox_only"] = list(preview.outbox_only)
+    handout = preview.handout
+    data["handout"] = None if handout is None else {**asdict(handout), "after_send_s": handout.after_send_s}
     return data

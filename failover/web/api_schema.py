@@ -325,6 +325,19 @@ class Cost(BaseModel):
     total: str | None
 
 
+class HandOut(BaseModel):
+    """How long the SMS take: our sending, then the provider's senders handing them out (seconds, estimates)."""
+
+    messages: int
+    segments: int
+    sender_mps: float | None = Field(description="FAILOVER_TWILIO_SENDER_MPS; null: not declared")
+    send_s: float | None = Field(description="our sending at the allowed concurrency; null: no cap configured")
+    provider_s: float | None = Field(description="Twilio handing every segment out; null: MPS not declared")
+    after_send_s: float | None = Field(description="how long after our last request the last segment leaves")
+    vonage_s: float | None = Field(description="the same messages at FAILOVER_VONAGE_RATE, when Vonage is used")
+    text: str
+
+
 class Preview(BaseModel):
     dry_run: Literal[True]
     runbooks: list[PreviewRunbook]
@@ -334,6 +347,7 @@ class Preview(BaseModel):
     cost: Cost
     fingerprint: str
     outbox_only: list[str] = Field(description="Channels that would only reach the outbox: nobody receives them")
+    handout: HandOut | None = Field(None, description="How long the SMS take to reach phones; null: no SMS")
 
 
 class AcceptedActivation(BaseModel):

@@ -152,6 +152,7 @@ def served(
         "FAILOVER_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "FAILOVER_SMS_SEGMENT_PRICE": "0.0079",
         "FAILOVER_EMAIL_PRICE": "0.00095",
+        "FAILOVER_TWILIO_SENDER_MPS": "1",  # one long code: the preview says when the last SMS leaves Twilio
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
@@ -222,6 +223,8 @@ def test_trigger_watch_and_stand_down_in_a_real_browser(
             counts = page.locator("#preview-counts").inner_text()
             assert "sms: 3" in counts and "email: 7" in counts and "status: 1" in counts
             assert "USD 0.0304" in page.locator("#cost").inner_text()  # 3 segments x 0.0079 + 7 x 0.00095
+            handout = page.locator("#handout").inner_text()
+            assert handout.startswith("Reaching phones: 3 SMS at 1 MPS: about 3 s after we finish sending")
             assert page.inner_text("#skipped-count").startswith("1 skipped")  # collapsed to a count
             assert not page.is_visible("#skipped")
             page.click("#skipped-count")  # one tap shows who

@@ -58,6 +58,16 @@ def test_the_bench_run_reaches_everyone_exactly_once(
     assert result["sendgrid"]["requests"] == 1  # one text for everyone: one request of 50 personalizations
     assert result["exactly_once"]
     assert "+1202555" not in logs and "@personal.example" not in logs  # no contact data in the workers' logs
+    servers = result["servers"]  # what the run asked of PostgreSQL and Redis (the capacity table)
+    if mode == "embedded":
+        assert servers is None  # no servers of its own
+        return
+    # Every row is claimed and its result recorded: at least two updates a message; the ledger's rows COPYed in.
+    assert servers["messages"] == 2 * PEOPLE and servers["pg_rows_updated"] >= 2 * (PEOPLE + 1)
+    assert servers["pg_rows_inserted"] >= PEOPLE + 1 and servers["pg_commits"] > 0
+    # The broker is Redis: each batch task is published and taken (two commands at least), and run.
+    assert servers["broker_tasks"] >= result["batches"] and servers["redis_commands"] >= 2 * result["batches"]
+    assert "lpush" in servers["redis_top"] or "brpop" in servers["redis_top"] or len(servers["redis_top"]) == 8
 
 
 def test_the_fakes_answer_20429_above_their_cap_and_record_it(fakes: ProviderFakes) -> None:

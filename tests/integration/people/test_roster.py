@@ -72,6 +72,47 @@ def test_contacts_yaml_becomes_a_snapshot_with_its_audit_event_once(roster_runti
         assert latest.detail["sample"]["changed"] == [{"id": "p00001", "fields": ["name"]}]
 
 
+@SQLITE_ONLY
+def test_a_process_that_finds_the_file_in_the_table_reads_only_its_groups_and_ids(roster_runtime) -> None:  # type: ignore[no-untyped-def]
+    """Issue 17: a worker must not parse 50,000 people to learn what the table says (memory flat in N)."""
+    from failover.domain import contacts as contacts_module
+    from failover.domain import runbooks as runbooks_module
+
+    runtime, config, people = roster_runtime
+    runtime.config.catalog()  # the first process adopts the file
+    text = (config / "contacts.yaml").read_text()
+    assert runtime.people.holds_yaml(text) and not runtime.people.holds_yaml(text + "\n# edited\n")
+    seen: list[object] = []
+    parse = contacts_module.Contacts.model_validate
+
+    def counting(*args: object, **kwargs: object) -> object:
+        seen.append(args)
+        return parse(*args, **kwargs)  # type: ignore[arg-type]
+
+    second = Runtime(load_settings())  # another process, same files
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(runbooks_module.Contacts, "model_validate", counting)
+            catalog = second.config.catalog()
+        assert seen == []  # the people were not parsed
+        oncall = [p["id"] for p in people if "oncall" in p["groups"]]
+        assert [p.id for p in catalog.contacts.members("oncall")] == oncall
+        assert set(catalog.contacts.groups) >= {"oncall", "all-staff"}
+        with second.database.reading() as session:
+            assert session.scalar(select(func.count()).select_from(PeopleSnapshot)) == 1  # nothing synced again
+        # person:ID references are still checked, against the ids the file lists.
+        book = config.parent / "runbooks" / "named.yaml"
+        step = {"channel": "sms", "to": ["person:p00003", "person:nobody"], "text": "hello"}
+        runbook = {"id": "named", "title": "Named", "trigger": {"activation": "manual"}, "steps": [step]}
+        book.write_text(yaml.safe_dump(runbook))
+        second.config._catalog = None
+        problems = [p.message for p in second.config.loaded().problems]
+        assert any("unknown person 'nobody'" in m for m in problems), problems
+        assert not any("p00003" in m for m in problems)
+    finally:
+        second.close()
+
+
 def test_a_person_removed_while_an_activation_runs_keeps_their_messages(roster_runtime) -> None:  # type: ignore[no-untyped-def]
     runtime, config, people = roster_runtime
     accepted, _ = runtime.activations.activate(runbook_id="exchange-outage", reason="Exchange down", actor="op")
