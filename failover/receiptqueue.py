@@ -1,0 +1,155 @@
+"""The receipts queue: verified delivery receipts waiting durably in the shared Redis for a worker to apply.
+
+A Redis Stream with one consumer group. The web ``push`` es each verified
+callback (``XADD``) and answers at once; a worker ``take`` s a group of entries
+(``XREADGROUP``), applies them in one database transaction and only then
+``ack`` s them (``XACK`` + ``XDEL``). An entry a worker took but never
+acknowledged - it died mid-group, or the database refused the transaction -
+stays in the group's pending list, and after ``claim_after_s`` any worker takes
+it over (``XAUTOCLAIM``) and applies it again; receipts are idempotent, so a
+group applied twice changes nothing the second time.
+
+Why a stream and not a list with ``LMOVE``: the pending list, per-entry
+idle times and claiming are built in, so a dead worker's entries need no
+processing list per consumer and no sweeper of our own.
+
+``failover:receipts:draining`` says a drain is running or was asked for:
+``push`` sets it (``SET NX``) and tells the caller to wake a worker only when
+it was not set, so 15,000 callbacks wake one drain, not 15,000.
+
+Payloads are opaque bytes here (the tracking service encodes them); they hold
+ids and statuses, never contact data. Any Redis error surfaces as
+``QueueUnavailable``: the web then applies the receipt itself, as without a queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+STREAM = "failover:receipts"
+GROUP = "appliers"
+DRAINING = "failover:receipts:draining"
+DRAINING_TTL_MS = 30_000  # a drain asked for but never run (a lost task) is asked for again after this
+
+
+class QueueUnavailable(Exception):
+    """Redis did not take or give the entries; the caller falls back (apply now, or leave them for later)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    payload: bytes
+
+
+class ReceiptQueue:
+    def __init__(self, url: str, *, claim_after_s: float = 30.0, consumer: str | None = None) -> None:
+        self.url = url
+        self.claim_after_ms = int(claim_after_s * 1000)
+        self._consumer = consumer
+        self._client: Any = None
+        self._group_ready = False
+
+    @property
+    def consumer(self) -> str:
+        """This process's name in the group (looked up per call: workers fork after the runtime is built)."""
+        return self._consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+    def _redis(self) -> Any:
+        if self._client is None:
+            import redis
+
+            self._client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+        return self._client
+
+    def _call(self, what: str, *args: Any, **kwargs: Any) -> Any:
+        """One Redis command; the group is created on first use (and again if Redis lost the stream)."""
+        import redis
+
+        try:
+            if not self._group_ready:
+                self._create_group()
+            try:
+                return getattr(self._redis(), what)(*args, **kwargs)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._create_group()
+                return getattr(self._redis(), what)(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def _create_group(self) -> None:
+        import redis
+
+        try:
+            self._redis().xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def push(self, payload: bytes) -> bool:
+        """Queue one entry durably; True when no drain was running or asked for (the caller wakes one)."""
+        self._call("xadd", STREAM, {"p": payload})
+        try:
+            return bool(self._redis().set(DRAINING, "1", nx=True, px=DRAINING_TTL_MS))
+        except Exception:  # queued all the same; the follow-up sweep drains it
+            return False
+
+    def take(self, count: int) -> list[Entry]:
+        """Up to ``count`` entries: first any a dead or failed worker left unacknowledged, then new ones."""
+        claimed = self._call("xautoclaim", STREAM, GROUP, self.consumer, self.claim_after_ms, "0-0", count=count)
+        entries = _entries(claimed[1])
+        if not entries:
+            read = self._call("xreadgroup", GROUP, self.consumer, {STREAM: ">"}, count=count)
+            entries = _entries(read[0][1]) if read else []
+        return entries
+
+    def ack(self, ids: list[str]) -> None:
+        """The entries are applied and committed: forget them."""
+        if ids:
+            pipe = self._redis().pipeline(transaction=False)
+            pipe.xack(STREAM, GROUP, *ids)
+            pipe.xdel(STREAM, *ids)
+            self._call_pipeline(pipe)
+
+    def _call_pipeline(self, pipe: Any) -> None:
+        import redis
+
+        try:
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def hold(self) -> None:
+        """A drain runs: callbacks need not wake another for a while."""
+        self._call("set", DRAINING, "1", px=DRAINING_TTL_MS)
+
+    def release(self) -> None:
+        """The drain ends: the next callback wakes a new one."""
+        self._call("delete", DRAINING)
+
+    def depth(self) -> int:
+        """Entries in the stream: queued and not yet acknowledged."""
+        return int(self._call("xlen", STREAM))
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+def _entries(raw: Any) -> list[Entry]:
+    # XAUTOCLAIM lists entries deleted meanwhile as (id, None): skip those.
+    return [Entry(_text(entry_id), fields[b"p"]) for entry_id, fields in raw or [] if fields and b"p" in fields]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
