@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 STREAM = "failover:receipts"
 GROUP = "appliers"
-DRAINING = "failover:receipts:draining"
 DRAINING_TTL_MS = 30_000  # a drain asked for but never run (a lost task) is asked for again after this
 
 
@@ -49,8 +48,11 @@ class Entry:
 
 
 class ReceiptQueue:
-    def __init__(self, url: str, *, claim_after_s: float = 30.0, consumer: str | None = None) -> None:
+    def __init__(
+        self, url: str, *, claim_after_s: float = 30.0, consumer: str | None = None, stream: str = STREAM
+    ) -> None:
         self.url = url
+        self.stream, self.draining = stream, f"{stream}:draining"
         self.claim_after_ms = int(claim_after_s * 1000)
         self._consumer = consumer
         self._client: Any = None
@@ -89,7 +91,7 @@ class ReceiptQueue:
         import redis
 
         try:
-            self._redis().xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+            self._redis().xgroup_create(self.stream, GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -97,18 +99,18 @@ class ReceiptQueue:
 
     def push(self, payload: bytes) -> bool:
         """Queue one entry durably; True when no drain was running or asked for (the caller wakes one)."""
-        self._call("xadd", STREAM, {"p": payload})
+        self._call("xadd", self.stream, {"p": payload})
         try:
-            return bool(self._redis().set(DRAINING, "1", nx=True, px=DRAINING_TTL_MS))
+            return bool(self._redis().set(self.draining, "1", nx=True, px=DRAINING_TTL_MS))
         except Exception:  # queued all the same; the follow-up sweep drains it
             return False
 
     def take(self, count: int) -> list[Entry]:
         """Up to ``count`` entries: first any a dead or failed worker left unacknowledged, then new ones."""
-        claimed = self._call("xautoclaim", STREAM, GROUP, self.consumer, self.claim_after_ms, "0-0", count=count)
+        claimed = self._call("xautoclaim", self.stream, GROUP, self.consumer, self.claim_after_ms, "0-0", count=count)
         entries = _entries(claimed[1])
         if not entries:
-            read = self._call("xreadgroup", GROUP, self.consumer, {STREAM: ">"}, count=count)
+            read = self._call("xreadgroup", GROUP, self.consumer, {self.stream: ">"}, count=count)
             entries = _entries(read[0][1]) if read else []
         return entries
 
@@ -116,8 +118,8 @@ class ReceiptQueue:
         """The entries are applied and committed: forget them."""
         if ids:
             pipe = self._redis().pipeline(transaction=False)
-            pipe.xack(STREAM, GROUP, *ids)
-            pipe.xdel(STREAM, *ids)
+            pipe.xack(self.stream, GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
             self._call_pipeline(pipe)
 
     def _call_pipeline(self, pipe: Any) -> None:
@@ -130,15 +132,15 @@ class ReceiptQueue:
 
     def hold(self) -> None:
         """A drain runs: callbacks need not wake another for a while."""
-        self._call("set", DRAINING, "1", px=DRAINING_TTL_MS)
+        self._call("set", self.draining, "1", px=DRAINING_TTL_MS)
 
     def release(self) -> None:
         """The drain ends: the next callback wakes a new one."""
-        self._call("delete", DRAINING)
+        self._call("delete", self.draining)
 
     def depth(self) -> int:
         """Entries in the stream: queued and not yet acknowledged."""
-        return int(self._call("xlen", STREAM))
+        return int(self._call("xlen", self.stream))
 
     def close(self) -> None:
         if self._client is not None:
