@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import profiling, report, scenarios
+from benchmarks import callbacks, profiling, report, scenarios
 from benchmarks.fakes import ProviderFakes
 from benchmarks.stack import MODES, Installation, Services, write_config
 
@@ -34,7 +34,7 @@ LATENCY = 0.150
 CONCURRENCY = 100
 SIZES = (1000, 5000, 20000, 50000)
 PROFILE_N = 5000
-MEASUREMENTS = ("fakes", "peers", "first_message", "graph_flip", "throughput", "ttn")
+MEASUREMENTS = ("fakes", "peers", "first_message", "graph_flip", "throughput", "callbacks", "ttn")
 GRAPH_POLL_S = 2.0
 
 
@@ -128,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
                 row = scenarios.throughput(mode, plan["throughput_n"], root=root, fakes=fakes, services=services)
                 results["throughput"].append(row)
                 say(f"  {_brief(row, 'sms_per_s_ledger', 'sms_per_s_provider', 'cpu_s_per_1000_messages')}")
+
+            if "callbacks" in only and "production" in modes:
+                total = 3000 if args.quick else 15_000
+                say(f"callbacks: {total:,} signed Twilio status callbacks, 50 clients, production web (gunicorn)")
+                results["callbacks"] = callbacks.callbacks(root, fakes, services, total=total)
+                say(f"  {_brief(results['callbacks'], 'applied_per_s', 'response_ms', 'none_lost', 'none_twice')}")
+                fakes.configure(latency=LATENCY, max_concurrent=CONCURRENCY)
 
             for n in sorted(sizes) if "ttn" in only else ():
                 for mode in modes:
