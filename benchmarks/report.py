@@ -70,18 +70,21 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "TTN runs from the activation request to the last provider request accepted. The bound is "
             "N × latency / concurrency + latency (SMS; email needs ⌈N/1000⌉ requests, far less). "
-            "CPU is the worker processes' user + system time per 1,000 messages (SMS and email both count).",
+            "CPU is the worker processes' user + system time per 1,000 messages (SMS and email both count). "
+            "Last SMS delivered (runs with `--sender-mps`): the fake Twilio hands the SMS out at that many "
+            "messages per second and posts signed sent/delivered callbacks to the web; the time runs from the "
+            "activation request to the last ledger row delivered (— : a run without paced receipts).",
             "",
             "| N | mode | TTN s | bound s | TTN / bound | SMS done s | email done s | first SMS s | ledger final s "
             "| CPU s / 1k msgs | worker peak MiB | Twilio in flight, mean / peak | 429s | tasks run / batches "
-            "| everyone once |",
-            "| ---: | --- |" + " ---: |" * 12 + " :---: |",
+            "| everyone once | last SMS delivered s |",
+            "| ---: | --- |" + " ---: |" * 12 + " :---: | ---: |",
         ]
         for row in rows:
             if not row.get("measured", True):
                 lines.append(
                     f"| {row['n']:,} | {row['mode']} | ~{_fmt(row.get('ttn_s'), 1)} (extrapolated) | "
-                    f"{_fmt(row['bound_s'])} | ~{_fmt(row.get('ratio'))} | | | | | | | | | | |"
+                    f"{_fmt(row['bound_s'])} | ~{_fmt(row.get('ratio'))} | | | | | | | | | | | — |"
                 )
                 continue
             too_many = row["twilio"]["by_status"].get("429", 0) + row["sendgrid"]["by_status"].get("429", 0)
@@ -92,7 +95,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_fmt(row['cpu_s_per_1000_messages'], 3)} | "
                 f"{' / '.join(_fmt(m, 0) for m in row['worker_peak_mib'])} | "
                 f"{_fmt(row['twilio']['mean_in_flight'], 0)} / {row['twilio']['peak_in_flight']} | {too_many} | "
-                f"{row['tasks']['send_batch_tasks']:,} / {row['batches']:,} | {_fmt(row['exactly_once'])} |"
+                f"{row['tasks']['send_batch_tasks']:,} / {row['batches']:,} | {_fmt(row['exactly_once'])} | "
+                f"{_delivered(row)} |"
             )
         peers = results.get("peers", {})
         if peers:
@@ -343,6 +347,13 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return out
+
+
+def _delivered(row: dict[str, Any]) -> str:
+    """Time to the last SMS delivered, with receipts paced by the sender pool's MPS; — when not paced."""
+    if not row.get("sender_mps") or row.get("last_delivered_s") is None:
+        return "—"
+    return f"{_fmt(row['last_delivered_s'])} at {row['sender_mps']:g} MPS"
 
 
 def _callbacks_section(row: dict[str, Any] | None) -> list[str]:

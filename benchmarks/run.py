@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="measure every size, however long it takes")
     parser.add_argument("--quick", action="store_true", help="small sizes and samples: checks the pipeline")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy run")
+    parser.add_argument(
+        "--sender-mps",
+        type=float,
+        default=0.0,
+        help="TTN runs with Twilio's sender pool at this many messages per second: the fake posts paced "
+        "delivery receipts to the web (gunicorn) and the rows show the time to the last SMS delivered (0: off)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results.json/.md and ttn.png go")
     parser.add_argument(
         "--only", default=",".join(MEASUREMENTS), help="a subset of " + ",".join(MEASUREMENTS) + " (default: all)"
@@ -138,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
             for n in sorted(sizes) if "ttn" in only else ():
                 for mode in modes:
-                    _ttn(results, mode, n, root, fakes, services, budget, clock, say)
+                    _ttn(results, mode, n, root, fakes, services, budget, clock, say, args.sender_mps or None)
                 if n == PROFILE_N and not args.no_profile and not args.quick:
                     results["profile"] = _profile(root, fakes, services, raw, say)
     finally:
@@ -206,6 +213,7 @@ def _ttn(
     budget: float | None,
     clock: float,
     say: Any,
+    sender_mps: float | None = None,
 ) -> None:
     done = [r for r in results["ttn"] if r["mode"] == mode and r.get("measured")]
     if budget is not None and done:
@@ -235,7 +243,16 @@ def _ttn(
             return
     say(f"TTN {mode} N={n:,}")
     started = time.monotonic()
-    row = scenarios.ttn(mode, n, root=root, fakes=fakes, services=services, latency=LATENCY, concurrency=CONCURRENCY)
+    row = scenarios.ttn(
+        mode,
+        n,
+        root=root,
+        fakes=fakes,
+        services=services,
+        latency=LATENCY,
+        concurrency=CONCURRENCY,
+        sender_mps=sender_mps,
+    )
     row["wall_s"] = round(time.monotonic() - started, 1)
     results["ttn"].append(row)
     say(f"  {_brief(row, 'ttn_s', 'bound_s', 'ratio', 'cpu_s_per_1000_messages', 'worker_peak_mib', 'exactly_once')}")
@@ -322,6 +339,7 @@ def _meta(args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
             "budget": args.budget,
             "full": args.full,
             "quick": args.quick,
+            "sender_mps": args.sender_mps or None,
         },
         "load_at_start": Path("/proc/loadavg").read_text().split()[:3],
         "notes": [

@@ -98,12 +98,24 @@ class ReceiptQueue:
         self._group_ready = True
 
     def push(self, payload: bytes) -> bool:
-        """Queue one entry durably; True when no drain was running or asked for (the caller wakes one)."""
-        self._call("xadd", self.stream, {"p": payload})
+        """Queue one entry durably; True when no drain was running or asked for (the caller wakes one).
+
+        One round trip: ``XADD`` and ``SET NX`` pipelined (without MULTI: the entry counts on its own).
+        """
+        import redis
+
+        if not self._group_ready:
+            self._call("ping")  # creates the group, so that the first drain reads this entry too
+        pipe = self._redis().pipeline(transaction=False)
+        pipe.xadd(self.stream, {"p": payload})
+        pipe.set(self.draining, "1", nx=True, px=DRAINING_TTL_MS)
         try:
-            return bool(self._redis().set(self.draining, "1", nx=True, px=DRAINING_TTL_MS))
-        except Exception:  # queued all the same; the follow-up sweep drains it
-            return False
+            added, woken = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            raise QueueUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if isinstance(added, Exception):
+            raise QueueUnavailable(f"{type(added).__name__}: {added}")
+        return woken is True
 
     def take(self, count: int) -> list[Entry]:
         """Up to ``count`` entries: first any a dead or failed worker left unacknowledged, then new ones."""
