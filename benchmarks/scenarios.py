@@ -109,7 +109,7 @@ class Run:
             and twilio["duplicates"] == 0
             and sendgrid["units"] == email
             and sendgrid["duplicates"] == 0
-            and statuses.get("sms:sent", 0) == sms
+            and statuses.get("sms:sent", 0) + statuses.get("sms:delivered", 0) == sms  # delivered: paced receipts
             and statuses.get("email:sent", 0) == email,
             "worker_cpu_s": round(worker_cpu, 2),
             "cpu_s_per_1000_messages": round(worker_cpu / messages * 1000, 3),
