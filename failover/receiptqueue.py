@@ -117,21 +117,26 @@ class ReceiptQueue:
             raise QueueUnavailable(f"{type(added).__name__}: {added}")
         return woken is True
 
-    def take(self, count: int) -> list[Entry]:
-        """Up to ``count`` entries: first any a dead or failed worker left unacknowledged, then new ones."""
-        claimed = self._call("xautoclaim", self.stream, GROUP, self.consumer, self.claim_after_ms, "0-0", count=count)
-        entries = _entries(claimed[1])
-        if not entries:
-            read = self._call("xreadgroup", GROUP, self.consumer, {self.stream: ">"}, count=count)
-            entries = _entries(read[0][1]) if read else []
-        return entries
+    def take(self, count: int, *, claim: bool = True) -> list[Entry]:
+        """Up to ``count`` entries: first (``claim``) any a dead or failed worker left unacknowledged, then new ones."""
+        if claim:
+            claimed = self._call(
+                "xautoclaim", self.stream, GROUP, self.consumer, self.claim_after_ms, "0-0", count=count
+            )
+            entries = _entries(claimed[1])
+            if entries:
+                return entries
+        read = self._call("xreadgroup", GROUP, self.consumer, {self.stream: ">"}, count=count)
+        return _entries(read[0][1]) if read else []
 
-    def ack(self, ids: list[str]) -> None:
-        """The entries are applied and committed: forget them."""
+    def ack(self, ids: list[str], *, hold: bool = False) -> None:
+        """The entries are applied and committed: forget them (``hold``: and say a drain still runs)."""
         if ids:
             pipe = self._redis().pipeline(transaction=False)
             pipe.xack(self.stream, GROUP, *ids)
             pipe.xdel(self.stream, *ids)
+            if hold:
+                pipe.set(self.draining, "1", px=DRAINING_TTL_MS)
             self._call_pipeline(pipe)
 
     def _call_pipeline(self, pipe: Any) -> None:

@@ -39,6 +39,7 @@ from failover.settings import Settings
 log = logging.getLogger(__name__)
 
 GROUP_SIZE = 300  # receipts per transaction: big enough to share the audit lock, small enough to commit quickly
+GATHER_S = 0.02  # after a small group, wait this long for more (fewer, bigger transactions)
 DRAIN_BUDGET_S = 20.0  # one drain task's share of a worker; a longer backlog continues in a fresh task
 
 
@@ -141,18 +142,22 @@ class Tracking:
         if self.queue is None:
             return drained
         deadline = time.monotonic() + budget_s
+        claim = True  # a dead worker's entries first, once per drain (and whenever the stream runs dry)
         try:
+            self.queue.hold()
             while True:
-                entries = self.queue.take(group_size)
+                entries = self.queue.take(group_size, claim=claim)
+                claim = False
                 if not entries:
                     self.queue.release()  # then look once more: a callback may have come in between
                     entries = self.queue.take(group_size)
                     if not entries:
                         return drained
-                self.queue.hold()
                 drained.applied += self._apply_group(self.queue, entries)
                 drained.entries += len(entries)
                 drained.groups += 1
+                if len(entries) < group_size // 4:
+                    time.sleep(GATHER_S)  # a trickle: let a few more arrive rather than commit one by one
                 if time.monotonic() > deadline:
                     drained.left = True
                     self.queue.release()
@@ -170,7 +175,7 @@ class Tracking:
             except (ValueError, KeyError, TypeError) as exc:  # never written by us: drop it, do not block the queue
                 log.error("dropping unreadable receipts queue entry %s: %s", entry.id, type(exc).__name__)
         recorded = self.receipts(events)
-        queue.ack([entry.id for entry in entries])
+        queue.ack([entry.id for entry in entries], hold=True)
         return recorded.applied
 
     def inbound_sms(self, message: InboundSMS) -> replies.Outcome:

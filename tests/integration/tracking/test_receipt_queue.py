@@ -180,7 +180,7 @@ def test_committed_but_not_acknowledged_is_applied_again_without_effect(
     queue = queue_of(queued)
     real_ack = queue.ack
 
-    def die_before_ack(ids: list[str]) -> None:
+    def die_before_ack(ids: list[str], *, hold: bool = False) -> None:
         raise SystemExit("killed between commit and XACK")
 
     monkeypatch.setattr(queue, "ack", die_before_ack)
