@@ -9,6 +9,9 @@ post ``per_row`` status callbacks for each row (``queued``, ``sent``,
 ``delivered``, in that order per row), each signed by the twilio SDK's
 ``RequestValidator`` over FAILOVER_PUBLIC_URL, as Twilio signs them.
 
+``mode="embedded"`` runs the same against SQLite without Redis, where the web
+applies each callback in the request (one transaction each).
+
 Reported: callbacks applied per second, from the first post to the last one
 applied in the database (``provider_events.applied_at``); the response times
 (p50 / p99); none lost (every callback stored and applied, every row ends
@@ -47,6 +50,7 @@ def callbacks(
     fakes: ProviderFakes,
     services: Services,
     *,
+    mode: str = "production",
     total: int = 15_000,
     clients: int = 50,
     web_workers: int = 2,
@@ -57,7 +61,7 @@ def callbacks(
     fakes.configure(latency=0.0, max_concurrent=None)  # the rows only need to exist; sending is not measured here
     config = write_config(root / "configs" / str(rows), rows)
     extra = {"FAILOVER_WEB_WORKERS": str(web_workers), "FAILOVER_WEB_THREADS": "8"}
-    with Installation("production", root, config, fakes, services, web=True, extra_env=extra) as inst:
+    with Installation(mode, root, config, fakes, services, web=True, extra_env=extra) as inst:
         assert inst.runtime is not None
         inst.activate("bench-sms")
         inst.wait_for(lambda: inst.open_rows() == 0, timeout=timeout, what=f"{rows} SMS sent", every=0.25)
@@ -112,7 +116,7 @@ def callbacks(
         depth = inst.runtime.receipts_queue.depth() if inst.runtime.receipts_queue is not None else None
     inst.remove()
     return {
-        "mode": "production",
+        "mode": mode,
         "callbacks": expected,
         "rows": len(sent),
         "clients": clients,

@@ -39,7 +39,7 @@ from failover.settings import Settings
 log = logging.getLogger(__name__)
 
 GROUP_SIZE = 300  # receipts per transaction: big enough to share the audit lock, small enough to commit quickly
-GATHER_S = 0.02  # after a small group, wait this long for more (fewer, bigger transactions)
+GATHER_S = 0.1  # after a short group, wait this long for more: fewer, bigger transactions, receipts 0.1 s later
 DRAIN_BUDGET_S = 20.0  # one drain task's share of a worker; a longer backlog continues in a fresh task
 
 
@@ -156,8 +156,8 @@ class Tracking:
                 drained.applied += self._apply_group(self.queue, entries)
                 drained.entries += len(entries)
                 drained.groups += 1
-                if len(entries) < group_size // 4:
-                    time.sleep(GATHER_S)  # a trickle: let a few more arrive rather than commit one by one
+                if len(entries) < group_size:
+                    time.sleep(GATHER_S)  # the queue is keeping up: let more arrive rather than commit a few at a time
                 if time.monotonic() > deadline:
                     drained.left = True
                     self.queue.release()
