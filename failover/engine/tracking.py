@@ -12,7 +12,7 @@ A receipt that turns a row ``failed`` starts the receipt-driven fallback at once
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ def store(session: Session, *, provider: str, kind: str, key: str, now: dt.datet
 
 def record_receipts(
     session: Session,
-    catalog: Catalog | None,
+    catalog: Catalog | None | Callable[[], Catalog | None],
     events: Sequence[StatusEvent],
     *,
     now: dt.datetime,
@@ -67,7 +67,8 @@ def record_receipts(
     The cost is per group, not per receipt: the new events are stored with one
     ``INSERT ... ON CONFLICT DO NOTHING``, their rows locked with one ``SELECT
     ... FOR UPDATE`` (in id order, so two groups never deadlock), and the audit
-    chain's head locked once for all their audit events.
+    chain's head locked once for all their audit events. ``catalog`` may be a
+    function: it is then called only if a receipt failed (for the fallback).
     """
     recorded = Recorded()
     tracked = [event for event in events if event.progress != Progress.NONE]
@@ -90,8 +91,10 @@ def record_receipts(
         else:
             recorded.unknown += 1
     audit.record_many(session, entries)
-    if failed and catalog is not None:
-        recorded.batch_ids = fallback.fall_back(session, catalog, now=now, delivery_ids=failed)
+    if failed:  # the catalog is looked up only now, when a receipt failed: most groups never need it
+        in_force = catalog() if callable(catalog) else catalog
+        if in_force is not None:
+            recorded.batch_ids = fallback.fall_back(session, in_force, now=now, delivery_ids=failed)
     return recorded
 
 

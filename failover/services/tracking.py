@@ -125,9 +125,9 @@ class Tracking:
 
     def receipts(self, events: list[StatusEvent]) -> tracking.Recorded:
         """Apply delivery receipts; a failure moves its person to the next channel at once."""
-        catalog = self.config.catalog_or_none()  # receipts are recorded even while the config is broken
+        # Receipts are recorded even while the config is broken; the catalog is looked up only for a fallback.
         with self.database.transaction() as session:
-            recorded = tracking.record_receipts(session, catalog, events, now=utcnow())
+            recorded = tracking.record_receipts(session, self.config.catalog_or_none, events, now=utcnow())
         self.relay.publish(recorded.batch_ids)
         return recorded
 
