@@ -20,17 +20,21 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from benchmarks import procstats
 from tests.fakes.microsoft import CLIENT_ID, CLIENT_SECRET, ISSUES, TENANT, FakeEntra, FakeGraph, issue
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.fakes.server import Request, Response
 from tests.fakes.tls import TestCA
-from tests.fakes.twilio import FakeTwilio
+from tests.fakes.twilio import FakeTwilio, twilio_signature
 
 REPO = Path(__file__).resolve().parents[1]
 CONTROL = "/_bench/"
@@ -127,16 +131,112 @@ class _Measured:
         }
 
 
+class SenderPool:
+    """Twilio's side after it accepted a message: the sender pool hands messages out at ``mps`` per second.
+
+    Each accepted message with a StatusCallback takes the next slot (1/mps after the one before it, never
+    before it was accepted); at its slot the message is ``sent`` and then ``delivered``, and both status
+    callbacks are posted, signed as Twilio signs them, to its StatusCallback URL by a few poster threads
+    with keep-alive connections. A callback that fails is not retried (neither does Twilio's).
+    """
+
+    POSTERS = 16
+
+    def __init__(self, fake: FakeTwilio, mps: float) -> None:
+        self.fake, self.interval = fake, 1.0 / mps
+        self.slots: collections.deque[tuple[float, dict[str, Any]]] = collections.deque()
+        self.ready = threading.Condition()
+        self.next_slot = 0.0
+        self.stopped = False
+        self.posted = 0
+        self.last_delivered_posted: float | None = None
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(self.POSTERS, thread_name_prefix="sender-pool")
+        threading.Thread(target=self._run, daemon=True, name="sender-pool-clock").start()
+
+    def add(self, message: dict[str, Any]) -> None:
+        with self.ready:
+            self.next_slot = max(self.next_slot + self.interval, time.monotonic())
+            self.slots.append((self.next_slot, message))
+            self.ready.notify()
+
+    def stop(self) -> None:
+        with self.ready:
+            self.stopped = True
+            self.slots.clear()
+            self.ready.notify()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        while True:
+            with self.ready:
+                while not self.slots and not self.stopped:
+                    self.ready.wait()
+                if self.stopped:
+                    return
+                due, message = self.slots[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self.ready.wait(wait)
+                    continue
+                self.slots.popleft()
+            self.pool.submit(self._post, message)
+
+    def _post(self, message: dict[str, Any]) -> None:
+        session = getattr(self.local, "session", None)
+        if session is None:
+            session = self.local.session = requests.Session()
+        url = message["_status_callback"]
+        for status in ("sent", "delivered"):
+            form = self.fake.receipt_form(message, status)
+            headers = {"X-Twilio-Signature": twilio_signature(self.fake.auth_token, url, form)}
+            try:
+                session.post(url, data=form, headers=headers, timeout=30)
+            except requests.RequestException:
+                continue
+            with self.ready:
+                self.posted += 1
+                if status == "delivered":
+                    self.last_delivered_posted = time.time()
+
+
 class BenchTwilio(_Measured, FakeTwilio):
     def __init__(self, **kwargs: Any) -> None:
         # Apprise accepts only letters and digits in an auth token.
         super().__init__(auth_token="bench0auth0token0" + "f" * 15, **kwargs)
         self._bench_init()
+        self.sender_pool: SenderPool | None = None  # /_bench/pace: delivery receipts at a sender MPS
 
     def reset_all(self) -> None:
         super().reset_all()
         with self.lock:
             self.messages.clear()
+
+    def pace(self, mps: float | None) -> dict[str, Any]:
+        if self.sender_pool is not None:
+            self.sender_pool.stop()
+            self.sender_pool = None
+        if mps:
+            self.sender_pool = SenderPool(self, float(mps))
+        return {"sender_mps": mps}
+
+    def _store(self, form: dict[str, str]) -> dict[str, Any]:
+        message = super()._store(form)
+        pool = self.sender_pool
+        if pool is not None and form.get("StatusCallback"):
+            pool.add({**message, "_status_callback": form["StatusCallback"]})
+        return message
+
+    def _control(self, request: Request) -> Response:
+        if request.path == CONTROL + "pace":
+            return Response.json(200, self.pace((request.json() or {}).get("sender_mps")))
+        if request.path == CONTROL + "receipts":
+            pool = self.sender_pool
+            return Response.json(
+                200,
+                {"posted": pool.posted, "last_delivered_posted": pool.last_delivered_posted} if pool else {},
+            )
+        return super()._control(request)
 
     def units(self) -> int:
         with self.lock:
@@ -292,6 +392,13 @@ class ProviderFakes:
         self.latency, self.max_concurrent = latency, max_concurrent
         for provider in PROVIDERS:
             self._call(provider, "config", {"latency": latency, "max_concurrent": max_concurrent})
+
+    def pace(self, sender_mps: float | None) -> None:
+        """Twilio's delivery receipts at ``sender_mps`` (None: no receipts), to each message's StatusCallback."""
+        self._call("twilio", "pace", {"sender_mps": sender_mps})
+
+    def receipts(self) -> dict[str, Any]:
+        return dict(self._call("twilio", "receipts"))
 
     def progress(self, provider: str) -> dict[str, Any]:
         return dict(self._call(provider, "progress"))

@@ -16,6 +16,7 @@ FLAT_SIZES = (1000, 50000)
 TARGET_CPU_FLATNESS = 0.15
 MEMORY_GROWTH_ALLOWED = 0.20  # "flat": peak at 50,000 within 20 % of the peak at 1,000
 ONCE_N = 100000  # run once, production: reported with the bound
+TARGET_CALLBACKS_PER_S = 1500
 
 
 def write(results: dict[str, Any], directory: Path) -> list[Path]:
@@ -74,18 +75,21 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "TTN runs from the activation request to the last provider request accepted. The bound is "
             "N × latency / concurrency + latency (SMS; email needs ⌈N/1000⌉ requests, far less). "
-            "CPU is the worker processes' user + system time per 1,000 messages (SMS and email both count).",
+            "CPU is the worker processes' user + system time per 1,000 messages (SMS and email both count). "
+            "Last SMS delivered (runs with `--sender-mps`): the fake Twilio hands the SMS out at that many "
+            "messages per second and posts signed sent/delivered callbacks to the web; the time runs from the "
+            "activation request to the last ledger row delivered (— : a run without paced receipts).",
             "",
             "| N | mode | TTN s | bound s | TTN / bound | SMS done s | email done s | first SMS s | ledger final s "
             "| CPU s / 1k msgs | worker peak MiB | Twilio in flight, mean / peak | 429s | tasks run / batches "
-            "| everyone once |",
-            "| ---: | --- |" + " ---: |" * 12 + " :---: |",
+            "| everyone once | last SMS delivered s |",
+            "| ---: | --- |" + " ---: |" * 12 + " :---: | ---: |",
         ]
         for row in rows:
             if not row.get("measured", True):
                 lines.append(
                     f"| {row['n']:,} | {row['mode']} | ~{_fmt(row.get('ttn_s'), 1)} (extrapolated) | "
-                    f"{_fmt(row['bound_s'])} | ~{_fmt(row.get('ratio'))} | | | | | | | | | | |"
+                    f"{_fmt(row['bound_s'])} | ~{_fmt(row.get('ratio'))} | | | | | | | | | | | — |"
                 )
                 continue
             too_many = row["twilio"]["by_status"].get("429", 0) + row["sendgrid"]["by_status"].get("429", 0)
@@ -96,7 +100,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{_fmt(row['cpu_s_per_1000_messages'], 3)} | "
                 f"{' / '.join(_fmt(m, 0) for m in row['worker_peak_mib'])} | "
                 f"{_fmt(row['twilio']['mean_in_flight'], 0)} / {row['twilio']['peak_in_flight']} | {too_many} | "
-                f"{row['tasks']['send_batch_tasks']:,} / {row['batches']:,} | {_fmt(row['exactly_once'])} |"
+                f"{row['tasks']['send_batch_tasks']:,} / {row['batches']:,} | {_fmt(row['exactly_once'])} | "
+                f"{_delivered(row)} |"
             )
         peers = results.get("peers", {})
         if peers:
@@ -172,6 +177,8 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{row['twilio']['peak_in_flight']} |"
             )
         lines.append("")
+
+    lines += _callbacks_section(results.get("callbacks"))
 
     first = results.get("first_message", [])
     if first:
@@ -383,6 +390,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "met": large <= small * (1 + MEMORY_GROWTH_ALLOWED),
             }
         )
+    out.append(_callbacks_target(results.get("callbacks")))
     all_runs = rows + [r for r in results.get("throughput", []) if r]
     worst = max((r["twilio"]["peak_in_flight"] for r in rows), default=0)
     cap = rows[0]["concurrency"] if rows else None
@@ -395,6 +403,47 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         }
     )
     return out
+
+
+def _delivered(row: dict[str, Any]) -> str:
+    """Time to the last SMS delivered, with receipts paced by the sender pool's MPS; — when not paced."""
+    if not row.get("sender_mps") or row.get("last_delivered_s") is None:
+        return "—"
+    return f"{_fmt(row['last_delivered_s'])} at {row['sender_mps']:g} MPS"
+
+
+def _callbacks_section(row: dict[str, Any] | None) -> list[str]:
+    if not row:
+        return []
+    return [
+        "## Callback ingestion (signed Twilio status callbacks to the production web)",
+        "",
+        f"{row['callbacks']:,} status callbacks (queued, sent, delivered for each of {row['rows']:,} sent ledger "
+        f"rows), signed by the twilio SDK's RequestValidator over FAILOVER_PUBLIC_URL, posted by {row['clients']} "
+        f"keep-alive clients to gunicorn ({row['web_workers']} workers × 8 threads); the web verifies and queues "
+        "them (Redis Stream), the workers apply them a group per transaction. Applied/s runs from the first post "
+        "to the last callback applied in the database.",
+        "",
+        "| callbacks | applied/s | posted/s | response p50 / p99 ms | none lost | none applied twice "
+        "| CPU s web / workers / PostgreSQL + Redis |",
+        "| ---: | ---: | ---: | ---: | :---: | :---: | ---: |",
+        f"| {row['callbacks']:,} | {_fmt(row['applied_per_s'], 0)} | {_fmt(row['posted_per_s'], 0)} | "
+        f"{_fmt(row['response_ms']['p50'], 1)} / {_fmt(row['response_ms']['p99'], 1)} | {_fmt(row['none_lost'])} | "
+        f"{_fmt(row['none_twice'])} | {row['cpu']['web_s']} / {row['cpu']['workers_s']} / {row['cpu']['servers_s']} |",
+        "",
+    ]
+
+
+def _callbacks_target(row: dict[str, Any] | None) -> dict[str, Any]:
+    target = f"callback ingestion ≥ {TARGET_CALLBACKS_PER_S:,} applied/s, none lost, none twice (production web)"
+    if not row:
+        return {"target": target, "measured": "not run", "met": False}
+    return {
+        "target": target,
+        "measured": f"{_fmt(row['applied_per_s'], 0)} applied/s, p99 {_fmt(row['response_ms']['p99'], 1)} ms, "
+        f"lost none: {_fmt(row['none_lost'])}, twice none: {_fmt(row['none_twice'])}",
+        "met": bool(row["none_lost"] and row["none_twice"] and (row["applied_per_s"] or 0) >= TARGET_CALLBACKS_PER_S),
+    }
 
 
 def chart(results: dict[str, Any], path: Path) -> Path | None:

@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmarks import profiling, report, scenarios
+from benchmarks import callbacks, profiling, report, scenarios
 from benchmarks.fakes import ProviderFakes
 from benchmarks.stack import MODES, Installation, Services, write_config
 
@@ -37,7 +37,7 @@ CONCURRENCY = 100
 SIZES = (1000, 5000, 20000, 50000, 100000)
 EMBEDDED_SIZES = (5000, 20000)  # the embedded targets; one worker on SQLite is not the way to 50,000 or more
 PROFILE_N = 5000
-MEASUREMENTS = ("fakes", "peers", "first_message", "graph_flip", "throughput", "ttn")
+MEASUREMENTS = ("fakes", "peers", "first_message", "graph_flip", "throughput", "callbacks", "ttn")
 GRAPH_POLL_S = 2.0
 
 
@@ -52,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="measure every size, however long it takes")
     parser.add_argument("--quick", action="store_true", help="small sizes and samples: checks the pipeline")
     parser.add_argument("--profile", action="store_true", help="py-spy on the workers at N = 5,000 (about 45 s)")
+    parser.add_argument(
+        "--sender-mps",
+        type=float,
+        default=0.0,
+        help="TTN runs with Twilio's sender pool at this many messages per second: the fake posts paced "
+        "delivery receipts to the web (gunicorn) and the rows show the time to the last SMS delivered (0: off)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results.json/.md and ttn.png go")
     parser.add_argument(
         "--only", default=",".join(MEASUREMENTS), help="a subset of " + ",".join(MEASUREMENTS) + " (default: all)"
@@ -137,11 +144,18 @@ def main(argv: list[str] | None = None) -> int:
                 results["throughput"].append(row)
                 say(f"  {_brief(row, 'sms_per_s_ledger', 'sms_per_s_provider', 'cpu_s_per_1000_messages')}")
 
+            if "callbacks" in only and "production" in modes:
+                total = 3000 if args.quick else 15_000
+                say(f"callbacks: {total:,} signed Twilio status callbacks, 50 clients, production web (gunicorn)")
+                results["callbacks"] = callbacks.callbacks(root, fakes, services, total=total)
+                say(f"  {_brief(results['callbacks'], 'applied_per_s', 'response_ms', 'none_lost', 'none_twice')}")
+                fakes.configure(latency=LATENCY, max_concurrent=CONCURRENCY)
+
             per_mode = {"production": set(sizes), "embedded": set(embedded_sizes)}
             for n in sorted(set(sizes) | set(embedded_sizes)) if "ttn" in only else ():
                 for mode in modes:
                     if n in per_mode.get(mode, set()):
-                        _ttn(results, mode, n, root, fakes, services, budget, clock, say)
+                        _ttn(results, mode, n, root, fakes, services, budget, clock, say, args.sender_mps or None)
                 if n == PROFILE_N and args.profile and not args.quick:
                     results["profile"] = _profile(root, fakes, services, raw, say)
     finally:
@@ -209,6 +223,7 @@ def _ttn(
     budget: float | None,
     clock: float,
     say: Any,
+    sender_mps: float | None = None,
 ) -> None:
     done = [r for r in results["ttn"] if r["mode"] == mode and r.get("measured")]
     if budget is not None and done:
@@ -238,7 +253,16 @@ def _ttn(
             return
     say(f"TTN {mode} N={n:,}")
     started = time.monotonic()
-    row = scenarios.ttn(mode, n, root=root, fakes=fakes, services=services, latency=LATENCY, concurrency=CONCURRENCY)
+    row = scenarios.ttn(
+        mode,
+        n,
+        root=root,
+        fakes=fakes,
+        services=services,
+        latency=LATENCY,
+        concurrency=CONCURRENCY,
+        sender_mps=sender_mps,
+    )
     row["wall_s"] = round(time.monotonic() - started, 1)
     results["ttn"].append(row)
     say(f"  {_brief(row, 'ttn_s', 'bound_s', 'ratio', 'cpu_s_per_1000_messages', 'worker_peak_mib', 'exactly_once')}")
@@ -329,6 +353,7 @@ def _meta(args: argparse.Namespace, plan: dict[str, Any]) -> dict[str, Any]:
             "full": args.full,
             "quick": args.quick,
             "profile": args.profile,
+            "sender_mps": args.sender_mps or None,
         },
         "load_at_start": Path("/proc/loadavg").read_text().split()[:3],
         "notes": [

@@ -7,6 +7,7 @@ process asked for the activation.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import math
 import statistics
@@ -103,6 +104,7 @@ class Run:
             servers["server_cores"] = round((inst.server_cpu() - servers_cpu) / until_final, 2)
         return {
             "activation_id": activation.activation_id,
+            "started_at": activation.started,
             "counts": activation.counts,
             "batches": activation.batches,
             "tasks": tasks,
@@ -118,7 +120,7 @@ class Run:
             and twilio["duplicates"] == 0
             and sendgrid["units"] == email
             and sendgrid["duplicates"] == 0
-            and statuses.get("sms:sent", 0) == sms
+            and statuses.get("sms:sent", 0) + statuses.get("sms:delivered", 0) == sms  # delivered: paced receipts
             and statuses.get("email:sent", 0) == email,
             "worker_cpu_s": round(worker_cpu, 2),
             "cpu_s_per_1000_messages": round(worker_cpu / messages * 1000, 3),
@@ -156,14 +158,25 @@ def ttn(
     services: Services,
     latency: float,
     concurrency: int,
+    sender_mps: float | None = None,
 ) -> dict[str, Any]:
+    """``sender_mps``: the fake Twilio hands messages out at that rate and posts their receipts to our web
+    (gunicorn, started for it), so the run also measures the time to the last SMS delivered in the ledger."""
     fakes.configure(latency=latency, max_concurrent=concurrency)
     config = write_config(root / "configs" / str(n), n)
     limits = bound(n, latency, concurrency)
     # failover is told the provider's allowance, as an operator would configure it.
     allowance = {"FAILOVER_TWILIO_MAX_CONCURRENT": str(concurrency)}
-    with Installation(mode, root, config, fakes, services, extra_env=allowance) as inst:
-        result = Run(inst, fakes).measure(runbook="bench", sms=n, email=n, timeout=120 + n * 0.05)
+    if sender_mps:
+        allowance["FAILOVER_TWILIO_SENDER_MPS"] = f"{sender_mps:g}"  # the preview's setting (issue 17)
+    fakes.pace(sender_mps)
+    try:
+        with Installation(mode, root, config, fakes, services, extra_env=allowance, web=bool(sender_mps)) as inst:
+            result = Run(inst, fakes).measure(runbook="bench", sms=n, email=n, timeout=120 + n * 0.05)
+            result["sender_mps"] = sender_mps
+            result["last_delivered_s"] = _last_delivered(inst, n, result["started_at"]) if sender_mps else None
+    finally:
+        fakes.pace(None)
     inst.remove()
     result.update(
         mode=mode,
@@ -177,6 +190,30 @@ def ttn(
         measured=True,
     )
     return result
+
+
+def _last_delivered(inst: Installation, sms: int, started: float) -> float | None:
+    """Seconds from the activation to the last SMS row ``delivered`` (receipts paced by the sender MPS)."""
+    from sqlalchemy import func, select
+
+    from failover.models import Delivery
+
+    assert inst.runtime is not None
+    runtime = inst.runtime
+
+    def delivered() -> int:
+        with runtime.database.reading() as session:
+            query = select(func.count()).select_from(Delivery)
+            query = query.where(Delivery.channel == "sms", Delivery.status == "delivered")
+            return int(session.scalar(query) or 0)
+
+    inst.wait_for(lambda: delivered() >= sms, timeout=120 + sms * 0.1, what=f"{sms} SMS delivered", every=0.25)
+    with runtime.database.reading() as session:
+        last = session.scalar(select(func.max(Delivery.delivered_at)).where(Delivery.channel == "sms"))
+    if last is None:
+        return None
+    moment = last.replace(tzinfo=dt.UTC) if last.tzinfo is None else last
+    return round(moment.timestamp() - started, 3)
 
 
 # -- throughput at zero latency ------------------------------------------------------

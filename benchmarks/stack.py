@@ -36,7 +36,7 @@ from failover.models import Delivery, Incident, WatchedService, WatchHead
 from failover.runtime import Runtime
 from failover.settings import load_settings
 from tests.conftest import PROVIDER_VARIABLES, make_people
-from tests.services import PostgresCluster, RedisServer
+from tests.services import PostgresCluster, RedisServer, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("production", "embedded")
@@ -212,6 +212,7 @@ class Installation:
     workers: int | None = None
     concurrency: int | None = None
     beat: bool = True
+    web: bool = False  # also the production web (``failover web``: gunicorn), at ``public_url``
     extra_env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     runtime: Runtime | None = None
@@ -243,6 +244,10 @@ class Installation:
             env["FAILOVER_BROKER_URL"] = self.services.broker()
         if self.concurrency is not None:
             env["FAILOVER_WORKER_CONCURRENCY"] = str(self.concurrency)
+        if self.web:  # providers' callbacks reach this gunicorn, signed for this address
+            self.web_port = free_port()
+            env["FAILOVER_PORT"] = str(self.web_port)
+            env.setdefault("FAILOVER_PUBLIC_URL", f"http://127.0.0.1:{self.web_port}")
         self.env = env
         explicit: dict[str, Any] = dict.fromkeys(PROVIDER_VARIABLES)
         self.runtime = Runtime(load_settings(**{**explicit, **env}))
@@ -256,10 +261,22 @@ class Installation:
             self._spawn(f"worker-{index + 1}", "worker", "--hostname", f"w{index + 1}-{self.name}@%h")
         if self.beat:
             self._spawn("beat", "beat")
+        if self.web:
+            self._spawn("web", "web")
+            self.wait_for(lambda: _listening(self.web_port), timeout=60, what="gunicorn listening")
         for name in self.processes:
             if name.startswith("worker"):
                 self.wait_for(lambda n=name: "ready." in self.log(n), timeout=60, what=f"{name} ready")
         return self
+
+    @property
+    def public_url(self) -> str:
+        return self.env["FAILOVER_PUBLIC_URL"]
+
+    def web_pids(self) -> list[int]:
+        """gunicorn's arbiter and its workers (for CPU accounting)."""
+        web = self.processes.get("web")
+        return [web.pid] if web is not None else []
 
     def _spawn(self, name: str, *argv: str) -> None:
         base = {k: v for k, v in os.environ.items() if k not in PROVIDER_VARIABLES and not k.startswith("FAILOVER_")}
@@ -431,3 +448,11 @@ class Installation:
             time.sleep(every)
         tails = "\n".join(f"--- {name} ---\n{self.log(name)[-2000:]}" for name in self.processes)
         raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -39,6 +39,7 @@ class TaskName(StrEnum):
     SCHEDULED_DRILLS = "failover.tasks.scheduled_drills"
     SYNC_PEOPLE = "failover.tasks.sync_people"
     STATUS_TICK = "failover.tasks.status_tick"
+    APPLY_RECEIPTS = "failover.tasks.apply_receipts"
 
 
 # What each detection job (services.detection.Beat) runs.
@@ -227,6 +228,7 @@ def create_celery(runtime: Runtime) -> FailoverCelery:
     heartbeats.install_worker(app)  # workers say they are alive, for doctor and health checks
     app.runtime = runtime  # tasks reach it through runtime_of(self)
     runtime.relay.publisher = _publisher(app)
+    runtime.tracking.waker = lambda: app.send_task(TaskName.APPLY_RECEIPTS.value, retry=False)  # control queue
     return app
 
 

@@ -16,6 +16,7 @@ from failover import datafiles, pulse
 from failover.db import Database, sqlite_path
 from failover.engine import audit as audit_log
 from failover.errors import ConfigError
+from failover.receiptqueue import ReceiptQueue
 from failover.services.accounts import Accounts
 from failover.services.activations import Activations
 from failover.services.audit import Audit
@@ -58,7 +59,12 @@ class Runtime:
             self.delivery.transports,
             lambda: self.accounts.totp_box,
         )
-        self.tracking = Tracking(settings, self.database, self.config, self.relay, self.talkback.hook)
+        # Receipts wait in the shared Redis for a worker to apply them in groups; embedded: applied in the request.
+        self.receipts_queue = ReceiptQueue(settings.shared_redis_url) if settings.shared_redis_url else None
+        self.tracking = Tracking(
+            settings, self.database, self.config, self.relay, self.talkback.hook, queue=self.receipts_queue
+        )
+        self.delivery.extra_sweeps.append(self.tracking.drain)  # leftovers: a drain that was never woken
         self.delivery.extra_sweeps.append(self.talkback.sweep_bridges)
         self.audit = Audit(settings, self.database, self.audit_key, lambda: self.delivery.channels)
         self.accounts = Accounts(settings)
@@ -96,4 +102,6 @@ class Runtime:
         self.talkback.close()
         self.delivery.close()
         getattr(self.pulse, "close", lambda: None)()
+        if self.receipts_queue is not None:
+            self.receipts_queue.close()
         self.database.dispose()

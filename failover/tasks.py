@@ -47,6 +47,13 @@ def follow_up(self: Task[Any, Any]) -> dict[str, int]:
     return {"batches": len(report.batch_ids)}
 
 
+@shared_task(name=TaskName.APPLY_RECEIPTS.value, bind=True)
+def apply_receipts(self: Task[Any, Any]) -> dict[str, int]:
+    """Queued delivery receipts, a group per transaction (woken by the first callback of a burst)."""
+    drained = runtime_of(self).tracking.drain()
+    return {"applied": drained.applied, "entries": drained.entries, "groups": drained.groups}
+
+
 @shared_task(name=TaskName.CANARY_START.value, bind=True)
 def canary_start(self: Task[Any, Any]) -> dict[str, int]:
     result = runtime_of(self).readiness.canary_start()

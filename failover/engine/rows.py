@@ -26,3 +26,19 @@ def insert_once(session: Session, model: Any, values: dict[str, Any], keys: Sequ
         .returning(*[table.c[key] for key in keys])
     )
     return session.connection().execute(statement).first() is not None
+
+
+def insert_many_once(session: Session, model: Any, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> list[int]:
+    """Insert the rows whose unique ``keys`` are new; the ids of those inserted.
+
+    Every row must have the same columns. A row that repeats an earlier one's keys (in the table or in
+    ``rows``) is skipped, as ``insert_once`` skips it. One statement compiled once (and cached), sent as
+    SQLAlchemy's "insertmanyvalues" batches: a few round trips for hundreds of rows.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = model.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(keys)).returning(table.c.id)
+    return [row[0] for row in session.connection().execute(statement, list(rows))]

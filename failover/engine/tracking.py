@@ -12,7 +12,7 @@ A receipt that turns a row ``failed`` starts the receipt-driven fallback at once
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from failover.channels.callbacks import StatusEvent
 from failover.domain.receipts import Progress, decide
 from failover.domain.runbooks import Catalog
 from failover.engine import audit, fallback
-from failover.engine.rows import insert_once
+from failover.engine.rows import insert_many_once, insert_once
 from failover.models import Delivery, DeliveryStatus, ProviderEvent
 
 # Longer than SendGrid's 24 h of retries and any replay window; older events are pruned.
@@ -56,36 +56,30 @@ def store(session: Session, *, provider: str, kind: str, key: str, now: dt.datet
 
 def record_receipts(
     session: Session,
-    catalog: Catalog | None,
+    catalog: Catalog | None | Callable[[], Catalog | None],
     events: Sequence[StatusEvent],
     *,
     now: dt.datetime,
     actor: str = "receipts",
 ) -> Recorded:
-    """Store and apply a batch of receipts (one Twilio callback, or one SendGrid POST)."""
+    """Store and apply a group of receipts: one Twilio callback, one SendGrid POST, or a queued group of hundreds.
+
+    The cost is per group, not per receipt: the new events are stored with one
+    ``INSERT ... ON CONFLICT DO NOTHING``, their rows locked with one ``SELECT
+    ... FOR UPDATE`` (in id order, so two groups never deadlock), and the audit
+    chain's head locked once for all their audit events. ``catalog`` may be a
+    function: it is then called only if a receipt failed (for the fallback).
+    """
     recorded = Recorded()
+    tracked = [event for event in events if event.progress != Progress.NONE]
+    recorded.ignored += len(events) - len(tracked)  # opens, clicks, inbound states: nothing to do with delivery
+    stored = _store_all(session, tracked, now)
+    recorded.duplicates += len(tracked) - len(stored)
+    rows = _lock_rows(session, {event.delivery_id for event in stored if event.delivery_id is not None})
     failed: list[int] = []
-    for event in events:
-        if event.progress == Progress.NONE:
-            recorded.ignored += 1  # opens, clicks, inbound states: nothing to do with delivery
-            continue
-        event_id = store(
-            session,
-            provider=event.provider,
-            kind="status",
-            key=event.event_key,
-            now=now,
-            delivery_id=event.delivery_id,
-            provider_id=event.provider_id,
-            status=event.status,
-            progress=event.progress.label,
-            error_code=event.error_code,
-            detail=event.detail,
-        )
-        if event_id is None:
-            recorded.duplicates += 1
-            continue
-        outcome = _apply(session, session.get_one(ProviderEvent, event_id), now, actor)
+    entries: list[audit.Entry] = []
+    for event in stored:
+        outcome = _apply(event, rows.get(event.delivery_id or 0), now, actor, entries)
         if outcome == "failed":
             failed.append(event.delivery_id or 0)
         if outcome in ("applied", "failed"):
@@ -96,9 +90,50 @@ def record_receipts(
             recorded.ignored += 1
         else:
             recorded.unknown += 1
-    if failed and catalog is not None:
-        recorded.batch_ids = fallback.fall_back(session, catalog, now=now, delivery_ids=failed)
+    audit.record_many(session, entries)
+    if failed:  # the catalog is looked up only now, when a receipt failed: most groups never need it
+        in_force = catalog() if callable(catalog) else catalog
+        if in_force is not None:
+            recorded.batch_ids = fallback.fall_back(session, in_force, now=now, delivery_ids=failed)
     return recorded
+
+
+def _store_all(session: Session, events: Sequence[StatusEvent], now: dt.datetime) -> list[ProviderEvent]:
+    """Insert the events not seen before (in one statement); those new ones, in the order they came."""
+    values: dict[tuple[str, str], dict[str, Any]] = {}
+    for event in events:
+        key = (event.provider, event.event_key[:128])
+        values.setdefault(  # a repeat inside the group is a duplicate like any other
+            key,
+            {
+                "provider": event.provider,
+                "kind": "status",
+                "event_key": key[1],
+                "received_at": now,
+                "delivery_id": event.delivery_id,
+                "provider_id": event.provider_id,
+                "status": event.status,
+                "progress": event.progress.label,
+                "error_code": event.error_code,
+                "detail": event.detail,
+            },
+        )
+    if not values:
+        return []
+    ids = insert_many_once(session, ProviderEvent, list(values.values()), ("provider", "event_key"))
+    if not ids:
+        return []
+    new = session.scalars(select(ProviderEvent).where(ProviderEvent.id.in_(ids))).all()
+    return sorted(new, key=lambda event: event.id)  # ids follow the VALUES order: the order they came
+
+
+def _lock_rows(session: Session, delivery_ids: set[int]) -> dict[int, Delivery]:
+    if not delivery_ids:
+        return {}
+    rows = session.scalars(
+        select(Delivery).where(Delivery.id.in_(sorted(delivery_ids))).order_by(Delivery.id).with_for_update()
+    ).all()
+    return {row.id: row for row in rows}
 
 
 def apply_deferred(session: Session, *, now: dt.datetime, limit: int = 500, actor: str = "receipts") -> list[int]:
@@ -114,7 +149,15 @@ def apply_deferred(session: Session, *, now: dt.datetime, limit: int = 500, acto
         .order_by(ProviderEvent.id)
         .limit(limit)
     ).all()
-    return [event.delivery_id or 0 for event in events if _apply(session, event, now, actor) == "failed"]
+    rows = _lock_rows(session, {event.delivery_id for event in events if event.delivery_id is not None})
+    entries: list[audit.Entry] = []
+    failed = [
+        event.delivery_id or 0
+        for event in events
+        if _apply(event, rows.get(event.delivery_id or 0), now, actor, entries) == "failed"
+    ]
+    audit.record_many(session, entries)
+    return failed
 
 
 def prune(session: Session, *, now: dt.datetime) -> None:
@@ -125,24 +168,29 @@ def prune(session: Session, *, now: dt.datetime) -> None:
     )
 
 
-def _apply(session: Session, event: ProviderEvent, now: dt.datetime, actor: str) -> str:
-    """Apply one stored receipt to its row: applied | failed | deferred | ignored | unknown | mismatch."""
-    row = session.scalars(select(Delivery).where(Delivery.id == event.delivery_id).with_for_update()).one_or_none()
+def _apply(event: ProviderEvent, row: Delivery | None, now: dt.datetime, actor: str, entries: list[audit.Entry]) -> str:
+    """Apply one stored receipt to its (locked) row: applied | failed | deferred | ignored | unknown | mismatch.
+
+    Its audit event goes to ``entries``, for the caller to append with the group's.
+    """
     details: dict[str, object] = {"provider": event.provider, "status": event.status, "code": event.error_code}
     if row is None:
         event.applied_at = now
-        audit.record(session, action="receipt.unknown_delivery", actor=actor, details={**details, "delivery": None})
+        entries.append(
+            audit.Entry(action="receipt.unknown_delivery", actor=actor, details={**details, "delivery": None})
+        )
         return "unknown"
     if row.provider_id and event.provider_id and row.provider_id != event.provider_id:
         # Another message than the one this row recorded: never let it settle this row.
         event.applied_at = now
-        audit.record(
-            session,
-            action="receipt.mismatch",
-            actor=actor,
-            target_type="delivery",
-            target_id=row.id,
-            details={**details, "provider_id": event.provider_id, "recorded": row.provider_id},
+        entries.append(
+            audit.Entry(
+                action="receipt.mismatch",
+                actor=actor,
+                target_type="delivery",
+                target_id=row.id,
+                details={**details, "provider_id": event.provider_id, "recorded": row.provider_id},
+            )
         )
         return "mismatch"
     decision = decide(row.status, Progress.of(row.receipt), Progress.of(event.progress))
@@ -176,12 +224,13 @@ def _apply(session: Session, event: ProviderEvent, now: dt.datetime, actor: str)
         if decision.ledger == DeliveryStatus.SENT:
             action = "delivery.reconciled"
             details = {**details, "found": True, "via": "receipt", "provider_id": event.provider_id}
-    audit.record(
-        session,
-        action=action,
-        actor=actor,
-        target_type="delivery",
-        target_id=row.id,
-        details={**details, "channel": row.channel, "was": before},
+    entries.append(
+        audit.Entry(
+            action=action,
+            actor=actor,
+            target_type="delivery",
+            target_id=row.id,
+            details={**details, "channel": row.channel, "was": before},
+        )
     )
     return "failed" if decision.ledger == DeliveryStatus.FAILED else "applied"

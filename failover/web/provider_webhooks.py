@@ -52,7 +52,7 @@ def twilio_status():  # type: ignore[no-untyped-def]
         event = twilio_webhooks.parse_status(request.form, request.args)
     except WebhookRejected as exc:
         return _rejected("twilio/status", exc)
-    runtime().tracking.receipts([event])
+    runtime().tracking.accept([event])  # queued (applied by a worker), or applied now without the queue
     return Response(status=204)
 
 
@@ -102,7 +102,7 @@ def vonage_status():  # type: ignore[no-untyped-def]
     except WebhookRejected as exc:
         return _rejected("vonage/status", exc)
     if event is not None:
-        runtime().tracking.receipts([event])
+        runtime().tracking.accept([event])
     return Response(status=204)
 
 
@@ -133,7 +133,9 @@ def sendgrid_event_batch():  # type: ignore[no-untyped-def]
         events = sendgrid_events.parse_events(body)
     except WebhookRejected as exc:
         return _rejected("sendgrid/events", exc)
-    recorded = runtime().tracking.receipts(events)
+    recorded = runtime().tracking.accept(events)
+    if recorded is None:  # queued: a worker applies them
+        return jsonify(received=len(events), queued=len(events)), 202
     return jsonify(
         received=len(events),
         applied=recorded.applied,
