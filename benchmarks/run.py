@@ -37,7 +37,9 @@ CONCURRENCY = 100
 SIZES = (1000, 5000, 20000, 50000, 100000)
 EMBEDDED_SIZES = (5000, 20000)  # the embedded targets; one worker on SQLite is not the way to 50,000 or more
 PROFILE_N = 5000
-MEASUREMENTS = ("fakes", "peers", "first_message", "graph_flip", "throughput", "callbacks", "ttn")
+MEASUREMENTS = ("fakes", "peers", "first_message", "graph_flip", "throughput", "callbacks", "delivered", "ttn")
+DELIVERED_N = 5000
+DELIVERED_MPS = 250.0  # a short code hands out 100 MPS; a pooled Messaging Service a few hundred
 GRAPH_POLL_S = 2.0
 
 
@@ -150,6 +152,22 @@ def main(argv: list[str] | None = None) -> int:
                 results["callbacks"] = callbacks.callbacks(root, fakes, services, total=total)
                 say(f"  {_brief(results['callbacks'], 'applied_per_s', 'response_ms', 'none_lost', 'none_twice')}")
                 fakes.configure(latency=LATENCY, max_concurrent=CONCURRENCY)
+
+            if "delivered" in only and "production" in modes:
+                n, mps = (1000, DELIVERED_MPS) if args.quick else (DELIVERED_N, DELIVERED_MPS)
+                say(f"time to last delivered: {n:,} people, receipts paced at {mps:g} MPS, production")
+                row = scenarios.ttn(
+                    "production",
+                    n,
+                    root=root,
+                    fakes=fakes,
+                    services=services,
+                    latency=LATENCY,
+                    concurrency=CONCURRENCY,
+                    sender_mps=mps,
+                )
+                results["delivered"] = row
+                say(f"  {_brief(row, 'ttn_s', 'last_delivered_s', 'exactly_once')}")
 
             per_mode = {"production": set(sizes), "embedded": set(embedded_sizes)}
             for n in sorted(set(sizes) | set(embedded_sizes)) if "ttn" in only else ():

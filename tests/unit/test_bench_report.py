@@ -93,3 +93,20 @@ def test_the_capacity_table_shows_each_production_runs_server_rates() -> None:
         in (lines)
     )
     assert report.capacity_table({"ttn": [ttn("embedded", 5000, 1.1, 1.0, 150, servers=None)]}) == []
+
+
+def test_the_paced_run_reports_delivery_against_the_hand_out_bound_and_counts_for_the_cap() -> None:
+    paced = ttn("production", 5000, 1.1, 1.0, 150, sender_mps=250.0, last_delivered_s=21.0, first_sms_s=0.5)
+    paced["ttn_s"] = 8.42
+    paced["twilio"] = {"peak_in_flight": 101, "by_status": {"201": 5000}}
+    results = {"ttn": [], "delivered": paced}
+    text = "\n".join(report._delivered_section(paced))
+    # 5,000 at 250 MPS: 20 s of hand-out after the first SMS at 0.5 s; delivered at 21 s is 1.02 × that.
+    assert "| 5,000 | 250 | 8.42 | 20.00 | 21.00 | 1.02 | yes |" in text
+    assert judged(results)["provider concurrency cap never exceeded (no 429 / 20429)"] == (
+        "peak 101 in flight of 100 allowed; 0 answers 429",
+        False,
+    )
+    assert report._delivered_section({**paced, "last_delivered_s": None}) == []
+    callbacks = "callback ingestion ≥ 1,500 applied/s, none lost, none twice (production web)"
+    assert judged({"ttn": []})[callbacks] == ("not run", None)
