@@ -10,9 +10,15 @@ ledger: the dispatcher decides what a receipt or an error means for a row.
 
 from __future__ import annotations
 
+import os
+import ssl
+import urllib.error
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
+
+import aiohttp
+import requests
 
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 
@@ -46,6 +52,8 @@ class Channel(Protocol):
 
     ``transport`` names the provider (twilio, sendgrid, outbox, status) for the
     ledger and the console. ``send`` must be safe to call from several threads.
+    A channel may also have ``async def send_async(messages)`` (same contract, on
+    the worker's send loop, failover/sendloop.py) and ``async def aclose()``.
     """
 
     name: str
@@ -95,3 +103,33 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return max(0.0, min(seconds, 3600.0))
+
+
+Failure = Literal["timeout", "refused", "dropped", "other"]
+
+
+def transport_failure(exc: BaseException) -> Failure:
+    """How a request failed below HTTP, whichever client made it (requests, urllib, aiohttp).
+
+    "timeout": no answer in time; "refused": the connection was refused, so nothing was sent;
+    "dropped": the connection failed some other way, perhaps after the request left; "other":
+    the request could not be made at all. Each channel decides what these mean for its provider.
+    """
+    if isinstance(exc, requests.Timeout | TimeoutError):  # aiohttp's timeouts are TimeoutErrors
+        return "timeout"
+    if isinstance(exc, urllib.error.URLError):
+        return "refused" if isinstance(exc.reason, ConnectionRefusedError) else "dropped"
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, requests.ConnectionError | aiohttp.ClientConnectionError):
+        return "dropped"  # requests does not say reliably whether it was refused: take the cautious reading
+    return "other"
+
+
+def ca_bundle() -> str | None:
+    """The CA bundle the environment names (as requests reads it), for clients that do not read it themselves."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
+def ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_bundle())
