@@ -10,6 +10,7 @@ ledger: the dispatcher decides what a receipt or an error means for a row.
 
 from __future__ import annotations
 
+import base64
 import os
 import ssl
 import urllib.error
@@ -133,3 +134,8 @@ def ca_bundle() -> str | None:
 
 def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle())
+
+
+def basic_auth(user: str, password: str) -> str:
+    """An Authorization header's value for HTTP Basic auth."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

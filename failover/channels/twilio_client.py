@@ -29,7 +29,14 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from failover.channels.base import ca_bundle, classify_http, parse_retry_after, ssl_context, transport_failure
+from failover.channels.base import (
+    basic_auth,
+    ca_bundle,
+    classify_http,
+    parse_retry_after,
+    ssl_context,
+    transport_failure,
+)
 from failover.errors import RetryableDeliveryError
 from failover.privacy import scrub
 
@@ -86,8 +93,7 @@ class AsyncRecordingHttpClient(AsyncHttpClient):
             url,
             params=cast(Any, params),
             data=data,
-            headers=headers,
-            auth=aiohttp.BasicAuth(*auth) if auth else None,
+            headers={**(headers or {}), "Authorization": basic_auth(*auth)} if auth else headers,
             timeout=aiohttp.ClientTimeout(total=timeout) if timeout else self._timeout,
             allow_redirects=allow_redirects,
         ) as answer:

@@ -36,7 +36,15 @@ from vonage_http_client.errors import HttpRequestError
 from vonage_sms import SmsMessage
 from vonage_sms.errors import SmsError
 
-from failover.channels.base import NoLookup, OutgoingMessage, Receipt, parse_retry_after, ssl_context, transport_failure
+from failover.channels.base import (
+    NoLookup,
+    OutgoingMessage,
+    Receipt,
+    basic_auth,
+    parse_retry_after,
+    ssl_context,
+    transport_failure,
+)
 from failover.domain import sms
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from failover.privacy import scrub
@@ -169,7 +177,7 @@ class VonageSMS:
             async with self._session.post(
                 f"https://{self.rest_host}/sms/json",
                 data=form,
-                auth=aiohttp.BasicAuth(self._auth["api_key"], self._auth["api_secret"]),
+                headers={"Authorization": basic_auth(self._auth["api_key"], self._auth["api_secret"])},
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as answer:
                 if answer.status >= 400:
