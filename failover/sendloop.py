@@ -89,6 +89,15 @@ class SendLoop:
     def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
+    def start_all(self, jobs: list[tuple[Coroutine[Any, Any, T], Callable[[asyncio.Task[T]], None]]]) -> None:
+        """Start many coroutines in one hop to the loop; each one's callback gets its task, on the loop, when it
+        ends. (Cheaper than ``submit`` per coroutine: no thread-safe future and its lock per piece.)"""
+        self.loop.call_soon_threadsafe(self._start_all, jobs)
+
+    def _start_all(self, jobs: list[tuple[Coroutine[Any, Any, T], Callable[[asyncio.Task[T]], None]]]) -> None:
+        for coroutine, done in jobs:
+            self.loop.create_task(coroutine).add_done_callback(done)
+
     @contextlib.asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
         """Hold one of this worker's ``max_in_flight`` places (on the loop)."""

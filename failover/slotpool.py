@@ -103,27 +103,26 @@ class SlotPool:
         if self.open_until > now:
             metrics.circuit_refused(self.transport)
             raise CircuitOpen(self.transport, self.open_until - now)
+        while self.waiters and self.waiters[0].done():  # timed out or failed
+            self.waiters.popleft()
         if not self.waiters:
             ticket = self._take()
             if ticket is not None:
                 return ticket
-        future: asyncio.Future[Ticket] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Ticket] = loop.create_future()
         self.waiters.append(future)
         self._ensure_running()
         self._wake.set()
+        timer = loop.call_later(MAX_WAIT_S, _expire, future, self.transport)
         try:
-            return await asyncio.wait_for(asyncio.shield(future), MAX_WAIT_S)
-        except TimeoutError:
-            if future.done() and not future.cancelled() and future.exception() is None:
-                self.release(future.result(), "unused")  # granted just as the wait ran out
-            else:
-                future.cancel()
-            raise RetryableDeliveryError(
-                f"{self.transport} busy: no free slot within {MAX_WAIT_S:.0f}s", code="throttled", retry_after=1.0
-            ) from None
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # granted just as the caller was cancelled
+                self.release(future.result(), "unused")
+            raise
         finally:
-            with contextlib.suppress(ValueError):
-                self.waiters.remove(future)
+            timer.cancel()
 
     def release(self, ticket: Ticket, outcome: Outcome) -> None:
         """A request is over: its slot serves the next one here, its token is settled at the next exchange."""
@@ -211,6 +210,8 @@ class SlotPool:
         now = time.monotonic()
         demand = sum(1 for w in self.waiters if not w.done())
         need_slots = max(0, demand - len(self.idle_slots))
+        if self.limits.max_concurrent:  # holding the whole allowance: asking for more is pointless
+            need_slots = min(need_slots, max(0, self.limits.max_concurrent - self.held))
         need_tokens = max(0, demand - len(self.idle_tokens)) if self.limits.rate else 0
         if self.open_until > now:
             need_slots = need_tokens = 0
@@ -304,3 +305,13 @@ class SlotPool:
             loop = asyncio.get_running_loop()
             with contextlib.suppress(Exception):
                 await loop.run_in_executor(self.executor, self.backend.exchange, self.transport, self.limits, request)
+
+
+def _expire(future: asyncio.Future[Ticket], transport: str) -> None:
+    """A waiter's time is up: the row goes back to the ledger instead of blocking a worker."""
+    if not future.done():
+        future.set_exception(
+            RetryableDeliveryError(
+                f"{transport} busy: no free slot within {MAX_WAIT_S:.0f}s", code="throttled", retry_after=1.0
+            )
+        )

@@ -136,6 +136,19 @@ def ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=ca_bundle())
 
 
+def aiohttp_session() -> aiohttp.ClientSession:
+    """A keep-alive pool for one provider on the send loop. No connection cap (the guard decides how many
+    requests are in flight); the environment (proxies, netrc) is read once by ``proxy_for``, not per request."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context()), trust_env=False)
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (HTTPS_PROXY, NO_PROXY, ...), as requests reads it."""
+    proxies = requests.utils.get_environ_proxies(url)
+    scheme = url.partition(":")[0].lower()
+    return proxies.get(scheme) or proxies.get("all")
+
+
 def basic_auth(user: str, password: str) -> str:
     """An Authorization header's value for HTTP Basic auth."""
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

@@ -23,9 +23,10 @@ from sendgrid import SendGridAPIClient
 from failover.channels.base import (
     OutgoingMessage,
     Receipt,
+    aiohttp_session,
     classify_http,
     parse_retry_after,
-    ssl_context,
+    proxy_for,
     transport_failure,
 )
 from failover.clock import utcnow
@@ -48,6 +49,7 @@ class SendGridEmail:
         self.client.client.timeout = timeout  # the SDK's default is to wait forever
         self.timeout = timeout
         self._url = f"{api_base.rstrip('/')}/v3/mail/send"
+        self._proxy = proxy_for(self._url)
         self._session: aiohttp.ClientSession | None = None
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]:
@@ -62,12 +64,15 @@ class SendGridEmail:
             return []
         body = json.dumps(self._payload(messages)).encode()
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, ssl=ssl_context())
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+            self._session = aiohttp_session()
         headers = {**self.client._default_headers, "Content-Type": "application/json"}
         try:
             async with self._session.post(
-                self._url, data=body, headers=headers, timeout=aiohttp.ClientTimeout(total=self.timeout)
+                self._url,
+                data=body,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                proxy=self._proxy,
             ) as answer:
                 text = await answer.read()
                 if answer.status >= 400:

@@ -30,11 +30,12 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from failover.channels.base import (
+    aiohttp_session,
     basic_auth,
     ca_bundle,
     classify_http,
     parse_retry_after,
-    ssl_context,
+    proxy_for,
     transport_failure,
 )
 from failover.errors import RetryableDeliveryError
@@ -69,12 +70,11 @@ class RecordingHttpClient(TwilioHttpClient):
 class AsyncRecordingHttpClient(AsyncHttpClient):
     """The SDK's asynchronous HTTP client on one aiohttp keep-alive pool, keeping Retry-After per request."""
 
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, api_base: str, timeout: float) -> None:
         super().__init__(None, True, timeout)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
-        # No connection cap here: the guard decides how many requests are in flight.
-        connector = aiohttp.TCPConnector(limit=0, ssl=ssl_context())
-        self.session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        self._proxy = proxy_for(api_base)
+        self.session = aiohttp_session()
 
     async def request(
         self,
@@ -96,6 +96,7 @@ class AsyncRecordingHttpClient(AsyncHttpClient):
             headers={**(headers or {}), "Authorization": basic_auth(*auth)} if auth else headers,
             timeout=aiohttp.ClientTimeout(total=timeout) if timeout else self._timeout,
             allow_redirects=allow_redirects,
+            proxy=self._proxy,
         ) as answer:
             text = await answer.text()
             if answer.status in (429, 503):
@@ -119,7 +120,7 @@ class AsyncTwilio:
 
     def get(self) -> Client:
         if self._client is None:
-            self._http = AsyncRecordingHttpClient(timeout=self.timeout)
+            self._http = AsyncRecordingHttpClient(api_base=self.api_base, timeout=self.timeout)
             client = Client(self.account_sid, self._auth_token, http_client=self._http)
             client.api.base_url = self.api_base
             self._client = client

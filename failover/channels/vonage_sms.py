@@ -40,9 +40,10 @@ from failover.channels.base import (
     NoLookup,
     OutgoingMessage,
     Receipt,
+    aiohttp_session,
     basic_auth,
     parse_retry_after,
-    ssl_context,
+    proxy_for,
     transport_failure,
 )
 from failover.domain import sms
@@ -117,6 +118,8 @@ class VonageSMS:
         self.timeout = max(1, round(timeout))
         self._local = threading.local()
         self._session: aiohttp.ClientSession | None = None
+        self._sms_url = f"https://{self.rest_host}/sms/json"
+        self._proxy = proxy_for(self._sms_url)
 
     def client(self) -> Vonage:
         client = getattr(self._local, "client", None)
@@ -147,8 +150,7 @@ class VonageSMS:
 
     async def send_async(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]:
         if self._session is None:
-            connector = aiohttp.TCPConnector(limit=0, ssl=ssl_context())
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+            self._session = aiohttp_session()
         return [await self._send_one_async(message) for message in messages]
 
     async def aclose(self) -> None:
@@ -175,10 +177,11 @@ class VonageSMS:
         }
         try:
             async with self._session.post(
-                f"https://{self.rest_host}/sms/json",
+                self._sms_url,
                 data=form,
                 headers={"Authorization": basic_auth(self._auth["api_key"], self._auth["api_secret"])},
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
+                proxy=self._proxy,
             ) as answer:
                 if answer.status >= 400:
                     raise _http_error(answer.status, answer.headers.get("Retry-After"))

@@ -28,7 +28,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -226,9 +225,12 @@ def _send_all(
             yield [_send_piece(channel, piece, guard)]
         return
     done: queue.Queue[_Outcome] = queue.Queue()
-    for piece in pieces:
-        future = loop.submit(_send_piece_async(channel, piece, loop))
-        future.add_done_callback(functools.partial(_hand_back, done, channel, piece))
+    loop.start_all(
+        [
+            (_send_piece_async(channel, piece, loop), functools.partial(_hand_back, done, channel, piece))
+            for piece in pieces
+        ]
+    )
     pending, buffer, last_flush = len(pieces), [], time.monotonic()
     while pending:
         buffer.append(done.get())
@@ -239,14 +241,15 @@ def _send_all(
 
 
 def _hand_back(
-    done: queue.Queue[_Outcome], channel: Channel, piece: Sequence[OutgoingMessage], future: Future[_Outcome]
+    done: queue.Queue[_Outcome], channel: Channel, piece: Sequence[OutgoingMessage], task: asyncio.Task[_Outcome]
 ) -> None:
     """Whatever happened on the loop, the piece's outcome comes back (a lost one would hang the batch)."""
-    try:
-        done.put(future.result())
-    except BaseException as exc:
-        log.error("sending a piece failed unexpectedly: %s", type(exc).__name__)
-        done.put(_internal_error(piece, channel.transport, (), exc))
+    exc = asyncio.CancelledError() if task.cancelled() else task.exception()
+    if exc is None:
+        done.put(task.result())
+        return
+    log.error("sending a piece failed unexpectedly: %s", type(exc).__name__)
+    done.put(_internal_error(piece, channel.transport, (), exc))
 
 
 def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None) -> _Outcome:
