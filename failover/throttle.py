@@ -21,12 +21,16 @@ One ``Guard`` per process wraps every provider request (``with guard.request("tw
   stop for ``breaker_cooldown`` seconds; then one probe is let through, and any
   answer from the provider (even a 400) closes the circuit again.
 
-Each request costs two calls to the backend: ``acquire`` (circuit, concurrency
-and rate in one step) and ``release`` (which also records the outcome). In the
-embedded mode the same rules hold inside the one worker process
-(``LocalBackend``); in production they live in Redis (``RedisBackend``, one Lua
-script per call, scored by the Redis server's clock). This replaces Celery's
-``rate_limit``, which is per worker.
+Two ways in. ``Guard.request`` (synchronous callers: reconciliation lookups,
+answers to inbound SMS) costs two calls to the backend per request:
+``acquire`` (circuit, concurrency and rate in one step) and ``release`` (which
+also records the outcome). The dispatcher's send loop leases in blocks instead
+(``exchange``, failover/slotpool.py): one call gives back, renews, reports and
+leases many slots and rate tokens, under the same rules and the same keys, so
+both ways count against one allowance. In the embedded mode the rules hold
+inside the one worker process (``LocalBackend``); in production they live in
+Redis (``RedisBackend``, one Lua script per call, scored by the Redis server's
+clock). This replaces Celery's ``rate_limit``, which is per worker.
 """
 
 from __future__ import annotations
