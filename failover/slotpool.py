@@ -81,6 +81,7 @@ class SlotPool:
         self.in_flight_tokens: set[str] = set()
         self.spent: list[tuple[str, float]] = []  # (token, monotonic time of its answer)
         self.give_slots: list[str] = []
+        self.give_tokens: list[str] = []
         self.successes = 0
         self.answered = 0
         self.excess = 0  # slots to give back when they come free instead of reusing them
@@ -213,14 +214,22 @@ class SlotPool:
         if self.limits.max_concurrent:  # holding the whole allowance: asking for more is pointless
             need_slots = min(need_slots, max(0, self.limits.max_concurrent - self.held))
         need_tokens = max(0, demand - len(self.idle_tokens)) if self.limits.rate else 0
+        if len(self.idle_tokens) > len(self.idle_slots) + len(self.busy) and self.limits.rate:
+            # More tokens than slots to use them (slots given back): the rest go back for the others.
+            spare = len(self.idle_tokens) - len(self.idle_slots) - len(self.busy)
+            self.give_tokens += self.idle_tokens[:spare]
+            self.idle_tokens = self.idle_tokens[spare:]
         if self.open_until > now:
             need_slots = need_tokens = 0
         request = Exchange(self.holder, self._seq, need_slots, need_tokens)
+        request.idle_slots = max(0, len(self.idle_slots) - len(self.idle_tokens))
         if not demand:  # nobody here waits: what is idle goes back for the other workers
             self.give_slots += self.idle_slots
             request.give_tokens, self.idle_tokens = self.idle_tokens, []
             self.idle_slots = []
         request.give_slots, self.give_slots = self.give_slots, []
+        request.give_tokens += self.give_tokens
+        self.give_tokens = []
         request.spent = [(token, max(0.0, now - at)) for token, at in self.spent]
         self.spent = []
         request.successes, request.answered = self.successes, self.answered
@@ -273,7 +282,12 @@ class SlotPool:
         if block.wanting and self.limits.max_concurrent:
             share = math.ceil(max(1.0, block.allowed) / (block.wanting + 1))
             self.excess = max(0, self.held - share)
+        while self.excess > 0 and self.idle_slots:  # idle slots beyond this worker's share go back at once
+            self.give_slots.append(self.idle_slots.pop())
+            self.excess -= 1
         self._serve()
+        if self.give_slots:
+            self._wake.set()
 
     async def _report(self, slot: str, outcome: Outcome) -> None:
         loop = asyncio.get_running_loop()
@@ -299,7 +313,7 @@ class SlotPool:
         self._wake.set()
         request = Exchange(self.holder)
         request.give_slots = [*self.idle_slots, *self.busy, *self.give_slots]
-        request.give_tokens = [*self.idle_tokens]
+        request.give_tokens = [*self.idle_tokens, *self.give_tokens]
         request.spent = [(token, 0.0) for token, _ in self.spent] + [(t, 0.0) for t in self.in_flight_tokens]
         if request.give_slots or request.give_tokens or request.spent:
             loop = asyncio.get_running_loop()

@@ -122,6 +122,7 @@ class Exchange:
     give_slots: list[str] = field(default_factory=list)
     give_tokens: list[str] = field(default_factory=list)  # tokens never used
     spent: list[tuple[str, float]] = field(default_factory=list)  # (token, seconds since its answer)
+    idle_slots: int = 0  # slots the holder has that wait for a token (tokens are granted only for usable slots)
     successes: int = 0  # "ok" outcomes since the last exchange (AIMD growth)
     answered: int = 0  # "ok" + "answered": the provider is up (resets the breaker's count)
 
@@ -328,6 +329,7 @@ class LocalBackend:
                 if not reason:
                     oldest = min(state.window.values()) if state.window else now
                     reason, wait = "rate", min(0.1, max(0.001, WINDOW_S - (now - oldest)))
+        want_tokens = min(want_tokens, want_slots + request.idle_slots)  # a token without a slot would block others
         slots = tuple(f"{request.holder}:s{request.seq + i}" for i in range(want_slots))
         tokens = tuple(f"{request.holder}:t{request.seq + i}" for i in range(want_tokens))
         if limits.max_concurrent:
@@ -437,7 +439,8 @@ local max_conc, rate, ttl_ms, window_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), 
 local successes, answered = tonumber(ARGV[9]), tonumber(ARGV[10])
 local n_keep, n_give_s = tonumber(ARGV[11]), tonumber(ARGV[12])
 local n_give_t, n_spent = tonumber(ARGV[13]), tonumber(ARGV[14])
-local i = 15
+local idle_slots = tonumber(ARGV[15])
+local i = 16
 redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
 local lost = {}
 for k = 1, n_keep do
@@ -493,6 +496,8 @@ if max_conc > 0 then
   local free = math.max(1, math.floor(allowed)) - redis.call('ZCARD', leases)
   if free < n_s then n_s, reason, wait = math.max(0, free), 'busy', 100 end
 end
+-- a token without a slot to use it would only block the other holders
+if n_t > n_s + idle_slots then n_t = n_s + idle_slots end
 if n_t > 0 then
   redis.call('ZREMRANGEBYSCORE', window, '-inf', now - window_ms)
   local free = math.ceil(rate) - redis.call('ZCARD', window)
@@ -590,6 +595,7 @@ class RedisBackend:
             len(request.give_slots),
             len(request.give_tokens),
             len(request.spent),
+            request.idle_slots,
             *request.keep,
             *request.give_slots,
             *request.give_tokens,

@@ -186,10 +186,21 @@ def test_a_killed_holders_slots_expire(redis_server: RedisServer) -> None:
     assert child.exitcode == -signal.SIGKILL
     assert backend.exchange("t", limits, Exchange("me", want_slots=1)).reason == "busy"
     time.sleep(2.1)  # a dead holder never renews: its leases end after 1 s, its tokens a second later
-    block = backend.exchange("t", limits, Exchange("me", want_slots=4, want_tokens=10))
+    block = backend.exchange("t", limits, Exchange("me", want_slots=4, want_tokens=10, idle_slots=6))
     assert len(block.slots) == 4
     assert len(block.tokens) == 10  # its unused tokens left the window too
     backend.close()
+
+
+def test_no_tokens_without_slots_to_use_them(backend: LocalBackend | RedisBackend) -> None:
+    """A holder refused slots gets no rate tokens either: idle tokens it cannot use would starve the holder
+    of the slots (each waiting for the other, for ever)."""
+    limits = Limits(max_concurrent=2, rate=10)
+    assert len(backend.exchange("t", limits, Exchange("a", want_slots=2, want_tokens=2)).tokens) == 2
+    refused = backend.exchange("t", limits, Exchange("b", want_slots=3, want_tokens=3))
+    assert refused.slots == () and refused.tokens == () and refused.reason == "busy"
+    again = backend.exchange("t", limits, Exchange("a", 2, want_tokens=5, idle_slots=1))
+    assert len(again.tokens) == 1  # one idle slot waits for a token: one token
 
 
 def test_a_lease_that_is_renewed_does_not_expire(redis_server: RedisServer) -> None:
