@@ -26,19 +26,26 @@ OURS = (
     ("dispatch.send_batch (the whole task)", r"^send_batch \(failover/engine/dispatch\.py"),
     ("dispatch._claim (claim the batch's rows)", r"^_claim \(failover/engine/dispatch\.py"),
     ("dispatch._messages (load the rows)", r"^_messages \(failover/engine/dispatch\.py"),
-    ("dispatch._send_piece (one provider call)", r"^_send_piece \(failover/engine/dispatch\.py"),
+    (
+        "dispatch._send_piece_async (one provider call, on the send loop)",
+        r"^_send_piece_async \(failover/engine/dispatch\.py",
+    ),
+    ("slotpool: guard slots leased in blocks", r"\(failover/slotpool\.py"),
+    (
+        "the guard's backend calls (Redis scripts)",
+        r"^(RedisBackend\.)?(exchange|acquire|release) \(failover/throttle\.py",
+    ),
     ("dispatch._record (record 25 results)", r"^_record \(failover/engine/dispatch\.py"),
     ("audit.record_many (hash chain append)", r"^record_many \(failover/engine/audit\.py"),
     ("dispatch._complete_finished (is the activation done?)", r"^_complete_finished \(failover/engine/dispatch\.py"),
     ("relay.sweep (beat's sweep, run by a worker)", r"^sweep \(failover/engine/relay\.py"),
-    ("TwilioSMS.client (per-thread SDK client)", r"^TwilioSMS\.client \("),
-    ("SendGridEmail.send", r"^SendGridEmail\.send \("),
+    ("SendGridEmail.send_async", r"^SendGridEmail\.send_async \("),
     ("imports at first use", r"^_find_and_load \("),
     ("requests: proxy settings from os.environ, per request", r"^Session\.merge_environment_settings \("),
 )
 # Threads, told apart by a frame their stacks contain.
 THREADS = (
-    ("SMS send threads (Delivery.executor)", "_send_all.<locals>.<lambda> ("),
+    ("the send loop (failover/sendloop.py)", "SendLoop._run ("),
     ("Celery task threads (--pool threads)", "apply_target (celery/concurrency/base.py"),
 )
 FAILOVER_PARTS = (

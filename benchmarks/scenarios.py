@@ -224,7 +224,7 @@ def throughput(mode: str, n: int, *, root: Path, fakes: ProviderFakes, services:
     fakes.configure(latency=0.0, max_concurrent=None)
     config = write_config(root / "configs" / str(n), n)
     # No provider cap; with answers in microseconds a few sending threads per worker keep the CPU busy.
-    unlimited = {"FAILOVER_TWILIO_MAX_CONCURRENT": "0", "FAILOVER_SEND_THREADS": "16"}
+    unlimited = {"FAILOVER_TWILIO_MAX_CONCURRENT": "0", "FAILOVER_SEND_CONCURRENCY": "16"}
     with Installation(mode, root, config, fakes, services, extra_env=unlimited) as inst:
         result = Run(inst, fakes).measure(runbook="bench-sms", sms=n, email=0, timeout=120 + n * 0.05)
     inst.remove()

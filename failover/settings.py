@@ -76,8 +76,8 @@ class Settings(BaseSettings):
     sending_timeout: float = Field(120.0, gt=0, validation_alias="FAILOVER_SENDING_TIMEOUT")
     # Seconds a published batch may sit neither started nor republished before its task counts as lost.
     republish_after: float = Field(120.0, gt=0, validation_alias="FAILOVER_REPUBLISH_AFTER")
-    # Threads that send one-message-per-request channels (SMS, voice) in each worker; 0 = the Twilio cap.
-    send_threads: int = Field(0, ge=0, le=1000, validation_alias="FAILOVER_SEND_THREADS")
+    # Provider requests in flight at once on each worker's send loop; 0 = as many as the guard allows.
+    send_concurrency: int = Field(0, ge=0, le=10000, validation_alias="FAILOVER_SEND_CONCURRENCY")
     redis_url: str | None = Field(None, validation_alias="FAILOVER_REDIS_URL")
     # Provider limits, shared by every worker (Redis) or every thread (embedded). 0 = unlimited.
     twilio_max_concurrent: int = Field(50, ge=0, validation_alias="FAILOVER_TWILIO_MAX_CONCURRENT")

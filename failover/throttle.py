@@ -21,18 +21,23 @@ One ``Guard`` per process wraps every provider request (``with guard.request("tw
   stop for ``breaker_cooldown`` seconds; then one probe is let through, and any
   answer from the provider (even a 400) closes the circuit again.
 
-Each request costs two calls to the backend: ``acquire`` (circuit, concurrency
-and rate in one step) and ``release`` (which also records the outcome). In the
-embedded mode the same rules hold inside the one worker process
-(``LocalBackend``); in production they live in Redis (``RedisBackend``, one Lua
-script per call, scored by the Redis server's clock). This replaces Celery's
-``rate_limit``, which is per worker.
+Two ways in. ``Guard.request`` (synchronous callers: reconciliation lookups,
+answers to inbound SMS) costs two calls to the backend per request:
+``acquire`` (circuit, concurrency and rate in one step) and ``release`` (which
+also records the outcome). The dispatcher's send loop leases in blocks instead
+(``exchange``, failover/slotpool.py): one call gives back, renews, reports and
+leases many slots and rate tokens, under the same rules and the same keys, so
+both ways count against one allowance. In the embedded mode the rules hold
+inside the one worker process (``LocalBackend``); in production they live in
+Redis (``RedisBackend``, one Lua script per call, scored by the Redis server's
+clock). This replaces Celery's ``rate_limit``, which is per worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import threading
 import time
@@ -86,10 +91,48 @@ class CircuitState:
         }
 
 
+class Block(NamedTuple):
+    """What one ``exchange`` gave a slot pool (failover/slotpool.py).
+
+    ``slots`` are concurrency slots (reusable by the holder, request after request), ``tokens`` rate
+    tokens (one per request). ``reason`` is "" or why fewer than asked were granted ("busy", "rate",
+    "open"); ``wanting`` counts the other holders refused a slot in the last second (fairness);
+    ``probe``: the one slot granted is the breaker's probe; ``lost``: held ids that had expired.
+    """
+
+    slots: tuple[str, ...]
+    tokens: tuple[str, ...]
+    reason: str = ""
+    wait: float = 0.0
+    allowed: float = 0.0
+    wanting: int = 0
+    probe: bool = False
+    lost: tuple[str, ...] = ()
+
+
+@dataclass
+class Exchange:
+    """One pool's call to the backend: what it gives back, keeps, reports and wants."""
+
+    holder: str
+    seq: int = 0  # new ids are f"{holder}:s{seq + i}" and f"{holder}:t{seq + i}"
+    want_slots: int = 0
+    want_tokens: int = 0
+    keep: list[str] = field(default_factory=list)  # held slots and tokens whose lease is renewed
+    give_slots: list[str] = field(default_factory=list)
+    give_tokens: list[str] = field(default_factory=list)  # tokens never used
+    spent: list[tuple[str, float]] = field(default_factory=list)  # (token, seconds since its answer)
+    idle_slots: int = 0  # slots the holder has that wait for a token (tokens are granted only for usable slots)
+    successes: int = 0  # "ok" outcomes since the last exchange (AIMD growth)
+    answered: int = 0  # "ok" + "answered": the provider is up (resets the breaker's count)
+
+
 class Backend(Protocol):
     def acquire(self, transport: str, lease: str, limits: Limits) -> Grant: ...
 
-    def release(self, transport: str, lease: str, limits: Limits, outcome: Outcome) -> None: ...
+    def release(self, transport: str, lease: str, limits: Limits, outcome: Outcome) -> tuple[float, float]: ...
+
+    def exchange(self, transport: str, limits: Limits, request: Exchange) -> Block: ...
 
     def wait_for_release(self, transport: str, timeout: float) -> None: ...
 
@@ -174,6 +217,7 @@ class _Local:
     failures: int = 0
     open_until: float = 0.0  # > 0 while the circuit is open
     probe: str | None = None
+    wanting: dict[str, float] = field(default_factory=dict)  # holder -> when it was last refused a slot
 
 
 class LocalBackend:
@@ -212,7 +256,7 @@ class LocalBackend:
             state.leases.add(lease)
             return Grant("")
 
-    def release(self, transport: str, lease: str, limits: Limits, outcome: Outcome) -> None:
+    def release(self, transport: str, lease: str, limits: Limits, outcome: Outcome) -> tuple[float, float]:
         now = time.monotonic()
         with self._lock:
             state = self._get(transport, limits)
@@ -232,6 +276,69 @@ class LocalBackend:
             elif outcome in ("ok", "answered"):
                 state.failures, state.open_until = 0, 0.0
             self._released.notify()
+            return max(0.0, state.open_until - now) if state.open_until else 0.0, state.allowed
+
+    def exchange(self, transport: str, limits: Limits, request: Exchange) -> Block:
+        now = time.monotonic()
+        with self._lock:
+            state = self._get(transport, limits)
+            lost = tuple(i for i in request.keep if i not in state.leases and i not in state.window)
+            for key in request.keep:
+                if key in state.window:
+                    state.window[key] = now + LEASE_TTL_S
+            state.leases.difference_update(request.give_slots)
+            for token in request.give_tokens:
+                state.window.pop(token, None)
+            for token, age in request.spent:
+                if token in state.window:
+                    state.window[token] = now - age  # from its answer on it counts for one more second
+            if limits.max_concurrent and request.successes:
+                state.allowed = min(float(limits.max_concurrent), state.allowed + request.successes)
+            if request.answered and not state.open_until:
+                state.failures = 0
+            if request.give_slots:
+                self._released.notify_all()
+            others = sum(1 for h, at in state.wanting.items() if h != request.holder and now - at < WINDOW_S)
+            block = self._grant(state, limits, request, now)
+            if len(block.slots) < request.want_slots:
+                state.wanting[request.holder] = now
+            else:
+                state.wanting.pop(request.holder, None)
+            return block._replace(lost=lost, wanting=others)
+
+    def _grant(self, state: _Local, limits: Limits, request: Exchange, now: float) -> Block:
+        want_slots, want_tokens = request.want_slots, request.want_tokens if limits.rate else 0
+        if not want_slots and not want_tokens:
+            return Block((), (), allowed=state.allowed)
+        probe = False
+        if state.open_until:
+            if now < state.open_until or state.probe is not None:
+                return Block((), (), "open", max(0.0, state.open_until - now), state.allowed)
+            probe, want_slots, want_tokens = True, min(want_slots, 1), min(want_tokens, 1)
+        reason, wait = "", 0.0
+        if limits.max_concurrent:
+            free = max(1, int(state.allowed)) - len(state.leases)
+            if free < want_slots:
+                want_slots, reason, wait = max(0, free), "busy", BUSY_WAIT_S
+        if want_tokens:
+            for key in [k for k, stamp in state.window.items() if now - stamp >= WINDOW_S]:
+                del state.window[key]
+            free = math.ceil(limits.rate) - len(state.window)
+            if free < want_tokens:
+                want_tokens = max(0, free)
+                if not reason:
+                    oldest = min(state.window.values()) if state.window else now
+                    reason, wait = "rate", min(0.1, max(0.001, WINDOW_S - (now - oldest)))
+        want_tokens = min(want_tokens, want_slots + request.idle_slots)  # a token without a slot would block others
+        slots = tuple(f"{request.holder}:s{request.seq + i}" for i in range(want_slots))
+        tokens = tuple(f"{request.holder}:t{request.seq + i}" for i in range(want_tokens))
+        if limits.max_concurrent:
+            state.leases.update(slots)
+        for token in tokens:
+            state.window[token] = now + LEASE_TTL_S
+        if probe and slots:
+            state.probe = slots[0]
+        return Block(slots, tokens, reason, wait, state.allowed, probe=probe and bool(slots))
 
     def wait_for_release(self, transport: str, timeout: float) -> None:
         with self._released:
@@ -317,7 +424,105 @@ if max_conc > 0 then
   redis.call('LTRIM', woken, 0, 63)
   redis.call('PEXPIRE', woken, 5000)
 end
-return 0
+local open_until = tonumber(redis.call('HGET', breaker, 'open_until') or 0)
+local allowed = tonumber(redis.call('GET', allowed_key) or max_conc)
+return {tostring(math.max(0, open_until - now) / 1000), tostring(allowed)}
+"""
+)
+
+_EXCHANGE = (
+    _NOW
+    + """
+local leases, window, allowed_key, breaker, woken, wanting = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local holder, seq, want_s, want_t = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_conc, rate, ttl_ms, window_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local successes, answered = tonumber(ARGV[9]), tonumber(ARGV[10])
+local n_keep, n_give_s = tonumber(ARGV[11]), tonumber(ARGV[12])
+local n_give_t, n_spent = tonumber(ARGV[13]), tonumber(ARGV[14])
+local idle_slots = tonumber(ARGV[15])
+local i = 16
+redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
+local lost = {}
+for k = 1, n_keep do
+  local id = ARGV[i]
+  i = i + 1
+  local a = redis.call('ZADD', leases, 'XX', 'CH', now + ttl_ms, id)
+  local b = redis.call('ZADD', window, 'XX', 'CH', now + ttl_ms, id)
+  if a == 0 and b == 0 and redis.call('ZSCORE', leases, id) == false and redis.call('ZSCORE', window, id) == false then
+    lost[#lost + 1] = id
+  end
+end
+for k = 1, n_give_s do redis.call('ZREM', leases, ARGV[i]); i = i + 1 end
+for k = 1, n_give_t do redis.call('ZREM', window, ARGV[i]); i = i + 1 end
+for k = 1, n_spent do
+  redis.call('ZADD', window, 'XX', now - tonumber(ARGV[i + 1]), ARGV[i])
+  i = i + 2
+end
+local allowed = max_conc
+if max_conc > 0 then
+  allowed = tonumber(redis.call('GET', allowed_key) or max_conc)
+  if successes > 0 then
+    allowed = math.min(max_conc, allowed + successes)
+    redis.call('SET', allowed_key, allowed, 'PX', 600000)
+  end
+  if n_give_s > 0 then
+    redis.call('LPUSH', woken, 1)
+    redis.call('LTRIM', woken, 0, 63)
+    redis.call('PEXPIRE', woken, 5000)
+  end
+end
+local open_until = tonumber(redis.call('HGET', breaker, 'open_until') or 0)
+if answered > 0 and open_until == 0 then redis.call('HDEL', breaker, 'failures') end
+local others = 0
+local seen = redis.call('HGETALL', wanting)
+for k = 1, #seen, 2 do
+  if now - tonumber(seen[k + 1]) >= window_ms then redis.call('HDEL', wanting, seen[k])
+  elseif seen[k] ~= holder then others = others + 1 end
+end
+if rate <= 0 then want_t = 0 end
+if want_s == 0 and want_t == 0 then return {'', 0, 0, 0, tostring(allowed), others, 0, lost} end
+local probe = 0
+if open_until > 0 then
+  if now < open_until then return {'open', open_until - now, 0, 0, tostring(allowed), others, 0, lost} end
+  local holder_p = redis.call('HGET', breaker, 'probe')
+  if holder_p and now - tonumber(redis.call('HGET', breaker, 'probe_at') or 0) < ttl_ms then
+    return {'open', 1000, 0, 0, tostring(allowed), others, 0, lost}
+  end
+  probe = 1
+  want_s, want_t = math.min(want_s, 1), math.min(want_t, 1)
+end
+local reason, wait, n_s, n_t = '', 0, want_s, want_t
+if max_conc > 0 then
+  local free = math.max(1, math.floor(allowed)) - redis.call('ZCARD', leases)
+  if free < n_s then n_s, reason, wait = math.max(0, free), 'busy', 100 end
+end
+-- a token without a slot to use it would only block the other holders
+if n_t > n_s + idle_slots then n_t = n_s + idle_slots end
+if n_t > 0 then
+  redis.call('ZREMRANGEBYSCORE', window, '-inf', now - window_ms)
+  local free = math.ceil(rate) - redis.call('ZCARD', window)
+  if free < n_t then
+    n_t = math.max(0, free)
+    if reason == '' then
+      local oldest = redis.call('ZRANGE', window, 0, 0, 'WITHSCORES')
+      reason, wait = 'rate', math.min(100, math.max(1, tonumber(oldest[2]) + window_ms - now))
+    end
+  end
+end
+if max_conc > 0 then
+  for k = 0, n_s - 1 do redis.call('ZADD', leases, now + ttl_ms, holder .. ':s' .. (seq + k)) end
+  redis.call('PEXPIRE', leases, ttl_ms * 2)
+end
+for k = 0, n_t - 1 do redis.call('ZADD', window, now + ttl_ms, holder .. ':t' .. (seq + k)) end
+if n_t > 0 then redis.call('PEXPIRE', window, ttl_ms + window_ms * 2) end
+if probe == 1 and n_s > 0 then redis.call('HSET', breaker, 'probe', holder .. ':s' .. seq, 'probe_at', now) end
+if n_s < want_s then
+  redis.call('HSET', wanting, holder, now)
+  redis.call('PEXPIRE', wanting, 5000)
+else
+  redis.call('HDEL', wanting, holder)
+end
+return {reason, wait, n_s, n_t, tostring(allowed), others, probe, lost}
 """
 )
 
@@ -330,16 +535,25 @@ class RedisBackend:
         self.prefix = prefix
         self._acquire = self.client.register_script(_ACQUIRE)
         self._release = self.client.register_script(_RELEASE)
+        self._exchange = self.client.register_script(_EXCHANGE)
+        self.lease_ttl = LEASE_TTL_S
 
     def _keys(self, transport: str) -> list[str]:
         base = f"{self.prefix}:{transport}"
-        return [f"{base}:leases", f"{base}:window", f"{base}:allowed", f"{base}:breaker", f"{base}:woken"]
+        return [
+            f"{base}:leases",
+            f"{base}:window",
+            f"{base}:allowed",
+            f"{base}:breaker",
+            f"{base}:woken",
+            f"{base}:wanting",
+        ]
 
     def acquire(self, transport: str, lease: str, limits: Limits) -> Grant:
         try:
             reason, wait_ms = self._acquire(
                 keys=self._keys(transport)[:4],
-                args=[lease, limits.max_concurrent, limits.rate, int(LEASE_TTL_S * 1000), int(WINDOW_S * 1000)],
+                args=[lease, limits.max_concurrent, limits.rate, int(self.lease_ttl * 1000), int(WINDOW_S * 1000)],
             )
         except Exception as exc:  # redis errors: the limiter is unavailable, so do not send
             raise RetryableDeliveryError(
@@ -347,10 +561,10 @@ class RedisBackend:
             ) from None
         return Grant(reason.decode() if isinstance(reason, bytes) else str(reason), float(wait_ms) / 1000.0)
 
-    def release(self, transport: str, lease: str, limits: Limits, outcome: Outcome) -> None:
+    def release(self, transport: str, lease: str, limits: Limits, outcome: Outcome) -> tuple[float, float]:
         try:
-            self._release(
-                keys=self._keys(transport),
+            open_in, allowed = self._release(
+                keys=self._keys(transport)[:5],
                 args=[
                     lease,
                     outcome,
@@ -360,7 +574,53 @@ class RedisBackend:
                 ],
             )
         except Exception:  # the lease expires by itself
-            log.warning("could not release a %s slot; it expires in %ss", transport, LEASE_TTL_S)
+            log.warning("could not release a %s slot; it expires in %ss", transport, self.lease_ttl)
+            return 0.0, float(limits.max_concurrent)
+        return float(open_in), float(allowed)
+
+    def exchange(self, transport: str, limits: Limits, request: Exchange) -> Block:
+        """Give back, renew, report and lease in one script: one round trip per block of requests."""
+        args: list[str | int | float] = [
+            request.holder,
+            request.seq,
+            request.want_slots,
+            request.want_tokens,
+            limits.max_concurrent,
+            limits.rate,
+            int(self.lease_ttl * 1000),
+            int(WINDOW_S * 1000),
+            request.successes,
+            request.answered,
+            len(request.keep),
+            len(request.give_slots),
+            len(request.give_tokens),
+            len(request.spent),
+            request.idle_slots,
+            *request.keep,
+            *request.give_slots,
+            *request.give_tokens,
+        ]
+        for token, age in request.spent:
+            args += [token, int(age * 1000)]
+        try:
+            reason, wait_ms, n_slots, n_tokens, allowed, wanting, probe, lost = self._exchange(
+                keys=self._keys(transport), args=args
+            )
+        except Exception as exc:  # redis errors: the limiter is unavailable, so do not send
+            raise RetryableDeliveryError(
+                f"rate limiter unavailable: {type(exc).__name__}", code="limiter_unavailable"
+            ) from None
+        holder, seq = request.holder, request.seq
+        return Block(
+            tuple(f"{holder}:s{seq + i}" for i in range(int(n_slots))),
+            tuple(f"{holder}:t{seq + i}" for i in range(int(n_tokens))),
+            reason.decode() if isinstance(reason, bytes) else str(reason),
+            float(wait_ms) / 1000.0,
+            float(allowed),
+            int(wanting),
+            bool(probe),
+            tuple(x.decode() if isinstance(x, bytes) else str(x) for x in lost),
+        )
 
     def wait_for_release(self, transport: str, timeout: float) -> None:
         try:

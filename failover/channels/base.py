@@ -10,9 +10,16 @@ ledger: the dispatcher decides what a receipt or an error means for a row.
 
 from __future__ import annotations
 
+import base64
+import os
+import ssl
+import urllib.error
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
+
+import aiohttp
+import requests
 
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 
@@ -46,6 +53,8 @@ class Channel(Protocol):
 
     ``transport`` names the provider (twilio, sendgrid, outbox, status) for the
     ledger and the console. ``send`` must be safe to call from several threads.
+    A channel may also have ``async def send_async(messages)`` (same contract, on
+    the worker's send loop, failover/sendloop.py) and ``async def aclose()``.
     """
 
     name: str
@@ -95,3 +104,51 @@ def parse_retry_after(value: str | None) -> float | None:
     except ValueError:
         return None
     return max(0.0, min(seconds, 3600.0))
+
+
+Failure = Literal["timeout", "refused", "dropped", "other"]
+
+
+def transport_failure(exc: BaseException) -> Failure:
+    """How a request failed below HTTP, whichever client made it (requests, urllib, aiohttp).
+
+    "timeout": no answer in time; "refused": the connection was refused, so nothing was sent;
+    "dropped": the connection failed some other way, perhaps after the request left; "other":
+    the request could not be made at all. Each channel decides what these mean for its provider.
+    """
+    if isinstance(exc, requests.Timeout | TimeoutError):  # aiohttp's timeouts are TimeoutErrors
+        return "timeout"
+    if isinstance(exc, urllib.error.URLError):
+        return "refused" if isinstance(exc.reason, ConnectionRefusedError) else "dropped"
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, requests.ConnectionError | aiohttp.ClientConnectionError):
+        return "dropped"  # requests does not say reliably whether it was refused: take the cautious reading
+    return "other"
+
+
+def ca_bundle() -> str | None:
+    """The CA bundle the environment names (as requests reads it), for clients that do not read it themselves."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or None
+
+
+def ssl_context() -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_bundle())
+
+
+def aiohttp_session() -> aiohttp.ClientSession:
+    """A keep-alive pool for one provider on the send loop. No connection cap (the guard decides how many
+    requests are in flight); the environment (proxies, netrc) is read once by ``proxy_for``, not per request."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, ssl=ssl_context()), trust_env=False)
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (HTTPS_PROXY, NO_PROXY, ...), as requests reads it."""
+    proxies = requests.utils.get_environ_proxies(url)
+    scheme = url.partition(":")[0].lower()
+    return proxies.get(scheme) or proxies.get("all")
+
+
+def basic_auth(user: str, password: str) -> str:
+    """An Authorization header's value for HTTP Basic auth."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")

@@ -1,28 +1,47 @@
-"""Per-thread clients of the official twilio SDK, shared by the SMS and voice channels.
+"""Clients of the official twilio SDK, shared by the SMS and voice channels.
 
-twilio's HTTP client keeps per-request state (the last response), so each
-sending thread gets its own ``Client``; all of them point at
+For the send loop (failover/sendloop.py) one asynchronous client per channel
+(``AsyncTwilio``: the SDK's ``*_async`` methods over one aiohttp keep-alive
+pool). For synchronous callers (voice, reconciliation lookups, readiness)
+per-thread clients: twilio's HTTP client keeps per-request state (the last
+response), so each thread gets its own ``Client``. All of them point at
 ``FAILOVER_TWILIO_API_BASE``. Proxy and CA settings are read from the
-environment once, when a client is made, instead of by requests on every call
-(about a tenth of a worker's CPU at full speed).
+environment once, when a client is made, not on every call.
+
+The Retry-After of a 429/503 (which TwilioRestException does not carry) is kept
+in a context variable: per thread for the synchronous clients, per request
+(task) on the loop. ``twilio_errors`` is the one error mapping for both.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, cast
 
+import aiohttp
 import requests
 from twilio.base.exceptions import TwilioRestException
+from twilio.http import AsyncHttpClient
 from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 
-from failover.channels.base import classify_http, parse_retry_after
+from failover.channels.base import (
+    aiohttp_session,
+    basic_auth,
+    ca_bundle,
+    classify_http,
+    parse_retry_after,
+    proxy_for,
+    transport_failure,
+)
 from failover.errors import RetryableDeliveryError
 from failover.privacy import scrub
+
+_retry_after: ContextVar[float | None] = ContextVar("twilio_retry_after", default=None)
 
 
 def status_callback_url(public_url: str, delivery_id: int) -> str:
@@ -33,21 +52,84 @@ def status_callback_url(public_url: str, delivery_id: int) -> str:
 class RecordingHttpClient(TwilioHttpClient):
     """Keeps the last response's Retry-After, which TwilioRestException does not carry."""
 
-    retry_after: float | None = None
-
     def __init__(self, *, api_base: str, timeout: float) -> None:
         super().__init__(timeout=timeout, pool_connections=True)
         assert self.session is not None
         self.session.trust_env = False
         self.session.proxies = requests.utils.get_environ_proxies(api_base)
-        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        self.session.verify = ca_bundle() or True
 
     def request(self, *args: Any, **kwargs: Any) -> Any:
-        self.retry_after = None
+        _retry_after.set(None)
         response = super().request(*args, **kwargs)
         if response.status_code in (429, 503) and response.headers:
-            self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            _retry_after.set(parse_retry_after(response.headers.get("Retry-After")))
         return response
+
+
+class AsyncRecordingHttpClient(AsyncHttpClient):
+    """The SDK's asynchronous HTTP client on one aiohttp keep-alive pool, keeping Retry-After per request."""
+
+    def __init__(self, *, api_base: str, timeout: float) -> None:
+        super().__init__(None, True, timeout)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._proxy = proxy_for(api_base)
+        self.session = aiohttp_session()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        _retry_after.set(None)
+        async with self.session.request(
+            method.upper(),
+            url,
+            params=cast(Any, params),
+            data=data,
+            headers={**(headers or {}), "Authorization": basic_auth(*auth)} if auth else headers,
+            timeout=aiohttp.ClientTimeout(total=timeout) if timeout else self._timeout,
+            allow_redirects=allow_redirects,
+            proxy=self._proxy,
+        ) as answer:
+            text = await answer.text()
+            if answer.status in (429, 503):
+                _retry_after.set(parse_retry_after(answer.headers.get("Retry-After")))
+            return Response(answer.status, text, answer.headers)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+class AsyncTwilio:
+    """One asynchronous SDK client, made on the send loop when first used."""
+
+    def __init__(self, *, account_sid: str, auth_token: str, api_base: str, timeout: float) -> None:
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self.api_base = api_base
+        self.timeout = timeout
+        self._client: Client | None = None
+        self._http: AsyncRecordingHttpClient | None = None
+
+    def get(self) -> Client:
+        if self._client is None:
+            self._http = AsyncRecordingHttpClient(api_base=self.api_base, timeout=self.timeout)
+            client = Client(self.account_sid, self._auth_token, http_client=self._http)
+            client.api.base_url = self.api_base
+            self._client = client
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        self._client = self._http = None
 
 
 class TwilioClients:
@@ -87,8 +169,9 @@ class TwilioClients:
 
 
 @contextmanager
-def twilio_errors(http: RecordingHttpClient, *, may_have_sent: bool) -> Iterator[None]:
-    """Map what the twilio SDK and requests raise to DeliveryErrors: the one mapping for SMS and voice.
+def twilio_errors(*, may_have_sent: bool) -> Iterator[None]:
+    """Map what the twilio SDK, requests and aiohttp raise to DeliveryErrors: the one mapping for SMS and
+    voice, synchronous or on the send loop.
 
     ``may_have_sent``: the request creates something (a message, a call), so a timeout or a connection
     dropped before the answer leaves the row in doubt; for a lookup it is only a retry.
@@ -97,12 +180,13 @@ def twilio_errors(http: RecordingHttpClient, *, may_have_sent: bool) -> Iterator
         yield
     except TwilioRestException as exc:
         raise classify_http(
-            exc.status, code=exc.code, retry_after=http.retry_after, detail=scrub(str(exc.msg), 500)
+            exc.status, code=exc.code, retry_after=_retry_after.get(), detail=scrub(str(exc.msg), 500)
         ) from None
-    except requests.RequestException as exc:
-        if may_have_sent and isinstance(exc, requests.Timeout):
+    except (requests.RequestException, aiohttp.ClientError, TimeoutError) as exc:
+        failure = transport_failure(exc)
+        if may_have_sent and failure == "timeout":
             raise RetryableDeliveryError("Twilio did not answer in time", code="timeout", maybe_sent=True) from None
-        if may_have_sent and isinstance(exc, requests.ConnectionError):
+        if may_have_sent and failure in ("refused", "dropped"):
             # Refused or reset before an answer: we cannot tell whether it was sent.
             raise RetryableDeliveryError(
                 f"cannot reach Twilio: {type(exc).__name__}", code="network", maybe_sent=True

@@ -59,8 +59,8 @@ class TwilioVoice:
     def _call(self, message: OutgoingMessage) -> Receipt:
         if not self.caller_id:
             raise PermanentDeliveryError("voice calls need TWILIO_FROM (a voice-capable number)", code="no-caller-id")
-        client, http = self.client()
-        with twilio_errors(http, may_have_sent=True):
+        client, _ = self.client()
+        with twilio_errors(may_have_sent=True):
             call = client.calls.create(
                 to=message.to,
                 from_=self.caller_id,

@@ -11,27 +11,41 @@ be reconciled. ``find`` says so (:class:`NoLookup`); the dispatcher then waits
 for a delivery receipt and, without one, hands the person to the step's
 fallback channel instead of sending the SMS a second time.
 
-The SDK's HTTP client keeps per-request state, so each sending thread gets its
-own; its own retry loop (which would re-send a POST after a dropped connection)
-is switched off.
+On the send loop (``send_async``) the same form goes out as one aiohttp POST over
+https (the CA bundle from the environment, as requests reads it) on a keep-alive
+pool. For synchronous callers (inbound answers) the SDK: its HTTP client keeps
+per-request state, so each thread gets its own; its own retry loop (which would
+re-send a POST after a dropped connection) is switched off. Both paths share one
+error mapping.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import requests
 from vonage import Auth, HttpClientOptions, Vonage
 from vonage_http_client.errors import HttpRequestError
 from vonage_sms import SmsMessage
 from vonage_sms.errors import SmsError
 
-from failover.channels.base import NoLookup, OutgoingMessage, Receipt, parse_retry_after
+from failover.channels.base import (
+    NoLookup,
+    OutgoingMessage,
+    Receipt,
+    aiohttp_session,
+    basic_auth,
+    parse_retry_after,
+    proxy_for,
+    transport_failure,
+)
 from failover.domain import sms
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from failover.privacy import scrub
@@ -103,6 +117,9 @@ class VonageSMS:
         self.rest_host = parts.netloc
         self.timeout = max(1, round(timeout))
         self._local = threading.local()
+        self._session: aiohttp.ClientSession | None = None
+        self._sms_url = f"https://{self.rest_host}/sms/json"
+        self._proxy = proxy_for(self._sms_url)
 
     def client(self) -> Vonage:
         client = getattr(self._local, "client", None)
@@ -131,8 +148,17 @@ class VonageSMS:
         """An automatic answer to an inbound SMS (Vonage takes no reply in the webhook's response)."""
         self._send_one(OutgoingMessage(0, to, text))
 
-    def _send_one(self, message: OutgoingMessage) -> Receipt:
-        client = self.client()
+    async def send_async(self, messages: Sequence[OutgoingMessage]) -> list[Receipt]:
+        if self._session is None:
+            self._session = aiohttp_session()
+        return [await self._send_one_async(message) for message in messages]
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _fields(self, message: OutgoingMessage) -> dict[str, Any]:
         fields: dict[str, Any] = {"to": message.to.lstrip("+"), "from_": self.sender, "text": message.body}
         if message.delivery_id:
             fields["client_ref"] = str(message.delivery_id)
@@ -142,43 +168,76 @@ class VonageSMS:
                 fields["status_report_req"] = True
         if sms.analyse(message.body).encoding != "GSM-7":
             fields["type"] = "unicode"
+        return fields
+
+    async def _send_one_async(self, message: OutgoingMessage) -> Receipt:
+        assert self._session is not None
+        form = {
+            k: str(v) for k, v in SmsMessage(**self._fields(message)).model_dump(by_alias=True).items() if v is not None
+        }
         try:
-            answer = client.sms.send(SmsMessage(**fields))
+            async with self._session.post(
+                self._sms_url,
+                data=form,
+                headers={"Authorization": basic_auth(self._auth["api_key"], self._auth["api_secret"])},
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                proxy=self._proxy,
+            ) as answer:
+                if answer.status >= 400:
+                    raise _http_error(answer.status, answer.headers.get("Retry-After"))
+                text = await answer.text()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _network_failure(exc) from None
+        try:
+            sent = json.loads(text)["messages"][0]
+            status = int(sent["status"])
+            if status != 0:
+                raise classify_status(status, str(sent.get("error-text", "")))
+            return Receipt(message.delivery_id, str(sent["message-id"]))
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            raise _unreadable(exc) from None
+
+    def _send_one(self, message: OutgoingMessage) -> Receipt:
+        client = self.client()
+        try:
+            answer = client.sms.send(SmsMessage(**self._fields(message)))
         except SmsError as exc:
             match = _STATUS.search(str(exc))
             status = int(match.group(1)) if match else 0
             raise classify_status(status, str(exc).partition(": ")[2]) from None
         except HttpRequestError as exc:
-            raise _http_error(exc.response) from None
-        except requests.Timeout:
-            raise RetryableDeliveryError("Vonage did not answer in time", code="timeout", maybe_sent=True) from None
-        except requests.ConnectionError as exc:
-            raise RetryableDeliveryError(
-                f"cannot reach Vonage: {type(exc).__name__}", code="network", maybe_sent=True
-            ) from None
+            raise _http_error(exc.response.status_code, exc.response.headers.get("Retry-After")) from None
         except requests.RequestException as exc:
-            raise RetryableDeliveryError(f"cannot reach Vonage: {type(exc).__name__}", code="network") from None
+            raise _network_failure(exc) from None
         except (KeyError, ValueError, TypeError) as exc:  # an answer that is not the SMS API's JSON
-            raise RetryableDeliveryError(
-                f"unreadable answer from Vonage: {type(exc).__name__}", code="bad_answer", maybe_sent=True
-            ) from None
+            raise _unreadable(exc) from None
         sent = answer.messages[0]
         return Receipt(message.delivery_id, str(sent.message_id))
 
 
-def _http_error(response: requests.Response) -> DeliveryError:
-    status = response.status_code
+def _network_failure(exc: BaseException) -> DeliveryError:
+    failure = transport_failure(exc)
+    if failure == "timeout":
+        return RetryableDeliveryError("Vonage did not answer in time", code="timeout", maybe_sent=True)
+    # Refused or dropped before an answer: treated as in doubt, as the SDK's requests cannot tell them apart.
+    maybe_sent = failure in ("refused", "dropped")
+    return RetryableDeliveryError(f"cannot reach Vonage: {type(exc).__name__}", code="network", maybe_sent=maybe_sent)
+
+
+def _unreadable(exc: BaseException) -> DeliveryError:
+    return RetryableDeliveryError(
+        f"unreadable answer from Vonage: {type(exc).__name__}", code="bad_answer", maybe_sent=True
+    )
+
+
+def _http_error(status: int, retry_after: str | None) -> DeliveryError:
     detail = f"Vonage answered HTTP {status}"
     if status == 429:
-        return RetryableDeliveryError(
-            detail, code="429", retry_after=parse_retry_after(response.headers.get("Retry-After"))
-        )
+        return RetryableDeliveryError(detail, code="429", retry_after=parse_retry_after(retry_after))
     if status == 401:
         return PermanentDeliveryError(detail + " (credentials refused)", code=vonage_code(4))
     if status == 503:
-        return RetryableDeliveryError(
-            detail, code="503", retry_after=parse_retry_after(response.headers.get("Retry-After"))
-        )
+        return RetryableDeliveryError(detail, code="503", retry_after=parse_retry_after(retry_after))
     if status >= 500:
         return RetryableDeliveryError(detail, code=str(status), maybe_sent=True)
     return PermanentDeliveryError(detail, code=str(status))

@@ -137,7 +137,10 @@ def _append(session: Session, head: AuditHead, key: AuditKey, entries: Sequence[
         }
         row["hash"] = prev = key.chain(canonical(row))
         rows.append(row)
-    session.execute(insert(AuditEvent), rows)
+    # Core, not the ORM's bulk insert: the same statement for a fraction of the CPU (a row per delivery).
+    # Pending ORM rows the events may refer to (an incident just added) are flushed first, as autoflush would.
+    session.flush()
+    session.connection().execute(insert(AuditEvent.__table__), rows)
     head.seq, head.hash = seq, prev
     session.flush()
 

@@ -19,13 +19,15 @@ mid-batch leaves at most a handful of rows ``sending``; the sweep finds them
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import functools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +45,7 @@ from failover.domain.retry import backoff_seconds
 from failover.engine import audit, ledger
 from failover.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from failover.models import Activation, Delivery, DeliveryStatus, DispatchBatch
+from failover.sendloop import LoopGuard, SendLoop
 from failover.throttle import Guard
 
 log = logging.getLogger(__name__)
@@ -88,11 +91,16 @@ def send_batch(
     batch_id: int,
     *,
     policy: Policy = DEFAULT_POLICY,
-    executor: Executor | None = None,
     guard: Guard | None = None,
+    loop: SendLoop | None = None,
     actor: str = "dispatcher",
 ) -> BatchResult:
-    """Claim the batch's due pending rows, send them, record receipts and errors."""
+    """Claim the batch's due pending rows, send them, record receipts and errors.
+
+    With a ``loop`` every piece goes out on the worker's send loop, guarded by the loop's own
+    guard (slots leased in blocks; ``guard`` is then not used); without one, one piece after the
+    other on this thread, each behind ``guard``.
+    """
     result = BatchResult(batch_id)
     with database.transaction() as session:
         batch = session.get(DispatchBatch, batch_id)
@@ -108,7 +116,7 @@ def send_batch(
     attempts = {row.id: row.attempts for row in claimed}
     if messages:
         with _ClaimKeeper(database, attempts, policy.sending_timeout / 4) as keeper:
-            for outcomes in _send_all(channel, messages, executor, guard):
+            for outcomes in _send_all(channel, messages, loop, guard):
                 _with_db_retries(lambda o=outcomes: _record(database, channel, o, attempts, policy, result, actor))
                 keeper.release(d for outcome in outcomes for d in _ids(outcome))
     with database.transaction() as session:
@@ -207,18 +215,22 @@ def _messages(session: Session, claimed: Sequence[Row[Any]]) -> list[OutgoingMes
 
 
 def _send_all(
-    channel: Channel, messages: list[OutgoingMessage], executor: Executor | None, guard: Guard | None
+    channel: Channel, messages: list[OutgoingMessage], loop: SendLoop | None, guard: Guard | None
 ) -> Iterable[list[_Outcome]]:
     """Send in provider-sized pieces; yield outcomes in small groups as they complete."""
     size = max(1, channel.max_batch)
     pieces = [messages[i : i + size] for i in range(0, len(messages), size)]
-    if executor is None or len(pieces) == 1:
+    if loop is None:
         for piece in pieces:
             yield [_send_piece(channel, piece, guard)]
         return
     done: queue.Queue[_Outcome] = queue.Queue()
-    for piece in pieces:
-        executor.submit(_send_into, done, channel, piece, guard)
+    loop.start_all(
+        [
+            (_send_piece_async(channel, piece, loop), functools.partial(_hand_back, done, channel, piece))
+            for piece in pieces
+        ]
+    )
     pending, buffer, last_flush = len(pieces), [], time.monotonic()
     while pending:
         buffer.append(done.get())
@@ -228,17 +240,16 @@ def _send_all(
             buffer, last_flush = [], time.monotonic()
 
 
-def _send_into(
-    done: queue.Queue[_Outcome], channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None
+def _hand_back(
+    done: queue.Queue[_Outcome], channel: Channel, piece: Sequence[OutgoingMessage], task: asyncio.Task[_Outcome]
 ) -> None:
-    """An executor job: whatever happens, the piece's outcome is handed back (a lost one would hang the batch)."""
-    try:
-        done.put(_send_piece(channel, piece, guard))
-    except BaseException as exc:
-        log.exception("sending a piece failed unexpectedly")
-        error = RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True)
-        done.put(_Outcome(piece, error=error, transport=channel.transport))
-        raise
+    """Whatever happened on the loop, the piece's outcome comes back (a lost one would hang the batch)."""
+    exc = asyncio.CancelledError() if task.cancelled() else task.exception()
+    if exc is None:
+        done.put(task.result())
+        return
+    log.error("sending a piece failed unexpectedly: %s", type(exc).__name__)
+    done.put(_internal_error(piece, channel.transport, (), exc))
 
 
 def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard | None) -> _Outcome:
@@ -247,12 +258,33 @@ def _send_piece(channel: Channel, piece: Sequence[OutgoingMessage], guard: Guard
     passed: tuple[str, ...] = ()
     for provider in providers_of(channel):
         outcome = _send_via(provider, piece, guard, passed)
-        error = outcome.error
-        maybe_sent = isinstance(error, RetryableDeliveryError) and error.maybe_sent
-        if error is None or not providers.fails_over(provider.transport, error.code, maybe_sent=maybe_sent):
+        if _final(provider, outcome):
             return outcome
-        passed += (f"{provider.transport}: {error.code}",)
+        passed += _passed_over(provider, outcome)
     return outcome
+
+
+async def _send_piece_async(channel: Channel, piece: Sequence[OutgoingMessage], loop: SendLoop) -> _Outcome:
+    """``_send_piece`` on the send loop."""
+    outcome = _Outcome(piece)
+    passed: tuple[str, ...] = ()
+    async with loop.admit():
+        for provider in providers_of(channel):
+            outcome = await _send_via_async(provider, piece, loop.guard, passed)
+            if _final(provider, outcome):
+                return outcome
+            passed += _passed_over(provider, outcome)
+    return outcome
+
+
+def _final(provider: Channel, outcome: _Outcome) -> bool:
+    error = outcome.error
+    maybe_sent = isinstance(error, RetryableDeliveryError) and error.maybe_sent
+    return error is None or not providers.fails_over(provider.transport, error.code, maybe_sent=maybe_sent)
+
+
+def _passed_over(provider: Channel, outcome: _Outcome) -> tuple[str, ...]:
+    return (f"{provider.transport}: {outcome.error.code if outcome.error else ''}",)
 
 
 def _send_via(
@@ -268,12 +300,33 @@ def _send_via(
         return _Outcome(piece, error=exc, transport=transport, passed_over=passed)
     except Exception as exc:  # a bug in a channel must not lose the rows it held
         log.exception("channel %s raised unexpectedly", transport)
-        return _Outcome(
-            piece,
-            error=RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True),
-            transport=transport,
-            passed_over=passed,
-        )
+        return _internal_error(piece, transport, passed, exc)
+
+
+async def _send_via_async(
+    provider: Channel, piece: Sequence[OutgoingMessage], guard: LoopGuard | None, passed: tuple[str, ...]
+) -> _Outcome:
+    transport = provider.transport
+    send_async = getattr(provider, "send_async", None)
+    try:
+        async with guard.request(transport) if guard is not None else contextlib.nullcontext():
+            if send_async is not None:
+                receipts = await send_async(piece)
+            else:  # no asynchronous path (voice, chat, outbox, status page): the loop's thread pool
+                receipts = await asyncio.get_running_loop().run_in_executor(None, provider.send, piece)
+        return _Outcome(piece, receipts=receipts, transport=transport, passed_over=passed)
+    except DeliveryError as exc:
+        return _Outcome(piece, error=exc, transport=transport, passed_over=passed)
+    except Exception as exc:  # a bug in a channel must not lose the rows it held
+        log.exception("channel %s raised unexpectedly", transport)
+        return _internal_error(piece, transport, passed, exc)
+
+
+def _internal_error(
+    piece: Sequence[OutgoingMessage], transport: str, passed: tuple[str, ...], exc: BaseException
+) -> _Outcome:
+    error = RetryableDeliveryError(f"internal error: {type(exc).__name__}", code="internal", maybe_sent=True)
+    return _Outcome(piece, error=error, transport=transport, passed_over=passed)
 
 
 # Errors raised before a request left this process: the attempt is given back.

@@ -10,18 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 from failover import throttle
 from failover.channels import build_channels
 from failover.channels.base import Channel
 from failover.channels.callbacks import InboundSMS
-from failover.channels.sms_providers import SMSProviders
+from failover.channels.sms_providers import SMSProviders, providers_of
 from failover.clock import utcnow
 from failover.db import Database
 from failover.engine import dispatch, followup, idle, reconcile, relay
 from failover.errors import DeliveryError
+from failover.sendloop import SendLoop
 from failover.services.config import Configuration
 from failover.services.relay import Relay
 from failover.settings import Settings
@@ -47,11 +47,16 @@ class Delivery:
         return channels
 
     @cached_property
-    def executor(self) -> ThreadPoolExecutor:
-        """Threads for one-request-per-message channels. As many as the provider allows at once, so one
-        worker alone can use the whole allowance; the guard keeps all workers together within it."""
-        threads = self.settings.send_threads or max(8, self.settings.twilio_max_concurrent)
-        return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+    def send_loop(self) -> SendLoop:
+        """The worker's one event loop for provider requests: as many in flight as the guard allows
+        (so one worker alone can use the whole allowance), slots leased from the shared guard in blocks."""
+        loop = SendLoop(self.guard, max_in_flight=self.settings.send_concurrency)
+        for channel in self.channels.values():
+            for provider in providers_of(channel):
+                aclose = getattr(provider, "aclose", None)
+                if aclose is not None:
+                    loop.on_close(aclose)
+        return loop
 
     @cached_property
     def guard(self) -> throttle.Guard:
@@ -117,7 +122,7 @@ class Delivery:
 
     def send_batch(self, batch_id: int) -> dispatch.BatchResult:
         return dispatch.send_batch(
-            self.database, self.channels, batch_id, policy=self.policy, executor=self.executor, guard=self.guard
+            self.database, self.channels, batch_id, policy=self.policy, guard=self.guard, loop=self.send_loop
         )
 
     def sweep(self) -> relay.SweepReport:
@@ -152,8 +157,8 @@ class Delivery:
         return report
 
     def close(self) -> None:
-        if "executor" in self.__dict__:
-            self.executor.shutdown(wait=True)
+        if "send_loop" in self.__dict__:
+            self.send_loop.close()
         for channel in self.__dict__.get("channels", {}).values():
             getattr(channel, "close", lambda: None)()
         if "guard" in self.__dict__:

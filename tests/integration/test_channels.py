@@ -1,4 +1,8 @@
-"""One contract, every provider channel: the real SDKs against fakes that speak the wire format."""
+"""One contract, every provider channel: the real SDKs against fakes that speak the wire format.
+
+Each contract test runs twice: through the channel's synchronous ``send`` and through
+``send_async`` on a send loop (failover/sendloop.py), which must classify every answer alike.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,29 @@ from failover.channels.base import OutgoingMessage
 from failover.channels.sendgrid_email import SendGridEmail
 from failover.channels.twilio_sms import TwilioSMS
 from failover.errors import PermanentDeliveryError, RetryableDeliveryError
+from failover.sendloop import SendLoop
 from tests.fakes import sendgrid as sg
 from tests.fakes import twilio as tw
+
+
+class OnLoop:
+    """A channel driven through ``send_async`` on a send loop, with the synchronous ``send`` signature."""
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.loop = SendLoop(None)
+        self.loop.on_close(channel.aclose)
+
+    def send(self, messages: list[OutgoingMessage]) -> Any:
+        return self.loop.submit(self.channel.send_async(messages)).result(timeout=30)
+
+    def close(self) -> None:
+        self.loop.close()
+        getattr(self.channel, "close", lambda: None)()
+
+
+def on_path(channel: Any, path: str) -> Any:
+    return OnLoop(channel) if path == "async" else channel
 
 
 @dataclass
@@ -25,6 +50,7 @@ class Harness:
     fail_next: Callable[[int, float | None], None]  # status, retry_after
     permanent: Callable[[], None]
     accepted: Callable[[], int]
+    path: str = "sync"
 
 
 def twilio_harness(fake: tw.FakeTwilio, timeout: float) -> Harness:
@@ -66,11 +92,14 @@ def sendgrid_harness(fake: sg.FakeSendGrid, timeout: float) -> Harness:
     )
 
 
-@pytest.fixture(params=["twilio", "sendgrid"])
+@pytest.fixture(params=["twilio-sync", "twilio-async", "sendgrid-sync", "sendgrid-async"])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    fake: Any = tw.FakeTwilio() if request.param == "twilio" else sg.FakeSendGrid()
+    name, path = request.param.split("-")
+    fake: Any = tw.FakeTwilio() if name == "twilio" else sg.FakeSendGrid()
     with fake:
-        built = (twilio_harness if request.param == "twilio" else sendgrid_harness)(fake, 2.0)
+        built = (twilio_harness if name == "twilio" else sendgrid_harness)(fake, 2.0)
+        built.channel = on_path(built.channel, path)
+        built.path = path
         yield built
         getattr(built.channel, "close", lambda: None)()
 
@@ -114,7 +143,9 @@ def test_permanent_errors_are_not_retryable(harness: Harness) -> None:
 
 def test_a_timeout_is_retryable_and_in_doubt(harness: Harness) -> None:
     harness.fake.latency = 1.0
-    harness.channel = (twilio_harness if harness.name == "twilio" else sendgrid_harness)(harness.fake, 0.2).channel
+    getattr(harness.channel, "close", lambda: None)()
+    slow = (twilio_harness if harness.name == "twilio" else sendgrid_harness)(harness.fake, 0.2).channel
+    harness.channel = on_path(slow, harness.path)
     with pytest.raises(RetryableDeliveryError) as caught:
         harness.channel.send([harness.message])
     assert caught.value.code == "timeout"
@@ -126,6 +157,8 @@ def test_an_unreachable_provider_is_retryable(harness: Harness) -> None:
     with pytest.raises(RetryableDeliveryError) as caught:
         harness.channel.send([harness.message])
     assert caught.value.code == "network"
+    # Refused: SendGrid knows nothing left; Twilio's mapping reads any connection failure as in doubt.
+    assert caught.value.maybe_sent == (harness.name == "twilio")
 
 
 def test_twilio_request_is_the_real_wire_format(fake_twilio: tw.FakeTwilio) -> None:

@@ -71,7 +71,7 @@ def dual(
         "FAILOVER_SMS_PROVIDERS": "twilio,vonage",
         "FAILOVER_BREAKER_THRESHOLD": "2",
         "FAILOVER_BREAKER_COOLDOWN": "600",
-        "FAILOVER_SEND_THREADS": "1",  # one message after the other: when the breaker opens is known
+        "FAILOVER_SEND_CONCURRENCY": "1",  # one message after the other: when the breaker opens is known
         "FAILOVER_DATABASE_URL": f"sqlite:///{tmp_path / 'dual.db'}",
         "FAILOVER_CONFIG_DIR": str(config),
         "FAILOVER_RUNBOOKS_DIR": str(books),
