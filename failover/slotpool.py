@@ -20,8 +20,9 @@ renew, report and lease many slots at once:
   the allowance halves and the breaker opens as fast as before; the breaker's
   probe is one slot used once and reported at once;
 * fairness: slots nobody here waits for are given back at the next exchange
-  (every ``SYNC_S``), and while other workers are refused slots this one keeps
-  only its share of the allowance.
+  (every ``SYNC_S``), and while other workers have waiters they cannot serve
+  (``Exchange.unmet``) this one holds, and asks for, no more than its share of
+  the allowance: the slots it gives back go to them, not back to itself.
 
 Everything here runs on the loop's thread; backend calls go to one helper thread.
 """
@@ -85,6 +86,7 @@ class SlotPool:
         self.successes = 0
         self.answered = 0
         self.excess = 0  # slots to give back when they come free instead of reusing them
+        self.share = 0  # while other workers are refused slots: the most this one holds (0: no limit)
         self.open_until = 0.0
         self.probe_slot: str | None = None
         self.waiters: deque[asyncio.Future[Ticket]] = deque()
@@ -210,9 +212,9 @@ class SlotPool:
         """One exchange; returns how long to wait before the next one when the backend refused a lease."""
         now = time.monotonic()
         demand = sum(1 for w in self.waiters if not w.done())
-        need_slots = max(0, demand - len(self.idle_slots))
-        if self.limits.max_concurrent:  # holding the whole allowance: asking for more is pointless
-            need_slots = min(need_slots, max(0, self.limits.max_concurrent - self.held))
+        need_slots = unmet = max(0, demand - len(self.idle_slots))
+        if self.limits.max_concurrent:  # holding the whole allowance (or this worker's share): asking is pointless
+            need_slots = min(need_slots, max(0, (self.share or self.limits.max_concurrent) - self.held))
         need_tokens = max(0, demand - len(self.idle_tokens)) if self.limits.rate else 0
         if len(self.idle_tokens) > len(self.idle_slots) + len(self.busy) and self.limits.rate:
             # More tokens than slots to use them (slots given back): the rest go back for the others.
@@ -223,6 +225,7 @@ class SlotPool:
             need_slots = need_tokens = 0
         request = Exchange(self.holder, self._seq, need_slots, need_tokens)
         request.idle_slots = max(0, len(self.idle_slots) - len(self.idle_tokens))
+        request.unmet = unmet if self.open_until <= now else 0
         if not demand:  # nobody here waits: what is idle goes back for the other workers
             self.give_slots += self.idle_slots
             request.give_tokens, self.idle_tokens = self.idle_tokens, []
@@ -245,6 +248,7 @@ class SlotPool:
             or request.spent
             or request.keep
             or request.successes
+            or unmet
         ):
             return 0.0
         self._seq += max(request.want_slots, request.want_tokens)
@@ -280,8 +284,10 @@ class SlotPool:
         if block.probe and block.slots:
             self.probe_slot = block.slots[0]
         if block.wanting and self.limits.max_concurrent:
-            share = math.ceil(max(1.0, block.allowed) / (block.wanting + 1))
-            self.excess = max(0, self.held - share)
+            self.share = math.ceil(max(1.0, block.allowed) / (block.wanting + 1))
+            self.excess = max(0, self.held - self.share)
+        else:
+            self.share = 0
         while self.excess > 0 and self.idle_slots:  # idle slots beyond this worker's share go back at once
             self.give_slots.append(self.idle_slots.pop())
             self.excess -= 1

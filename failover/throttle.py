@@ -123,6 +123,7 @@ class Exchange:
     give_tokens: list[str] = field(default_factory=list)  # tokens never used
     spent: list[tuple[str, float]] = field(default_factory=list)  # (token, seconds since its answer)
     idle_slots: int = 0  # slots the holder has that wait for a token (tokens are granted only for usable slots)
+    unmet: int = 0  # slots its waiters need, before any cap: more than it is granted = it wants (fairness)
     successes: int = 0  # "ok" outcomes since the last exchange (AIMD growth)
     answered: int = 0  # "ok" + "answered": the provider is up (resets the breaker's count)
 
@@ -300,7 +301,7 @@ class LocalBackend:
                 self._released.notify_all()
             others = sum(1 for h, at in state.wanting.items() if h != request.holder and now - at < WINDOW_S)
             block = self._grant(state, limits, request, now)
-            if len(block.slots) < request.want_slots:
+            if len(block.slots) < request.unmet:
                 state.wanting[request.holder] = now
             else:
                 state.wanting.pop(request.holder, None)
@@ -439,8 +440,8 @@ local max_conc, rate, ttl_ms, window_ms = tonumber(ARGV[5]), tonumber(ARGV[6]), 
 local successes, answered = tonumber(ARGV[9]), tonumber(ARGV[10])
 local n_keep, n_give_s = tonumber(ARGV[11]), tonumber(ARGV[12])
 local n_give_t, n_spent = tonumber(ARGV[13]), tonumber(ARGV[14])
-local idle_slots = tonumber(ARGV[15])
-local i = 16
+local idle_slots, unmet = tonumber(ARGV[15]), tonumber(ARGV[16])
+local i = 17
 redis.call('ZREMRANGEBYSCORE', leases, '-inf', now)
 local lost = {}
 for k = 1, n_keep do
@@ -480,7 +481,11 @@ for k = 1, #seen, 2 do
   elseif seen[k] ~= holder then others = others + 1 end
 end
 if rate <= 0 then want_t = 0 end
-if want_s == 0 and want_t == 0 then return {'', 0, 0, 0, tostring(allowed), others, 0, lost} end
+if want_s == 0 and want_t == 0 then
+  if unmet > 0 then redis.call('HSET', wanting, holder, now); redis.call('PEXPIRE', wanting, 5000)
+  else redis.call('HDEL', wanting, holder) end
+  return {'', 0, 0, 0, tostring(allowed), others, 0, lost}
+end
 local probe = 0
 if open_until > 0 then
   if now < open_until then return {'open', open_until - now, 0, 0, tostring(allowed), others, 0, lost} end
@@ -516,7 +521,7 @@ end
 for k = 0, n_t - 1 do redis.call('ZADD', window, now + ttl_ms, holder .. ':t' .. (seq + k)) end
 if n_t > 0 then redis.call('PEXPIRE', window, ttl_ms + window_ms * 2) end
 if probe == 1 and n_s > 0 then redis.call('HSET', breaker, 'probe', holder .. ':s' .. seq, 'probe_at', now) end
-if n_s < want_s then
+if n_s < unmet then
   redis.call('HSET', wanting, holder, now)
   redis.call('PEXPIRE', wanting, 5000)
 else
@@ -596,6 +601,7 @@ class RedisBackend:
             len(request.give_tokens),
             len(request.spent),
             request.idle_slots,
+            request.unmet,
             *request.keep,
             *request.give_slots,
             *request.give_tokens,

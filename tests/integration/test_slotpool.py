@@ -258,3 +258,21 @@ def test_exchanges_never_grant_beyond_the_cap_or_the_rate(redis_server: RedisSer
             assert sum(1 for at in granted_at if now - at < 1.0) <= limits.rate
     finally:
         backend.close()
+
+
+def test_a_holder_wants_while_its_waiters_are_unmet_even_when_it_asks_for_nothing(
+    backend: LocalBackend | RedisBackend,
+) -> None:
+    """Fairness is told by unmet demand, not by what was asked: a pool capped at its share asks for no slots but
+    still wants, so the other stays capped; once its waiters are served the other may take the whole allowance."""
+    limits = Limits(max_concurrent=10)
+    a = backend.exchange("twilio", limits, Exchange("a", want_slots=10, unmet=10))
+    assert len(a.slots) == 10
+    refused = backend.exchange("twilio", limits, Exchange("b", want_slots=5, unmet=5))
+    assert refused.slots == () and refused.reason == "busy"
+    assert backend.exchange("twilio", limits, Exchange("a", 10)).wanting == 1  # b wants
+    capped = backend.exchange("twilio", limits, Exchange("b", 5, unmet=5))  # asks for nothing (at its share): wants
+    assert capped.wanting == 0 and capped.slots == ()
+    assert backend.exchange("twilio", limits, Exchange("a", 10)).wanting == 1  # so b still counts
+    backend.exchange("twilio", limits, Exchange("b", 5, unmet=0))  # b's waiters are gone
+    assert backend.exchange("twilio", limits, Exchange("a", 10)).wanting == 0
