@@ -38,8 +38,8 @@ $(VENV)/.bench-installed: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	@touch $@ $(VENV)/.dev-installed $(VENV)/.run-installed
 
-# Not part of `make test`: under 20 minutes on 2 cores with the install (benchmarks.run keeps an 11-minute budget,
-# the people benchmark about 75 s); writes benchmarks/results/ (BENCH_ARGS=--quick: a few minutes).
+# Not part of `make test`: under 20 minutes on 2 cores with the install (benchmarks.run keeps a 15-minute budget,
+# the people benchmark about 60 s); writes benchmarks/results/ (BENCH_ARGS=--quick: a few minutes).
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 	$(BIN)/python -m benchmarks.people $(BENCH_ARGS)
