@@ -453,6 +453,11 @@ for k = 1, n_keep do
     lost[#lost + 1] = id
   end
 end
+if n_keep > 0 then
+  -- the sets live as long as a lease in them is renewed, not only as long after the last grant
+  redis.call('PEXPIRE', leases, ttl_ms * 2)
+  redis.call('PEXPIRE', window, ttl_ms + window_ms * 2)
+end
 for k = 1, n_give_s do redis.call('ZREM', leases, ARGV[i]); i = i + 1 end
 for k = 1, n_give_t do redis.call('ZREM', window, ARGV[i]); i = i + 1 end
 for k = 1, n_spent do
