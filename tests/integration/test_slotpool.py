@@ -13,9 +13,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Iterator
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,18 +22,6 @@ from failover.sendloop import SendLoop
 from failover.slotpool import SYNC_S
 from failover.throttle import CircuitOpen, Exchange, Guard, Limits, LocalBackend, RedisBackend
 from tests.services import RedisServer
-
-
-@pytest.fixture(params=["local", "redis"])
-def backend(request: pytest.FixtureRequest) -> Iterator[LocalBackend | RedisBackend]:
-    if request.param == "local":
-        yield LocalBackend()
-        return
-    server: RedisServer = request.getfixturevalue("redis_server")
-    redis_backend = RedisBackend(server.url, prefix=f"test:{request.node.name}")
-    redis_backend.client.flushdb()
-    yield redis_backend
-    redis_backend.close()
 
 
 async def _request(loop: SendLoop, transport: str, seconds: float, spans: list[tuple[float, float]]) -> None:

@@ -8,26 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from freezegun import freeze_time
 
 from failover.errors import PermanentDeliveryError, RetryableDeliveryError
 from failover.throttle import CircuitOpen, Grant, Guard, Limits, LocalBackend, RedisBackend
-from tests.services import RedisServer
-
-
-@pytest.fixture(params=["local", "redis"])
-def backend(request: pytest.FixtureRequest) -> Iterator[LocalBackend | RedisBackend]:
-    if request.param == "local":
-        yield LocalBackend()
-        return
-    server: RedisServer = request.getfixturevalue("redis_server")
-    redis_backend = RedisBackend(server.url, prefix=f"test:{request.node.name}")
-    redis_backend.client.flushdb()
-    yield redis_backend
-    redis_backend.close()
 
 
 def test_local_rate_window_with_a_frozen_clock() -> None:
